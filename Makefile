@@ -1,0 +1,36 @@
+# The two commands: `make run` (the whole stack) and `make test` (the whole suite).
+SHELL := /bin/bash
+PY := .venv/bin/python
+
+.PHONY: setup services run stop test test-fast test-slow lint format purge
+
+setup:            ## install what is missing (Debian packages, .venv, Centrifugo, .env)
+	@scripts/setup.sh
+
+services: setup   ## start the project's PostgreSQL and Redis under .state/
+	@scripts/services.sh start
+
+run: services     ## migrate, create the demo data, start every process of the Procfile
+	@scripts/bootstrap.sh
+	@scripts/run.sh
+
+stop:             ## stop what make run started
+	@scripts/run.sh stop
+	@scripts/services.sh stop
+
+test: services    ## the whole suite, against the real services
+	@scripts/test.sh
+
+test-fast: services  ## the suite without the tests marked slow
+	@scripts/test.sh -m "not slow"
+
+test-slow: services  ## only the slow tests (browser, outages)
+	@scripts/test.sh -m slow
+
+lint: setup
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+
+format: setup
+	@.venv/bin/ruff check --fix .
+	@.venv/bin/ruff format .

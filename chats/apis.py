@@ -1,0 +1,140 @@
+"""The HTTP edge of chats: validate input, call one selector or service, serialize."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from core.exceptions import ApplicationError
+
+from . import selectors, services
+from .serializers import (
+    ChatCreateInputSerializer,
+    ChatSerializer,
+    ChatUpdateInputSerializer,
+    MemberAddInputSerializer,
+    MembershipSerializer,
+    MemberUpdateInputSerializer,
+    MessageCreateInputSerializer,
+    MessagePageInputSerializer,
+    MessagePageSerializer,
+    MessageSerializer,
+    MessageUpdateInputSerializer,
+)
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class ChatListApi(APIView):
+    @extend_schema(responses={200: ChatSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        chats = selectors.chat_list(user=request.user)
+        return Response(ChatSerializer(chats, many=True).data)
+
+    @extend_schema(request=ChatCreateInputSerializer, responses={201: ChatSerializer})
+    def post(self, request: Request) -> Response:
+        chat = services.chat_create(created_by=request.user, **_validated(ChatCreateInputSerializer, request.data))
+        return Response(ChatSerializer(chat).data, status=status.HTTP_201_CREATED)
+
+
+class ChatDetailApi(APIView):
+    @extend_schema(responses={200: ChatSerializer})
+    def get(self, request: Request, chat_id: int) -> Response:
+        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        return Response(ChatSerializer(chat).data)
+
+    @extend_schema(request=ChatUpdateInputSerializer, responses={200: ChatSerializer})
+    def patch(self, request: Request, chat_id: int) -> Response:
+        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = services.chat_update(chat=chat, actor=request.user, **_validated(ChatUpdateInputSerializer, request.data))
+        return Response(ChatSerializer(chat).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, chat_id: int) -> Response:
+        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        services.chat_delete(chat=chat, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MemberListApi(APIView):
+    @extend_schema(responses={200: MembershipSerializer(many=True)})
+    def get(self, request: Request, chat_id: int) -> Response:
+        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        return Response(MembershipSerializer(selectors.membership_list(chat=chat), many=True).data)
+
+    @extend_schema(
+        request=MemberAddInputSerializer,
+        responses={201: MembershipSerializer, 409: OpenApiResponse(description="Already a member.")},
+    )
+    def post(self, request: Request, chat_id: int) -> Response:
+        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        data = _validated(MemberAddInputSerializer, request.data)
+        user = User.objects.filter(pk=data["user_id"], is_active=True).first()
+        if user is None:
+            raise ApplicationError("Unknown user.", extra={"fields": {"user_id": ["No active user with this id."]}})
+        membership = services.chat_member_add(chat=chat, user=user, role=data["role"], added_by=request.user)
+        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailApi(APIView):
+    @extend_schema(request=MemberUpdateInputSerializer, responses={200: MembershipSerializer})
+    def patch(self, request: Request, chat_id: int, user_id: int) -> Response:
+        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        membership = services.chat_member_update(
+            chat=chat, user_id=user_id, actor=request.user, **_validated(MemberUpdateInputSerializer, request.data)
+        )
+        return Response(MembershipSerializer(membership).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, chat_id: int, user_id: int) -> Response:
+        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        services.chat_member_remove(chat=chat, user_id=user_id, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageListApi(APIView):
+    @extend_schema(parameters=[MessagePageInputSerializer], responses={200: MessagePageSerializer})
+    def get(self, request: Request, chat_id: int) -> Response:
+        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        page, has_older, has_newer = selectors.message_page(
+            chat=chat, **_validated(MessagePageInputSerializer, request.query_params)
+        )
+        return Response(
+            {"results": MessageSerializer(page, many=True).data, "has_older": has_older, "has_newer": has_newer}
+        )
+
+    @extend_schema(
+        request=MessageCreateInputSerializer,
+        responses={201: MessageSerializer, 200: OpenApiResponse(MessageSerializer, "Seen client_id: the first message.")},
+    )
+    def post(self, request: Request, chat_id: int) -> Response:
+        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        message, created = services.message_create(
+            chat=chat, author=request.user, **_validated(MessageCreateInputSerializer, request.data)
+        )
+        return Response(
+            MessageSerializer(message).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class MessageDetailApi(APIView):
+    @extend_schema(request=MessageUpdateInputSerializer, responses={200: MessageSerializer})
+    def patch(self, request: Request, chat_id: int, message_id: int) -> Response:
+        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        message = selectors.message_get(chat=chat, message_id=message_id)
+        message = services.message_update(
+            message=message, actor=request.user, **_validated(MessageUpdateInputSerializer, request.data)
+        )
+        return Response(MessageSerializer(message).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, chat_id: int, message_id: int) -> Response:
+        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        services.message_delete(message=selectors.message_get(chat=chat, message_id=message_id), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,72 @@
+from django.conf import settings
+from django.core.validators import MinLengthValidator
+from django.db import models
+from django.db.models import Q
+
+MESSAGE_MAX_LENGTH = 4000
+
+
+class Chat(models.Model):
+    class Kind(models.TextChoices):
+        DIRECT = "direct", "Direct"
+        GROUP = "group", "Group"
+
+    title = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.GROUP)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Moved forward by every new message: the chat list is ordered by it.
+    last_activity_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return self.title or f"{self.get_kind_display()} chat #{self.pk}"
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chat", "user"], name="membership_unique_chat_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.chat} ({self.role})"
+
+    @property
+    def is_admin(self) -> bool:
+        """Owners and admins manage the chat."""
+        return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+
+class Message(models.Model):
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    text = models.TextField(max_length=MESSAGE_MAX_LENGTH, validators=[MinLengthValidator(1)], blank=True)
+    # Chosen by the client so that a retried POST never creates a second message.
+    client_id = models.CharField(max_length=64, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["author", "chat", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="message_unique_client_id",
+            )
+        ]
+        indexes = [models.Index(fields=["chat", "id"], name="message_chat_id")]
+
+    def __str__(self) -> str:
+        return f"Message #{self.pk} in chat #{self.chat_id}"

@@ -1,0 +1,68 @@
+from django.db.models import QuerySet
+
+from accounts.models import User
+from core.exceptions import NotFoundError
+
+from .models import Chat, Membership, Message
+
+
+def chat_list(*, user: User) -> QuerySet[Chat]:
+    """The chats the user belongs to, newest activity first."""
+    return Chat.objects.filter(memberships__user=user).order_by("-last_activity_at", "-id")
+
+
+def membership_get(*, chat_id: int, user: User) -> Membership:
+    """The caller's membership; a chat they are not in is reported as not found, so its
+    existence does not leak."""
+    try:
+        return Membership.objects.select_related("chat").get(chat_id=chat_id, user=user)
+    except Membership.DoesNotExist:
+        raise NotFoundError("Chat not found.") from None
+
+
+def membership_list(*, chat: Chat) -> QuerySet[Membership]:
+    return chat.memberships.select_related("user").order_by("joined_at", "id")
+
+
+def member_ids(*, chat: Chat) -> list[int]:
+    return list(chat.memberships.values_list("user_id", flat=True))
+
+
+def member_get(*, chat: Chat, user_id: int) -> Membership:
+    try:
+        return chat.memberships.select_related("user").get(user_id=user_id)
+    except Membership.DoesNotExist:
+        raise NotFoundError("Member not found.") from None
+
+
+def message_get(*, chat: Chat, message_id: int) -> Message:
+    try:
+        return chat.messages.select_related("author").get(pk=message_id)
+    except Message.DoesNotExist:
+        raise NotFoundError("Message not found.") from None
+
+
+def message_page(
+    *, chat: Chat, before: int | None = None, after: int | None = None, limit: int = 50
+) -> tuple[list[Message], bool, bool]:
+    """A page of messages, oldest to newest, and whether older and newer ones exist.
+
+    Without a cursor it is the newest page. Pages follow each other by id with no gap and
+    no overlap: the next older page is `before=<first id>`, the next newer `after=<last id>`.
+    """
+    messages = chat.messages.select_related("author")
+    if after is not None:
+        page = list(messages.filter(id__gt=after).order_by("id")[: limit + 1])
+        has_newer = len(page) > limit
+        page = page[:limit]
+        has_older = messages.filter(id__lte=after).exists()
+        return page, has_older, has_newer
+    if before is not None:
+        messages_before = messages.filter(id__lt=before)
+    else:
+        messages_before = messages
+    page = list(messages_before.order_by("-id")[: limit + 1])
+    has_older = len(page) > limit
+    page = page[:limit][::-1]
+    has_newer = before is not None and messages.filter(id__gte=before).exists()
+    return page, has_older, has_newer

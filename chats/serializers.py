@@ -1,0 +1,92 @@
+"""The JSON of chats, members and messages: the REST API and the events both use it."""
+
+from rest_framework import serializers
+
+from accounts.serializers import UserPublicSerializer
+
+from .models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
+
+
+class ChatSerializer(serializers.ModelSerializer):
+    created_by = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = Chat
+        fields = ["id", "title", "kind", "created_by", "created_at", "updated_at", "last_activity_at"]
+        read_only_fields = fields
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    user = UserPublicSerializer(read_only=True)
+    chat_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["chat_id", "user", "role", "joined_at"]
+        read_only_fields = fields
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    author = UserPublicSerializer(read_only=True, allow_null=True)
+    chat_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Message
+        fields = ["id", "chat_id", "author", "text", "client_id", "created_at", "edited_at", "deleted_at"]
+        read_only_fields = fields
+
+
+class ChatCreateInputSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    kind = serializers.ChoiceField(choices=Chat.Kind.choices, default=Chat.Kind.GROUP)
+    member_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=100
+    )
+
+
+class ChatUpdateInputSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, allow_blank=True)
+
+
+class MemberAddInputSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField(min_value=1)
+    role = serializers.ChoiceField(
+        choices=[Membership.Role.ADMIN, Membership.Role.MEMBER], default=Membership.Role.MEMBER
+    )
+
+
+class MemberUpdateInputSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=[Membership.Role.ADMIN, Membership.Role.MEMBER])
+
+
+class MessageCreateInputSerializer(serializers.Serializer):
+    text = serializers.CharField(min_length=1, max_length=MESSAGE_MAX_LENGTH, trim_whitespace=False)
+    client_id = serializers.CharField(min_length=1, max_length=64, required=False)
+
+    def validate_text(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("A message needs some text.")
+        return value
+
+
+class MessageUpdateInputSerializer(MessageCreateInputSerializer):
+    client_id = None
+
+
+class MessagePageInputSerializer(serializers.Serializer):
+    """Cursor paging by message id: `before` (older page) or `after` (newer page)."""
+
+    before = serializers.IntegerField(min_value=1, required=False)
+    after = serializers.IntegerField(min_value=0, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
+
+    def validate(self, attrs: dict) -> dict:
+        if "before" in attrs and "after" in attrs:
+            raise serializers.ValidationError("Give `before` or `after`, not both.")
+        return attrs
+
+
+class MessagePageSerializer(serializers.Serializer):
+    results = MessageSerializer(many=True)
+    has_older = serializers.BooleanField()
+    has_newer = serializers.BooleanField()

@@ -1,0 +1,220 @@
+"""Every write to chats, members and messages. Each one checks access, changes the
+database and emits its event in one transaction (see `realtime.services.event_emit`)."""
+
+from collections.abc import Iterable
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from core.exceptions import ApplicationError, ConflictError, PermissionDeniedError
+from realtime.events import EventType
+from realtime.services import event_emit
+
+from .models import Chat, Membership, Message
+from .selectors import member_get, member_ids
+from .serializers import ChatSerializer, MembershipSerializer, MessageSerializer
+
+Role = Membership.Role
+
+
+def _emit(type: EventType, *, chat: Chat, data: dict, recipient_ids: Iterable[int] | None = None) -> None:
+    recipients = member_ids(chat=chat) if recipient_ids is None else recipient_ids
+    event_emit(type=type, chat_id=chat.pk, data=data, recipient_ids=recipients)
+
+
+def _lock_chat(chat: Chat) -> Chat:
+    """Locks the chat row: membership changes and new messages of one chat take turns, so
+    every event goes to exactly the members of the moment it happened."""
+    return Chat.objects.select_for_update().get(pk=chat.pk)
+
+
+def _require_role(chat: Chat, actor: User | None, roles: tuple[str, ...], action: str) -> Membership | None:
+    """Checks that `actor` holds one of `roles` in the chat; `actor=None` is a trusted system
+    path (Django admin, shell) and passes. A non-member gets 404, like everywhere else."""
+    if actor is None:
+        return None
+    membership = member_get(chat=chat, user_id=actor.pk)
+    if membership.role not in roles:
+        raise PermissionDeniedError(f"Only the chat's {' or '.join(roles)} may {action}.")
+    return membership
+
+
+ADMINS = (Role.OWNER, Role.ADMIN)
+
+
+def _users_by_id(user_ids: Iterable[int]) -> dict[int, User]:
+    wanted = set(user_ids)
+    users = {user.pk: user for user in User.objects.filter(pk__in=wanted, is_active=True)}
+    unknown = sorted(wanted - users.keys())
+    if unknown:
+        raise ApplicationError(
+            "Unknown user.", extra={"fields": {"user_id": [f"No active user with id {i}." for i in unknown]}}
+        )
+    return users
+
+
+def _membership_add(*, chat: Chat, user: User, role: str, added_by: User | None) -> Membership:
+    """Adds one member; the caller holds the chat lock and has checked access."""
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(chat=chat, user=user, role=role)
+    except IntegrityError:
+        raise ConflictError(f"{user.username} is already a member of this chat.") from None
+    data = MembershipSerializer(membership).data | {
+        "chat": ChatSerializer(chat).data,
+        "added_by": added_by.pk if added_by else None,
+    }
+    _emit("member.added", chat=chat, data=data)
+    return membership
+
+
+@transaction.atomic
+def chat_create(*, created_by: User, title: str = "", kind: str = Chat.Kind.GROUP, member_ids: Iterable[int] = ()) -> Chat:
+    """Creates a chat owned by `created_by`, with the given users as plain members.
+
+    A direct chat is between its creator and exactly one other user.
+    """
+    others = _users_by_id(set(member_ids) - {created_by.pk})
+    if kind == Chat.Kind.DIRECT and len(others) != 1:
+        raise ApplicationError(
+            "A direct chat is with exactly one other user.",
+            extra={"fields": {"member_ids": ["Give exactly one other user's id for a direct chat."]}},
+        )
+    chat = Chat.objects.create(title=title, kind=kind, created_by=created_by)
+    Membership.objects.create(chat=chat, user=created_by, role=Role.OWNER)
+    for user in others.values():
+        Membership.objects.create(chat=chat, user=user, role=Role.MEMBER)
+    _emit("chat.created", chat=chat, data=ChatSerializer(chat).data)
+    return chat
+
+
+@transaction.atomic
+def chat_update(*, chat: Chat, actor: User | None, title: str) -> Chat:
+    chat = _lock_chat(chat)
+    _require_role(chat, actor, ADMINS, "change it")
+    chat.title = title
+    chat.save(update_fields=["title", "updated_at"])
+    _emit("chat.updated", chat=chat, data=ChatSerializer(chat).data)
+    return chat
+
+
+@transaction.atomic
+def chat_delete(*, chat: Chat, actor: User | None) -> None:
+    chat = _lock_chat(chat)
+    _require_role(chat, actor, (Role.OWNER,), "delete it")
+    _emit("chat.deleted", chat=chat, data={"id": chat.pk})
+    chat.delete()
+
+
+@transaction.atomic
+def chat_member_add(*, chat: Chat, user: User, role: str = Role.MEMBER, added_by: User | None) -> Membership:
+    """Adds `user` to the chat. `added_by` is None for system paths (Django admin by staff
+    who are not members, data imports); otherwise they must be an owner or admin, and only
+    the owner grants the admin role."""
+    chat = _lock_chat(chat)
+    if role not in (Role.ADMIN, Role.MEMBER):
+        raise ApplicationError("A member's role is admin or member.", extra={"fields": {"role": ["Invalid role."]}})
+    if role == Role.ADMIN:
+        _require_role(chat, added_by, (Role.OWNER,), "make admins")
+    else:
+        _require_role(chat, added_by, ADMINS, "add members")
+    if chat.kind == Chat.Kind.DIRECT:
+        raise ApplicationError("A direct chat cannot have more members.")
+    if not user.is_active:
+        raise ApplicationError("Unknown user.", extra={"fields": {"user_id": ["No active user with this id."]}})
+    return _membership_add(chat=chat, user=user, role=role, added_by=added_by)
+
+
+@transaction.atomic
+def chat_member_update(*, chat: Chat, user_id: int, role: str, actor: User | None) -> Membership:
+    chat = _lock_chat(chat)
+    _require_role(chat, actor, (Role.OWNER,), "change roles")
+    membership = member_get(chat=chat, user_id=user_id)
+    if membership.role == Role.OWNER:
+        raise ApplicationError("The owner's role cannot change.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    _emit("member.updated", chat=chat, data=MembershipSerializer(membership).data)
+    return membership
+
+
+@transaction.atomic
+def chat_member_remove(*, chat: Chat, user_id: int, actor: User | None) -> None:
+    """Removes a member. Anyone may leave, except the owner; owners remove admins and
+    members, admins remove members."""
+    chat = _lock_chat(chat)
+    if actor is not None:
+        member_get(chat=chat, user_id=actor.pk)  # a non-member gets 404 first
+    membership = member_get(chat=chat, user_id=user_id)
+    if membership.role == Role.OWNER:
+        raise ConflictError("The owner cannot leave the chat; delete the chat instead.")
+    if actor is not None and actor.pk != user_id:
+        if membership.role == Role.ADMIN:
+            _require_role(chat, actor, (Role.OWNER,), "remove admins")
+        else:
+            _require_role(chat, actor, ADMINS, "remove members")
+    recipients = member_ids(chat=chat)  # the removed member hears of their own removal
+    membership.delete()
+    _emit(
+        "member.removed",
+        chat=chat,
+        data={"chat_id": chat.pk, "user_id": user_id, "removed_by": actor.pk if actor else None},
+        recipient_ids=recipients,
+    )
+
+
+@transaction.atomic
+def message_create(*, chat: Chat, author: User, text: str, client_id: str | None = None) -> tuple[Message, bool]:
+    """Posts a message; returns it and whether it is new.
+
+    A `client_id` the author already used in this chat returns the first message instead
+    of a duplicate, so a client may retry a POST whose answer it never got.
+    """
+    if client_id is not None:
+        existing = Message.objects.filter(chat=chat, author=author, client_id=client_id).first()
+        if existing is not None:
+            return existing, False
+    chat = _lock_chat(chat)
+    member_get(chat=chat, user_id=author.pk)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(chat=chat, author=author, text=text, client_id=client_id)
+    except IntegrityError:  # the same client_id raced in; the first one wins
+        return Message.objects.get(chat=chat, author=author, client_id=client_id), False
+    chat.last_activity_at = message.created_at
+    chat.save(update_fields=["last_activity_at"])
+    _emit("message.created", chat=chat, data=MessageSerializer(message).data)
+    return message, True
+
+
+@transaction.atomic
+def message_update(*, message: Message, actor: User | None, text: str) -> Message:
+    """Edits the text; only its author may (`actor=None`: a moderator in the Django admin)."""
+    chat = _lock_chat(message.chat)
+    message = Message.objects.select_for_update().get(pk=message.pk)
+    if actor is not None and message.author_id != actor.pk:
+        raise PermissionDeniedError("Only the author may edit a message.")
+    if message.deleted_at is not None:
+        raise ConflictError("A deleted message cannot be edited.")
+    message.text = text
+    message.edited_at = timezone.now()
+    message.save(update_fields=["text", "edited_at"])
+    _emit("message.updated", chat=chat, data=MessageSerializer(message).data)
+    return message
+
+
+@transaction.atomic
+def message_delete(*, message: Message, actor: User | None) -> Message:
+    """Soft-deletes: the row stays (so paging has no holes) with its text cleared."""
+    chat = _lock_chat(message.chat)
+    message = Message.objects.select_for_update().get(pk=message.pk)
+    if actor is not None and message.author_id != actor.pk:
+        _require_role(chat, actor, ADMINS, "delete others' messages")
+    if message.deleted_at is not None:
+        return message
+    message.text = ""
+    message.deleted_at = timezone.now()
+    message.save(update_fields=["text", "deleted_at"])
+    _emit("message.deleted", chat=chat, data=MessageSerializer(message).data)
+    return message

@@ -1,0 +1,64 @@
+"""Fixtures shared by every app's tests: users, API clients and chats with roles."""
+
+import itertools
+from collections.abc import Callable
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from chats.models import Chat, Membership
+from chats.services import chat_create, chat_member_add
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., User]:
+    def make(username: str | None = None, **fields) -> User:
+        username = username or f"user{next(_numbers)}"
+        fields.setdefault("email", f"{username}@example.com")
+        return User.objects.create_user(username=username, password="pass-word-42", **fields)
+
+    return make
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    """An anonymous client."""
+    return APIClient()
+
+
+@pytest.fixture
+def client_for(db) -> Callable[[User], APIClient]:
+    """A client that authenticates as `user` with an API token."""
+
+    def make(user: User) -> APIClient:
+        client = APIClient()
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make
+
+
+class ChatWithRoles:
+    """A group chat with one user in each role, and one user outside it."""
+
+    def __init__(self, make_user: Callable[..., User]) -> None:
+        self.owner = make_user()
+        self.admin = make_user()
+        self.member = make_user()
+        self.outsider = make_user()
+        self.chat: Chat = chat_create(created_by=self.owner, title="Team")
+        chat_member_add(chat=self.chat, user=self.admin, role=Membership.Role.ADMIN, added_by=self.owner)
+        chat_member_add(chat=self.chat, user=self.member, role=Membership.Role.MEMBER, added_by=self.owner)
+
+    def user(self, role: str) -> User | None:
+        return None if role == "anonymous" else getattr(self, role)
+
+
+@pytest.fixture
+def team(make_user) -> ChatWithRoles:
+    return ChatWithRoles(make_user)

@@ -1,0 +1,58 @@
+"""One error type for services and one handler that gives every API error the same shape:
+
+    {"message": "...", "extra": {"fields": {"text": ["..."]}}}
+"""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler
+
+
+class ApplicationError(Exception):
+    """Raised by services and selectors; the API turns it into a 4xx answer."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
+
+
+class NotFoundError(ApplicationError):
+    status_code = status.HTTP_404_NOT_FOUND
+
+
+class PermissionDeniedError(ApplicationError):
+    status_code = status.HTTP_403_FORBIDDEN
+
+
+class ConflictError(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        detail = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        response.data = {"message": "Invalid input.", "extra": {"fields": detail}}
+    else:
+        response.data = {"message": str(exc.detail), "extra": {}}
+    return response

@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core.apis import HealthApi, ReadinessApi
+
+api_patterns = [
+    path("", include("accounts.urls")),
+    path("", include("chats.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("healthz", HealthApi.as_view(), name="healthz"),
+    path("readyz", ReadinessApi.as_view(), name="readyz"),
+]

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Starts every process of the Procfile under honcho in the foreground (Ctrl-C stops them),
+# or `scripts/run.sh stop` stops a honcho started elsewhere.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+pidfile="$STATE/honcho.pid"
+if [ "${1:-}" = stop ]; then
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    kill -TERM "$(cat "$pidfile")"; log "processes stopped"
+  fi
+  rm -f "$pidfile"; exit 0
+fi
+cat <<INFO
+
+  Messenger          ${SITE_URL}/
+  API docs           ${SITE_URL}/api/docs/
+  Django admin       ${SITE_URL}/admin/
+  Demo login         ${DEMO_USERNAME} / ${DEMO_PASSWORD}   (also in .env)
+
+INFO
+echo $$ > "$pidfile"
+exec "$VENV/bin/honcho" start -e "$ENV_FILE"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs pytest against the project's services (make test has started PostgreSQL and Redis).
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+export DJANGO_SETTINGS_MODULE=messenger.settings.test
+# --create-db: a fresh test database each run, so a migration added since is never skipped.
+exec "$VENV/bin/pytest" --create-db "$@"
