@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from core.fields import StrictCharField
+
 from .models import User
 
 
@@ -22,12 +24,12 @@ class UserPublicSerializer(serializers.ModelSerializer):
 class RegisterInputSerializer(serializers.Serializer):
     username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    password = StrictCharField(max_length=128, write_only=True, trim_whitespace=False)
 
 
 class TokenInputSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=128, trim_whitespace=False)
 
 
 class TokenOutputSerializer(serializers.Serializer):

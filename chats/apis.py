@@ -52,7 +52,9 @@ class ChatDetailApi(APIView):
     @extend_schema(request=ChatUpdateInputSerializer, responses={200: ChatSerializer})
     def patch(self, request: Request, chat_id: int) -> Response:
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
-        chat = services.chat_update(chat=chat, actor=request.user, **_validated(ChatUpdateInputSerializer, request.data))
+        chat = services.chat_update(
+            chat=chat, actor=request.user, **_validated(ChatUpdateInputSerializer, request.data)
+        )
         return Response(ChatSerializer(chat).data)
 
     @extend_schema(responses={204: None})
@@ -111,7 +113,10 @@ class MessageListApi(APIView):
 
     @extend_schema(
         request=MessageCreateInputSerializer,
-        responses={201: MessageSerializer, 200: OpenApiResponse(MessageSerializer, "Seen client_id: the first message.")},
+        responses={
+            201: MessageSerializer,
+            200: OpenApiResponse(MessageSerializer, "Seen client_id: the first message."),
+        },
     )
     def post(self, request: Request, chat_id: int) -> Response:
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat

@@ -57,10 +57,7 @@ def message_page(
         page = page[:limit]
         has_older = messages.filter(id__lte=after).exists()
         return page, has_older, has_newer
-    if before is not None:
-        messages_before = messages.filter(id__lt=before)
-    else:
-        messages_before = messages
+    messages_before = messages if before is None else messages.filter(id__lt=before)
     page = list(messages_before.order_by("-id")[: limit + 1])
     has_older = len(page) > limit
     page = page[:limit][::-1]

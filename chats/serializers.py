@@ -3,8 +3,12 @@
 from rest_framework import serializers
 
 from accounts.serializers import UserPublicSerializer
+from core.fields import MAX_ID, StrictCharField
 
 from .models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
+
+# The roles a member can be given; the owner is the chat's creator.
+ASSIGNABLE_ROLES = [(Membership.Role.ADMIN.value, "Admin"), (Membership.Role.MEMBER.value, "Member")]
 
 
 class ChatSerializer(serializers.ModelSerializer):
@@ -37,31 +41,29 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class ChatCreateInputSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    title = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
     kind = serializers.ChoiceField(choices=Chat.Kind.choices, default=Chat.Kind.GROUP)
     member_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=100
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, default=list, max_length=100
     )
 
 
 class ChatUpdateInputSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200, allow_blank=True)
+    title = StrictCharField(max_length=200, allow_blank=True)
 
 
 class MemberAddInputSerializer(serializers.Serializer):
-    user_id = serializers.IntegerField(min_value=1)
-    role = serializers.ChoiceField(
-        choices=[Membership.Role.ADMIN, Membership.Role.MEMBER], default=Membership.Role.MEMBER
-    )
+    user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES, default=Membership.Role.MEMBER.value)
 
 
 class MemberUpdateInputSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=[Membership.Role.ADMIN, Membership.Role.MEMBER])
+    role = serializers.ChoiceField(choices=ASSIGNABLE_ROLES)
 
 
 class MessageCreateInputSerializer(serializers.Serializer):
-    text = serializers.CharField(min_length=1, max_length=MESSAGE_MAX_LENGTH, trim_whitespace=False)
-    client_id = serializers.CharField(min_length=1, max_length=64, required=False)
+    text = StrictCharField(min_length=1, max_length=MESSAGE_MAX_LENGTH, trim_whitespace=False)
+    client_id = StrictCharField(min_length=1, max_length=64, required=False)
 
     def validate_text(self, value: str) -> str:
         if not value.strip():
@@ -76,8 +78,8 @@ class MessageUpdateInputSerializer(MessageCreateInputSerializer):
 class MessagePageInputSerializer(serializers.Serializer):
     """Cursor paging by message id: `before` (older page) or `after` (newer page)."""
 
-    before = serializers.IntegerField(min_value=1, required=False)
-    after = serializers.IntegerField(min_value=0, required=False)
+    before = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    after = serializers.IntegerField(min_value=0, max_value=MAX_ID, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
 
     def validate(self, attrs: dict) -> dict:

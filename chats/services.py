@@ -70,7 +70,9 @@ def _membership_add(*, chat: Chat, user: User, role: str, added_by: User | None)
 
 
 @transaction.atomic
-def chat_create(*, created_by: User, title: str = "", kind: str = Chat.Kind.GROUP, member_ids: Iterable[int] = ()) -> Chat:
+def chat_create(
+    *, created_by: User, title: str = "", kind: str = Chat.Kind.GROUP, member_ids: Iterable[int] = ()
+) -> Chat:
     """Creates a chat owned by `created_by`, with the given users as plain members.
 
     A direct chat is between its creator and exactly one other user.

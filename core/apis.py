@@ -12,6 +12,7 @@ class HealthApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    schema = None  # operational endpoint, not part of the API
 
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
@@ -22,6 +23,7 @@ class ReadinessApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    schema = None  # operational endpoint, not part of the API
 
     def get(self, request: Request) -> Response:
         checks = {"postgresql": _check_postgresql(), "redis": _check_redis()}

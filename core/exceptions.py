@@ -1,6 +1,6 @@
 """One error type for services and one handler that gives every API error the same shape:
 
-    {"message": "...", "extra": {"fields": {"text": ["..."]}}}
+{"message": "...", "extra": {"fields": {"text": ["..."]}}}
 """
 
 from typing import Any

@@ -50,3 +50,6 @@ class CentrifugoOutbox(models.Model):
 
     class Meta:
         db_table = "centrifugo_outbox"
+
+    def __str__(self) -> str:
+        return f"{self.method} #{self.pk}"

@@ -26,9 +26,7 @@ def personal_channel(user_id: int) -> str:
     return f"{settings.CENTRIFUGO_PERSONAL_NAMESPACE}:#{user_id}"
 
 
-def event_emit(
-    *, type: EventType, chat_id: int, data: dict[str, Any], recipient_ids: Iterable[int]
-) -> EventEnvelope:
+def event_emit(*, type: EventType, chat_id: int, data: dict[str, Any], recipient_ids: Iterable[int]) -> EventEnvelope:
     """Records an event for `recipient_ids`; the caller's transaction must be open."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_emit must run inside the transaction of the change")
