@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "accounts",
     "chats",
     "realtime",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -133,7 +134,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
-CENTRIFUGO_PERSONAL_NAMESPACE = "personal"
+# Centrifugo (tokens, ports, engine, personal channels): one module of its own.
+from .centrifugo import *  # noqa: E402, F403
 
 DEMO_ACCOUNT = {
     "username": env.str("DEMO_USERNAME", default="demo"),

@@ -1,0 +1,31 @@
+"""Centrifugo: the WebSocket server that holds the browsers' connections.
+
+Django signs connection tokens with the HMAC secret; `manage.py centrifugo_config` renders
+Centrifugo's own config from these same values, so the two never disagree.
+"""
+
+from urllib.parse import urlsplit
+
+from .base import SITE_URL, env
+
+CENTRIFUGO_PORT = env.int("CENTRIFUGO_PORT", default=8801)
+# Where Django and the outbox-free tools reach Centrifugo's server API (loopback only).
+CENTRIFUGO_API_URL = env.str("CENTRIFUGO_API_URL", default=f"http://127.0.0.1:{CENTRIFUGO_PORT}/api")
+# Where a browser opens its WebSocket: the site's host, Centrifugo's port.
+CENTRIFUGO_WS_URL = env.str(
+    "CENTRIFUGO_WS_URL",
+    default=f"ws://{urlsplit(SITE_URL).hostname}:{CENTRIFUGO_PORT}/connection/websocket",
+)
+CENTRIFUGO_HTTP_API_KEY = env.str("CENTRIFUGO_HTTP_API_KEY")
+CENTRIFUGO_TOKEN_HMAC_SECRET = env.str("CENTRIFUGO_TOKEN_HMAC_SECRET")
+# A stolen token is useful for this long at most; the page asks for a new one before expiry.
+CENTRIFUGO_TOKEN_TTL_SECONDS = min(env.int("CENTRIFUGO_TOKEN_TTL_SECONDS", default=600), 15 * 60)
+CENTRIFUGO_ADMIN_PASSWORD = env.str("CENTRIFUGO_ADMIN_PASSWORD", default="")
+CENTRIFUGO_ADMIN_SECRET = env.str("CENTRIFUGO_ADMIN_SECRET", default="")
+# "memory" (one node, history lost on restart) or "redis" (history survives restarts).
+CENTRIFUGO_ENGINE = env.str("CENTRIFUGO_ENGINE", default="memory")
+# History of each personal channel: enough to recover a laptop's lid closed over lunch; a
+# longer gap is refetched through the REST API.
+CENTRIFUGO_HISTORY_SIZE = env.int("CENTRIFUGO_HISTORY_SIZE", default=1000)
+CENTRIFUGO_HISTORY_TTL = env.str("CENTRIFUGO_HISTORY_TTL", default="12h")
+CENTRIFUGO_PERSONAL_NAMESPACE = "personal"

@@ -1,0 +1,113 @@
+"""Centrifugo's config, rendered from `deploy/centrifugo/config.template.json` and settings.
+
+The template holds the shape (namespaces, consumer, endpoints); the values, secrets among
+them, come from settings, that is from the environment. `manage.py centrifugo_config`
+writes the result under .state/ (never committed) and validates it with
+`centrifugo checkconfig`; the tests render the same template for their own Centrifugo.
+"""
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from django.conf import settings
+
+TEMPLATE_PATH = Path(settings.BASE_DIR) / "deploy" / "centrifugo" / "config.template.json"
+_PLACEHOLDER = re.compile(r"^\$\{(\w+)\}$")
+
+
+def centrifugo_binary() -> Path:
+    """The binary that scripts/setup.sh built once, outside the clone (see scripts/lib.sh)."""
+    if os.environ.get("CENTRIFUGO_BIN"):
+        return Path(os.environ["CENTRIFUGO_BIN"])
+    cache = Path(os.environ.get("MESSENGER_CACHE_DIR", Path.home() / ".cache" / "messenger"))
+    return cache / "centrifugo-v6.9.1" / "centrifugo"
+
+
+def database_dsn(database: dict[str, Any] | None = None) -> str:
+    """A libpq URL for Centrifugo's outbox consumer, from a Django DATABASES entry."""
+    db = database or settings.DATABASES["default"]
+    user = quote(db.get("USER") or "", safe="")
+    password = quote(str(db.get("PASSWORD") or ""), safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{quote(db['NAME'], safe='')}?sslmode=disable"
+
+
+def _site_origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def config_values(**overrides: Any) -> dict[str, Any]:
+    """The template's values from settings; `overrides` replaces any of them (tests)."""
+    values: dict[str, Any] = {
+        "port": settings.CENTRIFUGO_PORT,
+        "log_level": "info",
+        "site_origin": _site_origin(settings.SITE_URL),
+        "token_hmac_secret": settings.CENTRIFUGO_TOKEN_HMAC_SECRET,
+        "http_api_key": settings.CENTRIFUGO_HTTP_API_KEY,
+        "admin_password": settings.CENTRIFUGO_ADMIN_PASSWORD,
+        "admin_secret": settings.CENTRIFUGO_ADMIN_SECRET,
+        "engine": settings.CENTRIFUGO_ENGINE,
+        "redis_url": settings.REDIS_URL,
+        "redis_prefix": "centrifugo",
+        "personal_namespace": settings.CENTRIFUGO_PERSONAL_NAMESPACE,
+        "history_size": settings.CENTRIFUGO_HISTORY_SIZE,
+        "history_ttl": settings.CENTRIFUGO_HISTORY_TTL,
+        "database_dsn": database_dsn(),
+    }
+    unknown = set(overrides) - set(values)
+    if unknown:
+        raise KeyError(f"unknown Centrifugo config values: {sorted(unknown)}")
+    values.update(overrides)
+    if values["engine"] not in ("memory", "redis"):
+        raise ValueError(f"CENTRIFUGO_ENGINE is memory or redis, not {values['engine']!r}")
+    return values
+
+
+def _fill(node: Any, values: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        return {key: _fill(value, values) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_fill(item, values) for item in node]
+    if isinstance(node, str) and (match := _PLACEHOLDER.match(node)):
+        return values[match.group(1)]
+    return node
+
+
+def config_render(**overrides: Any) -> dict[str, Any]:
+    """The config as a dict; a placeholder takes the value's own JSON type (a port is a number)."""
+    template = json.loads(TEMPLATE_PATH.read_text())
+    config = _fill(template, config_values(**overrides))
+    if config["engine"]["type"] == "memory":
+        del config["engine"]["redis"]
+    return config
+
+
+def config_write(path: Path, **overrides: Any) -> Path:
+    """Writes the rendered config (it holds secrets: owner-only) and checks it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump(config_render(**overrides), file, indent=2)
+    config_check(path)
+    return path
+
+
+def config_check(path: Path) -> None:
+    """Runs `centrifugo checkconfig`; raises with its output when Centrifugo refuses the file."""
+    result = subprocess.run(  # noqa: S603 - a fixed binary and a path we wrote
+        [str(centrifugo_binary()), "checkconfig", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ValueError(f"centrifugo checkconfig refused {path}: {result.stdout}{result.stderr}".strip())
