@@ -17,8 +17,17 @@ log() { printf '\033[1m[messenger]\033[0m %s\n' "$*" >&2; }
 # Read KEY from the env file (empty when absent).
 env_get() { [ -f "$ENV_FILE" ] && sed -n "s/^$1=//p" "$ENV_FILE" | tail -n1 || true; }
 
-# The env file is the single source of ports and secrets for scripts, honcho and Django.
-if [ -f "$ENV_FILE" ]; then set -a; source "$ENV_FILE"; set +a; fi
+# The env file holds ports and secrets for scripts, honcho and Django; like Django's
+# read_env, it only fills what the environment does not already set.
+load_env_file() {
+  local line key
+  while IFS= read -r line || [ -n "$line" ]; do
+    [[ "$line" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || continue
+    key="${line%%=*}"
+    [ -n "${!key+x}" ] || export "$key=${line#*=}"
+  done < "$1"
+}
+[ -f "$ENV_FILE" ] && load_env_file "$ENV_FILE"
 PG_PORT="${MESSENGER_PG_PORT:-$PG_PORT}"
 REDIS_PORT="${MESSENGER_REDIS_PORT:-$REDIS_PORT}"
 PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"

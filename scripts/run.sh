@@ -19,4 +19,6 @@ cat <<INFO
 
 INFO
 echo $$ > "$pidfile"
-exec "$VENV/bin/honcho" start -e "$ENV_FILE"
+# The environment is already complete (lib.sh read .env without overriding it); honcho's
+# own .env loading would override the environment, so it gets an empty file.
+exec "$VENV/bin/honcho" start -e /dev/null
