@@ -11,6 +11,9 @@ from accounts.models import User
 from chats.models import Chat, Membership
 from chats.services import chat_create, chat_member_add
 
+# Real Centrifugo processes for the real-time tests.
+pytest_plugins = ["realtime.fixtures"]
+
 _numbers = itertools.count(1)
 
 

@@ -17,4 +17,5 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("healthz", HealthApi.as_view(), name="healthz"),
     path("readyz", ReadinessApi.as_view(), name="readyz"),
+    path("", include("web.urls")),
 ]

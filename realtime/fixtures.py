@@ -1,0 +1,48 @@
+"""pytest fixtures for real-time tests (loaded by the root conftest's `pytest_plugins`)."""
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+from django.conf import settings
+
+from .testing import CentrifugoServer
+
+
+@pytest.fixture
+def centrifugo_factory(transactional_db, tmp_path) -> Iterator[Callable[..., CentrifugoServer]]:
+    """Starts Centrifugo processes for one test (`engine="memory"` or `"redis"`), reading the
+    test database's outbox, and stops them afterwards. The Redis engine gets a key prefix of
+    its own, deleted at the end."""
+    servers: list[CentrifugoServer] = []
+    prefixes: list[str] = []
+
+    def start(*, engine: str = "memory", origin: str = "") -> CentrifugoServer:
+        prefix = ""
+        if engine == "redis":
+            prefix = f"test-centrifugo-{uuid.uuid4().hex[:12]}"
+            prefixes.append(prefix)
+        server = CentrifugoServer(
+            engine=engine, origin=origin, redis_prefix=prefix, workdir=tmp_path / f"centrifugo-{len(servers)}"
+        )
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+    if prefixes:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for prefix in prefixes:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        client.close()
+
+
+@pytest.fixture
+def centrifugo(centrifugo_factory) -> CentrifugoServer:
+    """A Centrifugo with the memory engine."""
+    return centrifugo_factory()

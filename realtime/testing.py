@@ -1,0 +1,217 @@
+"""Test helpers: a real Centrifugo subprocess on a free port, reading the test database's
+outbox, and a centrifuge-python client on its own thread. Used by realtime and web tests
+and by the benchmark."""
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from centrifuge import Client, ClientEventHandler, SubscriptionEventHandler
+from django.conf import settings
+from django.db import connection
+
+from .centrifugo_config import centrifugo_binary, config_write, database_dsn
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class CentrifugoServer:
+    """One Centrifugo process; `stop()` and `start()` again keep its port and config.
+
+    Its outbox consumer reads the database Django is connected to now (the test database
+    inside a pytest session), so only one may run at a time: two would share the rows.
+    """
+
+    def __init__(
+        self, *, engine: str = "memory", origin: str = "", redis_prefix: str = "", workdir: Path | None = None
+    ):
+        self.engine = engine
+        self.port = free_port()
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="centrifugo-"))
+        self.config_path = self.workdir / "config.json"
+        self.log_path = self.workdir / "centrifugo.log"
+        overrides: dict[str, Any] = {
+            "port": self.port,
+            "engine": engine,
+            "database_dsn": database_dsn(connection.settings_dict),
+            "log_level": "info",
+        }
+        if origin:
+            overrides["site_origin"] = origin
+        if redis_prefix:
+            overrides["redis_prefix"] = redis_prefix
+        config_write(self.config_path, **overrides)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/connection/websocket"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def start(self, timeout: float = 15) -> None:
+        # Centrifugo takes CENTRIFUGO_* variables and a .env in its directory as config;
+        # the project's variables of that name mean something else.
+        env = {key: value for key, value in os.environ.items() if not key.startswith("CENTRIFUGO_")}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - our binary, our config
+            [str(centrifugo_binary()), "--config", str(self.config_path)],
+            cwd=self.workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Centrifugo exited: {self.log_path.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"Centrifugo did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def api(self, method: str, payload: dict) -> dict:
+        """A server API call; Centrifugo reports errors in the body, so check it."""
+        response = httpx.post(
+            f"{self.api_url}/{method}", json=payload, headers={"X-API-Key": settings.CENTRIFUGO_HTTP_API_KEY}
+        )
+        response.raise_for_status()
+        body = response.json()
+        if body.get("error"):
+            raise RuntimeError(f"Centrifugo {method}: {body['error']}")
+        return body.get("result", {})
+
+
+class ChannelClient:
+    """A centrifuge-python client subscribed to one channel, running on its own thread.
+
+    It records every publication's data and every subscribe outcome, so a test can wait
+    for them from the (synchronous) test thread.
+    """
+
+    def __init__(self, *, url: str, channel: str, token: Callable[[], str], max_reconnect_delay: float = 1.0):
+        self.url = url
+        self.channel = channel
+        self.token = token
+        self.max_reconnect_delay = max_reconnect_delay
+        self.publications: list[Any] = []
+        self.subscribed: list[dict[str, bool]] = []
+        self.errors: list[Any] = []
+        self.unsubscribed: list[tuple[int, str]] = []
+        self.disconnected: list[tuple[int, str]] = []
+        self.connected = threading.Event()
+        self._lock = threading.RLock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._client: Client | None = None
+
+    def __enter__(self) -> "ChannelClient":
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    async def _close(self) -> None:
+        await self._client.disconnect()
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _start(self) -> None:
+        outer = self
+
+        class Events(ClientEventHandler):
+            async def on_connected(self, ctx) -> None:
+                outer.connected.set()
+
+            async def on_disconnected(self, ctx) -> None:
+                outer.connected.clear()
+                with outer._lock:
+                    outer.disconnected.append((ctx.code, ctx.reason))
+
+            async def on_connecting(self, ctx) -> None:
+                outer.connected.clear()
+
+            async def on_error(self, ctx) -> None:
+                with outer._lock:
+                    outer.errors.append(ctx)
+
+        class SubEvents(SubscriptionEventHandler):
+            async def on_publication(self, ctx) -> None:
+                with outer._lock:
+                    outer.publications.append(ctx.pub.data)
+
+            async def on_subscribed(self, ctx) -> None:
+                with outer._lock:
+                    outer.subscribed.append({"was_recovering": ctx.was_recovering, "recovered": ctx.recovered})
+
+            async def on_unsubscribed(self, ctx) -> None:
+                with outer._lock:
+                    outer.unsubscribed.append((ctx.code, ctx.reason))
+
+            async def on_error(self, ctx) -> None:
+                with outer._lock:
+                    outer.errors.append(ctx)
+
+        async def get_token() -> str:
+            return self.token()
+
+        self._client = Client(
+            self.url,
+            events=Events(),
+            get_token=get_token,
+            max_reconnect_delay=self.max_reconnect_delay,
+            proxy=None,
+        )
+        sub = self._client.new_subscription(self.channel, events=SubEvents(), recoverable=True, positioned=True)
+        await self._client.connect()
+        await sub.subscribe()
+
+    def wait_for(self, predicate: Callable[["ChannelClient"], bool], timeout: float = 15) -> bool:
+        """Waits until `predicate(self)` holds; returns whether it did."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if predicate(self):
+                    return True
+            time.sleep(0.02)
+        with self._lock:
+            return predicate(self)
+
+    def events(self, type: str | None = None) -> list[dict]:
+        with self._lock:
+            return [p for p in self.publications if isinstance(p, dict) and (type is None or p.get("type") == type)]

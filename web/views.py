@@ -1,0 +1,75 @@
+"""The chat pages. They render a shell and the page's settings; the ES module
+(`web/static/web/app.js`) loads every chat, member and message through the REST API with
+the session cookie, and keeps them live through a transport (Centrifugo by default)."""
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+
+from accounts.models import User
+from accounts.services import user_create
+from chats import selectors as chat_selectors
+from core.exceptions import ApplicationError, NotFoundError
+from realtime.services import personal_channel
+
+
+def _page_config(request: HttpRequest, chat_id: int | None) -> dict:
+    """What app.js needs to start; rendered with json_script, so it is never parsed as HTML."""
+    return {
+        "user": {"id": request.user.pk, "username": request.user.get_username()},
+        "chat_id": chat_id,
+        "channel": personal_channel(request.user.pk),
+        "ws_url": settings.CENTRIFUGO_WS_URL,
+        "urls": {"api": "/api/", "token": "/api/realtime/token/", "lookup": "/users/lookup/"},
+    }
+
+
+@login_required
+def chat_list_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/chat.html", {"config": _page_config(request, None), "chat": None})
+
+
+@login_required
+def chat_page(request: HttpRequest, chat_id: int) -> HttpResponse:
+    try:
+        chat = chat_selectors.membership_get(chat_id=chat_id, user=request.user).chat
+    except NotFoundError:
+        raise Http404("Chat not found.") from None
+    return render(request, "web/chat.html", {"config": _page_config(request, chat.pk), "chat": chat})
+
+
+class SignupForm(forms.Form):
+    username = forms.RegexField(regex=r"^[\w.@+-]+\Z", max_length=150)
+    email = forms.EmailField(max_length=254)
+    password = forms.CharField(widget=forms.PasswordInput, max_length=128, strip=False)
+
+
+def signup_page(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = user_create(**form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("web:chat-list")
+    return render(request, "web/signup.html", {"form": form})
+
+
+@require_GET
+@login_required
+def user_lookup(request: HttpRequest) -> JsonResponse:
+    """Finds an active user by exact username, so the page can add a member by name."""
+    username = request.GET.get("username", "").strip()
+    user = User.objects.filter(username__iexact=username, is_active=True).first() if username else None
+    if user is None:
+        return JsonResponse({"message": "No such user.", "extra": {}}, status=404)
+    return JsonResponse({"id": user.pk, "username": user.username})
