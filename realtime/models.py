@@ -53,3 +53,19 @@ class CentrifugoOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} #{self.pk}"
+
+
+class EventLogPrune(models.Model):
+    """One row per pruning of the event log: the horizon below which cursors are gone.
+
+    A cursor below the highest `pruned_through` may have missed deleted events, so the feed
+    answers 410 instead of silently skipping them. Kept as rows (not one counter) so the
+    admin shows when and how much each run removed.
+    """
+
+    pruned_through = models.BigIntegerField(help_text="Every event with an id up to this one was deleted.")
+    deleted = models.IntegerField()
+    pruned_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"pruned through #{self.pruned_through}"

@@ -7,13 +7,16 @@ Centrifugo is down (the outbox consumer sends the broadcast when Centrifugo is b
 """
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
 
 from .events import EventEnvelope, EventType
-from .models import CentrifugoOutbox, Event
+from .models import CentrifugoOutbox, Event, EventLogPrune
 
 # Taken before an event row is inserted and held until commit, so that event ids are
 # assigned in commit order. Without it, a transaction that took id 10 could commit after
@@ -47,3 +50,20 @@ def event_emit(*, type: EventType, chat_id: int, data: dict[str, Any], recipient
             },
         )
     return envelope
+
+
+@transaction.atomic
+def event_log_prune(*, keep: timedelta | None = None) -> int:
+    """Deletes events older than `keep` (default REALTIME_EVENT_RETENTION_DAYS); returns how many.
+
+    Deletes a prefix of ids, not every old row, and records its end as the horizon: the
+    feed answers 410 to a cursor below it instead of skipping what was deleted. Run it
+    periodically (a Celery beat task).
+    """
+    keep = keep if keep is not None else timedelta(days=settings.REALTIME_EVENT_RETENTION_DAYS)
+    through = Event.objects.filter(created_at__lt=timezone.now() - keep).aggregate(through=Max("id"))["through"]
+    if through is None:
+        return 0
+    deleted, _ = Event.objects.filter(id__lte=through).delete()
+    EventLogPrune.objects.create(pruned_through=through, deleted=deleted)
+    return deleted

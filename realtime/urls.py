@@ -1,7 +1,9 @@
 from django.urls import path
 
-from . import apis
+from . import apis, feed_apis
 
 urlpatterns = [
     path("realtime/token/", apis.ConnectionTokenApi.as_view(), name="realtime-token"),
+    path("updates/", feed_apis.updates_api, name="updates"),
+    path("updates/stream/", feed_apis.updates_stream_api, name="updates-stream"),
 ]

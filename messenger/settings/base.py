@@ -125,6 +125,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Long polling and SSE are async Django views, outside DRF: documented by this hook.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "realtime.openapi.add_update_feed_paths",
+    ],
 }
 
 LOGGING = {
@@ -142,3 +147,6 @@ DEMO_ACCOUNT = {
     "email": env.str("DEMO_EMAIL", default="demo@example.com"),
     "password": env.str("DEMO_PASSWORD", default=""),
 }
+
+# The event feed (polling, long polling, SSE).
+from .realtime import *  # noqa: E402, F403

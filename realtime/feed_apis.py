@@ -1,0 +1,233 @@
+"""The event feed over HTTP: polling, long polling and server-sent events.
+
+These are plain async Django views, not DRF views: DRF runs synchronously, and a
+synchronous view would hold a thread for as long as a client waits. Every database access
+is one short call in a worker thread that closes its connection before returning, so a
+waiting client holds neither a thread nor a connection; it waits on the process's
+listener (`realtime.listener`).
+
+The listener needs an event loop that outlives a request, which only an ASGI server
+(uvicorn) has. Under WSGI (Django's test live server, runserver) long polling reads the
+database once a second instead, and SSE is refused with 501.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIRequest
+from django.db import close_old_connections, connections
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET
+from rest_framework import exceptions, serializers
+
+from accounts.authentication import ExpiringTokenAuthentication
+from core.exceptions import ApplicationError
+
+from . import selectors
+from .listener import EventListener, envelope_json, get_listener
+
+T = TypeVar("T")
+
+# SSE: how long EventSource waits before reconnecting with Last-Event-ID.
+SSE_RETRY_MS = 2000
+# While the listener is down, waiting clients read the database this often instead.
+FALLBACK_POLL_SECONDS = 5.0
+LONG_POLL_WAIT_MAX = 60
+# Under WSGI, where there is no listener, a long poll reads the database this often.
+WSGI_POLL_SECONDS = 1.0
+
+
+class UpdatesQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(
+        required=False, min_value=0, help_text="The cursor from the previous answer; absent: start now."
+    )
+    wait = serializers.FloatField(
+        required=False,
+        default=0,
+        min_value=0,
+        max_value=LONG_POLL_WAIT_MAX,
+        help_text="Long polling: seconds to wait for an event when there is none (0: answer at once).",
+    )
+    limit = serializers.IntegerField(
+        required=False, default=selectors.FEED_PAGE_SIZE, min_value=1, max_value=selectors.FEED_PAGE_SIZE_MAX
+    )
+
+
+class StreamQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(
+        required=False, min_value=0, help_text="Start after this cursor (the Last-Event-ID header wins)."
+    )
+
+
+def _error(message: str, *, status: int, extra: dict[str, Any] | None = None) -> JsonResponse:
+    """The same error body as the DRF API: {"message", "extra"}."""
+    return JsonResponse({"message": message, "extra": extra or {}}, status=status)
+
+
+def _db_call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Runs in a worker thread; the connection is closed before the thread is given back."""
+    try:
+        return function(*args, **kwargs)
+    finally:
+        connections.close_all()
+
+
+async def _db(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    # thread_sensitive=False: any pool thread, not one kept for this request while it waits.
+    return await sync_to_async(_db_call, thread_sensitive=False)(function, *args, **kwargs)
+
+
+def _user_id(request: HttpRequest) -> int | None:
+    """`Authorization: Token <key>` (expiring, as in the REST API) or the session cookie;
+    the session is what a browser's EventSource sends, as it cannot set headers."""
+    close_old_connections()
+    result = ExpiringTokenAuthentication().authenticate(request)
+    if result is not None:
+        return result[0].pk
+    user = request.user
+    return user.pk if user.is_authenticated and user.is_active else None
+
+
+async def _authenticate(request: HttpRequest) -> int | JsonResponse:
+    try:
+        user_id = await _db(_user_id, request)
+    except exceptions.AuthenticationFailed as exc:
+        user_id, message = None, str(exc.detail)
+    else:
+        message = "Authentication credentials were not provided."
+    if user_id is None:
+        response = _error(message, status=401)
+        response["WWW-Authenticate"] = "Token"
+        return response
+    return user_id
+
+
+def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any] | JsonResponse:
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        return _error("Invalid input.", status=400, extra={"fields": serializer.errors})
+    return serializer.validated_data
+
+
+async def _read(listener: EventListener, *, user_id: int, after: int | None, limit: int) -> tuple[list[str], int]:
+    """The user's events after the cursor as JSON strings, and the next cursor: from the
+    listener's memory when it covers the cursor, else from the database (which also
+    raises CursorGoneError for a cursor outside the log)."""
+    if after is not None:
+        found = listener.read(user_id=user_id, after=after, limit=limit)
+        if found is not None:
+            events, cursor = found
+            return [event.json for event in events], cursor
+    page = await _db(selectors.event_feed, user_id=user_id, after=after, limit=limit)
+    return [envelope_json(envelope) for envelope in page.events], page.cursor
+
+
+def _page_response(events: list[str], cursor: int) -> HttpResponse:
+    # The events are JSON already (serialized once per process for all their recipients).
+    body = '{"events":[' + ",".join(events) + '],"cursor":' + str(cursor) + "}"
+    return HttpResponse(body, content_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@require_GET
+async def updates_api(request: HttpRequest) -> HttpResponse:
+    """GET /api/updates/?after=<cursor>[&wait=<s>][&limit=<n>]: polling, or long polling with `wait`."""
+    user_id = await _authenticate(request)
+    if isinstance(user_id, HttpResponse):
+        return user_id
+    params = _validated(UpdatesQuerySerializer, request.GET)
+    if isinstance(params, HttpResponse):
+        return params
+    after, wait, limit = params.get("after"), params["wait"], params["limit"]
+    try:
+        if not wait or after is None:
+            page = await _db(selectors.event_feed, user_id=user_id, after=after, limit=limit)
+            return _page_response([envelope_json(envelope) for envelope in page.events], page.cursor)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        if isinstance(request, WSGIRequest):
+            page = await _db(selectors.event_feed, user_id=user_id, after=after, limit=limit)
+            while not page.events and (remaining := deadline - loop.time()) > 0:
+                await asyncio.sleep(min(remaining, WSGI_POLL_SECONDS))
+                page = await _db(selectors.event_feed, user_id=user_id, after=page.cursor, limit=limit)
+            return _page_response([envelope_json(envelope) for envelope in page.events], page.cursor)
+        listener = get_listener()
+        with listener.waiter(user_id) as waiter:
+            events, cursor = await _read(listener, user_id=user_id, after=after, limit=limit)
+            while not events:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                await waiter.wait(remaining if listener.ready else min(remaining, FALLBACK_POLL_SECONDS))
+                events, cursor = await _read(listener, user_id=user_id, after=cursor, limit=limit)
+        return _page_response(events, cursor)
+    except ApplicationError as exc:
+        return _error(exc.message, status=exc.status_code, extra=exc.extra)
+
+
+def _sse_event(event_id: int, data: str) -> str:
+    return f"id: {event_id}\ndata: {data}\n\n"
+
+
+async def _sse_stream(
+    listener: EventListener, *, user_id: int, first: list[str], first_ids: list[int], cursor: int
+) -> AsyncIterator[str]:
+    limit = selectors.FEED_PAGE_SIZE_MAX
+    with listener.waiter(user_id) as waiter:
+        yield f"retry: {SSE_RETRY_MS}\n\n" + "".join(map(_sse_event, first_ids, first))
+        while True:
+            found = listener.read(user_id=user_id, after=cursor, limit=limit)
+            if found is None:
+                try:
+                    page = await _db(selectors.event_feed, user_id=user_id, after=cursor, limit=limit)
+                except ApplicationError:
+                    # The cursor left the log while streaming: end; the reconnect gets the 410.
+                    return
+                chunk = "".join(_sse_event(envelope["id"], envelope_json(envelope)) for envelope in page.events)
+                cursor = page.cursor
+            else:
+                events, cursor = found
+                chunk = "".join(_sse_event(event.id, event.json) for event in events)
+            if chunk:
+                yield chunk
+                continue
+            heartbeat = settings.REALTIME_SSE_HEARTBEAT_SECONDS
+            timeout = heartbeat if listener.ready else min(heartbeat, FALLBACK_POLL_SECONDS)
+            if not await waiter.wait(timeout):
+                yield ": heartbeat\n\n"
+
+
+@require_GET
+async def updates_stream_api(request: HttpRequest) -> HttpResponse:
+    """GET /api/updates/stream/[?after=<cursor>]: server-sent events; `Last-Event-ID` resumes."""
+    if isinstance(request, WSGIRequest):
+        return _error("Server-sent events need the ASGI server (uvicorn).", status=501)
+    user_id = await _authenticate(request)
+    if isinstance(user_id, HttpResponse):
+        return user_id
+    query = request.GET.copy()
+    last_event_id = request.headers.get("Last-Event-ID")
+    if last_event_id:
+        query["after"] = last_event_id
+    params = _validated(StreamQuerySerializer, query)
+    if isinstance(params, HttpResponse):
+        return params
+    try:
+        # The first page comes from the database: it checks the cursor (410 before the
+        # stream starts) and catches up a client that was away.
+        page = await _db(
+            selectors.event_feed, user_id=user_id, after=params.get("after"), limit=selectors.FEED_PAGE_SIZE_MAX
+        )
+    except ApplicationError as exc:
+        return _error(exc.message, status=exc.status_code, extra=exc.extra)
+    first_ids = [envelope["id"] for envelope in page.events]
+    first = [envelope_json(envelope) for envelope in page.events]
+    stream = _sse_stream(get_listener(), user_id=user_id, first=first, first_ids=first_ids, cursor=page.cursor)
+    return StreamingHttpResponse(
+        stream,
+        content_type="text/event-stream",
+        # no-transform and X-Accel-Buffering: proxies must pass each event on at once.
+        headers={"Cache-Control": "no-store, no-transform", "X-Accel-Buffering": "no"},
+    )
