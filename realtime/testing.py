@@ -36,8 +36,14 @@ class CentrifugoServer:
     """
 
     def __init__(
-        self, *, engine: str = "memory", origin: str = "", redis_prefix: str = "", workdir: Path | None = None
-    ):
+        self,
+        *,
+        engine: str = "memory",
+        origin: str = "",
+        redis_prefix: str = "",
+        workdir: Path | None = None,
+        log_level: str = "info",
+    ) -> None:
         self.engine = engine
         self.port = free_port()
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="centrifugo-"))
@@ -47,7 +53,7 @@ class CentrifugoServer:
             "port": self.port,
             "engine": engine,
             "database_dsn": database_dsn(connection.settings_dict),
-            "log_level": "info",
+            "log_level": log_level,
         }
         if origin:
             overrides["site_origin"] = origin
