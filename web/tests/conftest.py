@@ -21,9 +21,15 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def stack(centrifugo_factory, live_server, settings) -> CentrifugoServer:
+def centrifugo_engine() -> str:
+    """Centrifugo's engine for the browser tests; a test may parametrize it."""
+    return "memory"
+
+
+@pytest.fixture
+def stack(centrifugo_factory, centrifugo_engine, live_server, settings) -> CentrifugoServer:
     """The site (pytest-django's live server) and a Centrifugo that accepts its origin."""
-    server = centrifugo_factory(origin=live_server.url)
+    server = centrifugo_factory(engine=centrifugo_engine, origin=live_server.url)
     settings.CENTRIFUGO_WS_URL = server.ws_url
     return server
 

@@ -65,3 +65,21 @@ def test_script_in_a_message_shows_as_text(open_page, team):
         expect(page.locator("#messages .message .text")).to_have_text([payload])
         assert page.locator("#messages script, #messages img, #messages b").count() == 0
         assert page.evaluate("window.pwned") is None
+
+
+@pytest.mark.parametrize("centrifugo_engine", ["memory", "redis"])
+def test_page_catches_up_after_centrifugo_restarts(centrifugo_engine, stack, open_page, team, client_for):
+    """Messages posted while Centrifugo is down appear once it is back: recovered from
+    history (Redis engine), or refetched through REST when history is gone (memory)."""
+    page = open_page(team.member, f"/chats/{team.chat.pk}/")
+    server = stack
+    server.stop()
+    expect(page.locator("#connection-state")).not_to_have_attribute("data-state", "connected")
+    poster = client_for(team.owner)
+    for n in range(5):
+        poster.post(f"/api/chats/{team.chat.pk}/messages/", {"text": f"while down {n}"}, format="json")
+    server.start()
+    expect(page.locator("#connection-state")).to_have_attribute("data-state", "connected", timeout=30_000)
+    expect(page.locator("#messages .message .text")).to_have_text([f"while down {n}" for n in range(5)])
+    # The first load is one snapshot; only a gap history could not cover makes another.
+    assert page.evaluate("window.messenger.state.snapshots") == (2 if centrifugo_engine == "memory" else 1)

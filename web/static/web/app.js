@@ -22,6 +22,7 @@ const state = {
   resyncing: null, // the running snapshot load, or null
   held: [], // events that arrived during a snapshot load
   chatGone: null, // why the current chat is no longer ours
+  snapshots: 0, // how many times the state was (re)loaded through REST
 };
 
 // ---------------------------------------------------------------- REST
@@ -187,6 +188,7 @@ async function loadAllMessagesSince() {
 async function resync() {
   if (state.resyncing) return state.resyncing;
   state.held = [];
+  state.snapshots += 1;
   state.resyncing = (async () => {
     for (let attempt = 0; ; attempt++) {
       try {
