@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import close_old_connections, connections
@@ -78,6 +78,20 @@ def _db_call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 async def _db(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     # thread_sensitive=False: any pool thread, not one kept for this request while it waits.
     return await sync_to_async(_db_call, thread_sensitive=False)(function, *args, **kwargs)
+
+
+def _release_request_thread() -> None:
+    """Ends the thread asgiref keeps for this request while the client waits.
+
+    Django's ASGI handler runs each request in a `ThreadSensitiveContext`: the first
+    thread-sensitive call (the request_started signal, the middleware) starts a thread that
+    lives until the response is sent, idle, one per waiting client. Ending it here makes a
+    wait cost no thread; Django's next thread-sensitive call starts a fresh one.
+    """
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    executor = SyncToAsync.context_to_thread_executor.pop(context, None) if context is not None else None
+    if executor is not None:
+        executor.shutdown(wait=False)
 
 
 def _user_id(request: HttpRequest) -> int | None:
@@ -156,6 +170,8 @@ async def updates_api(request: HttpRequest) -> HttpResponse:
         listener = get_listener()
         with listener.waiter(user_id) as waiter:
             events, cursor = await _read(listener, user_id=user_id, after=after, limit=limit)
+            if not events:
+                _release_request_thread()
             while not events:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -175,6 +191,8 @@ async def _sse_stream(
     listener: EventListener, *, user_id: int, first: list[str], first_ids: list[int], cursor: int
 ) -> AsyncIterator[str]:
     limit = selectors.FEED_PAGE_SIZE_MAX
+    # The middleware is done with the response once streaming starts.
+    _release_request_thread()
     with listener.waiter(user_id) as waiter:
         yield f"retry: {SSE_RETRY_MS}\n\n" + "".join(map(_sse_event, first_ids, first))
         while True:

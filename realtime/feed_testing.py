@@ -5,6 +5,7 @@ which Django's test live server (WSGI, a thread per request) does not have.
 """
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +16,12 @@ from django.conf import settings
 from django.db import connection
 
 from .centrifugo_config import database_dsn
-from .testing import free_port
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class UvicornServer:
@@ -25,21 +31,28 @@ class UvicornServer:
     def __init__(self, *, settings_module: str = "messenger.settings.test", log_path: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.application_name = f"uvicorn-{self.port}"
         self.settings_module = settings_module
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
         self._log = None
 
     def start(self, timeout: float = 30, **extra_env: str) -> "UvicornServer":
-        env = os.environ | extra_env | {
-            "DJANGO_SETTINGS_MODULE": self.settings_module,
-            "DATABASE_URL": database_dsn(connection.settings_dict),
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = (
+            os.environ
+            | extra_env
+            | {
+                "DJANGO_SETTINGS_MODULE": self.settings_module,
+                # Named, so that tests can count this server's connections in pg_stat_activity.
+                "DATABASE_URL": f"{database_dsn(connection.settings_dict)}&application_name={self.application_name}",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "messenger.asgi:application"]
-            + ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log", "--log-level", "warning"],
+        command = [sys.executable, "-m", "uvicorn", "messenger.asgi:application", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--no-access-log", "--log-level", "warning"]
+        self.process = subprocess.Popen(  # noqa: S603 (our own command line)
+            command,
             cwd=settings.BASE_DIR,
             env=env,
             stdout=self._log or subprocess.DEVNULL,
