@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.exceptions import ApplicationError, ConflictError, PermissionDeniedError
+from notifications.services import member_added_notify_later
 from realtime.events import EventType
 from realtime.services import event_emit
 
@@ -66,6 +67,8 @@ def _membership_add(*, chat: Chat, user: User, role: str, added_by: User | None)
         "added_by": added_by.pk if added_by else None,
     }
     _emit("member.added", chat=chat, data=data)
+    # Emails the chat's admins, from a Celery task sent after this transaction commits.
+    member_added_notify_later(membership=membership, added_by=added_by)
     return membership
 
 

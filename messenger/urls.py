@@ -7,6 +7,7 @@ from core.apis import HealthApi, ReadinessApi
 api_patterns = [
     path("", include("accounts.urls")),
     path("", include("chats.urls")),
+    path("", include("reports.urls")),
     path("", include("realtime.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -33,6 +33,9 @@ INSTALLED_APPS = [
     "chats",
     "realtime",
     "web",
+    "django_celery_beat",
+    "notifications",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -147,6 +150,10 @@ DEMO_ACCOUNT = {
     "email": env.str("DEMO_EMAIL", default="demo@example.com"),
     "password": env.str("DEMO_PASSWORD", default=""),
 }
+
+# Celery and the background jobs; outgoing email. Modules of their own.
+from .celery import *  # noqa: E402, F403
+from .email import *  # noqa: E402, F403
 
 # The event feed (polling, long polling, SSE).
 from .realtime import *  # noqa: E402, F403

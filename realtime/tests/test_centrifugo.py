@@ -50,6 +50,22 @@ def test_expired_token_is_refused(centrifugo, team):
         assert not c.subscribed
 
 
+def test_client_refreshes_its_token_before_expiry_and_stays_connected(centrifugo, team, client_for, settings):
+    settings.CENTRIFUGO_TOKEN_TTL_SECONDS = 2
+    issued = []
+
+    def token() -> str:
+        issued.append(connection_token_issue(user=team.member)["token"])
+        return issued[-1]
+
+    with ChannelClient(url=centrifugo.ws_url, channel=personal_channel(team.member.pk), token=token) as client:
+        assert client.wait_for(lambda c: c.subscribed)
+        assert client.wait_for(lambda c: len(issued) >= 3, timeout=10)  # refreshed, more than once
+        client_for(team.owner).post(f"/api/chats/{team.chat.pk}/messages/", {"text": "still here"}, format="json")
+        assert client.wait_for(lambda c: c.events("message.created"))
+        assert not client.disconnected
+
+
 def test_token_api_gives_a_short_lived_token_for_the_user(team, client_for, settings):
     response = client_for(team.member).get("/api/realtime/token/")
     assert response.status_code == 200

@@ -1,0 +1,26 @@
+"""Outgoing email: Django's SMTP backend, configured from the environment.
+
+A real server: EMAIL_PORT=465 with EMAIL_USE_SSL=true, or 587 with EMAIL_USE_TLS=true.
+`make run` starts a local sink (notifications/smtp_sink.py) on EMAIL_PORT that stores every
+mail under MAIL_SINK_DIR.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import STATE_DIR, env
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT = env.int("EMAIL_PORT", default=8825)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS (STARTTLS, port 587) or EMAIL_USE_SSL (port 465), not both.")
+# A hung SMTP server must not hold a worker until the task's hard limit.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="messenger@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+MAIL_SINK_DIR = env.path("MAIL_SINK_DIR", default=STATE_DIR / "mail")

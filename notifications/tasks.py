@@ -1,0 +1,48 @@
+"""Celery tasks of notifications; routed to the `email` queue by name (notifications.*)."""
+
+import logging
+import random
+import smtplib
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+# Worth a retry: the SMTP server refused or dropped us, was unreachable or too slow.
+TRANSIENT_ERRORS = (smtplib.SMTPException, OSError, SoftTimeLimitExceeded)
+
+
+def retry_countdown(retries: int) -> float:
+    """Exponential backoff with a cap; half of it random, so mails that failed together
+    do not all come back at the same moment."""
+    ceiling = min(settings.NOTIFICATIONS_RETRY_BACKOFF_MAX, settings.NOTIFICATIONS_RETRY_BACKOFF * 2**retries)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+@shared_task(
+    bind=True,
+    name="notifications.member_added_email_send",
+    # Idempotent (see services.member_added_email_send), so late acks may run it again.
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # One SMTP conversation: EMAIL_TIMEOUT bounds each step; these bound the whole.
+    soft_time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT,
+    time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT + 15,
+    max_retries=settings.NOTIFICATIONS_MAX_RETRIES,
+)
+def member_added_email_send(self, *, membership_id: int, recipient_id: int) -> bool:
+    try:
+        return services.member_added_email_send(membership_id=membership_id, recipient_id=recipient_id)
+    except TRANSIENT_ERRORS as exc:
+        # Clean-up already happened on the way out: the transaction rolled back (the row is
+        # unlocked and unsent) and Django's backend closed the SMTP connection.
+        services.member_added_email_failed(membership_id=membership_id, recipient_id=recipient_id, error=repr(exc))
+        countdown = retry_countdown(self.request.retries)
+        logger.warning(
+            "member-added email %s→%s failed (%r), retry in %.1fs", membership_id, recipient_id, exc, countdown
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc

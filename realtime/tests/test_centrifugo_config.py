@@ -1,0 +1,57 @@
+"""Centrifugo's config: rendered from the template and the settings, accepted by checkconfig."""
+
+import io
+import json
+import stat
+
+import pytest
+from django.core.management import call_command
+
+from realtime.centrifugo_config import config_check, config_render
+
+
+def test_config_has_the_settings_secrets_and_only_the_site_origin(settings):
+    settings.SITE_URL = "https://chat.example.com"
+    config = config_render()
+    assert config["client"]["allowed_origins"] == ["https://chat.example.com"]
+    assert config["client"]["token"]["hmac_secret_key"] == settings.CENTRIFUGO_TOKEN_HMAC_SECRET
+    assert config["http_api"]["key"] == settings.CENTRIFUGO_HTTP_API_KEY
+    assert config["http_server"] == {"address": "127.0.0.1", "port": settings.CENTRIFUGO_PORT}
+    assert config["admin"]["enabled"] and config["admin"]["password"] == settings.CENTRIFUGO_ADMIN_PASSWORD
+    assert config["health"]["enabled"] and config["prometheus"]["enabled"]
+    [personal] = config["channel"]["namespaces"]
+    assert personal["name"] == "personal" and personal["allow_user_limited_channels"]
+    assert personal["history_size"] > 0 and personal["history_ttl"] and personal["force_recovery"]
+    [consumer] = config["consumers"]
+    assert consumer["type"] == "postgresql"
+    assert consumer["postgresql"]["outbox_table_name"] == "centrifugo_outbox"
+    assert consumer["postgresql"]["partition_notification_channel"] == "centrifugo_outbox"
+
+
+@pytest.mark.parametrize("engine", ["memory", "redis"])
+def test_checkconfig_accepts_both_engines(engine, tmp_path, settings):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config_render(engine=engine)))
+    config_check(path)
+    assert json.loads(path.read_text())["engine"]["type"] == engine
+
+
+def test_checkconfig_refuses_a_broken_config(tmp_path):
+    config = config_render()
+    del config["channel"]["namespaces"][0]["history_ttl"]  # history needs both size and TTL
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="history"):
+        config_check(path)
+
+
+def test_command_writes_an_owner_only_file(tmp_path):
+    path = tmp_path / "centrifugo" / "config.json"
+    call_command("centrifugo_config", output=path, stdout=io.StringIO())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["consumers"][0]["enabled"]
+
+
+def test_an_unknown_engine_is_refused():
+    with pytest.raises(ValueError, match="memory or redis"):
+        config_render(engine="nats")

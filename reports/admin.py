@@ -1,0 +1,17 @@
+from django.contrib import admin
+
+from .models import UserReport
+
+
+@admin.register(UserReport)
+class UserReportAdmin(admin.ModelAdmin):
+    """Read-only: rows come from the report's tasks. The schedule itself is under Periodic tasks."""
+
+    list_display = ["created_at", "total_users", "active_users", "joined_since_previous", "written_at", "error"]
+    readonly_fields = [field.name for field in UserReport._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
