@@ -1,9 +1,19 @@
 """Settings for pytest: the real PostgreSQL and Redis, a fast password hasher."""
 
 from .base import *  # noqa: F403
-from .base import DATABASES, env
+from .base import CELERY_BROKER_TRANSPORT_OPTIONS, CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS, DATABASES, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Several test runs may share one PostgreSQL; each may name its own test database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_messenger")}
+# Tasks sent during a test run go to queues of its own on the shared Redis (every key prefixed
+# with the test database's name), never to the `make run` worker or to another run's worker.
+CELERY_KEY_PREFIX = env.str("CELERY_KEY_PREFIX", default=f"{DATABASES['default']['TEST']['NAME']}:")
+CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = CELERY_KEY_PREFIX
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS["global_keyprefix"] = CELERY_KEY_PREFIX
+# Results carry the queue a task came from (tests check the routing on the worker's side).
+CELERY_RESULT_EXTENDED = True
+# A stalled SMTP server hits the email task's soft limit quickly. Set here, not only in the
+# worker's environment: Celery writes a task's time limits into the message when it is sent.
+NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT = 3
