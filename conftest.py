@@ -11,8 +11,9 @@ from accounts.models import User
 from chats.models import Chat, Membership
 from chats.services import chat_create, chat_member_add
 
-# Real Centrifugo processes for the real-time tests.
-pytest_plugins = ["realtime.fixtures"]
+# Real Centrifugo processes for the real-time tests; a real Celery worker, SMTP server and
+# Flower for the background-work tests.
+pytest_plugins = ["realtime.fixtures", "core.celery_fixtures"]
 
 _numbers = itertools.count(1)
 

@@ -1,0 +1,112 @@
+"""pytest fixtures for background work (loaded by the root conftest's `pytest_plugins`): a real
+SMTP server, a real Celery worker on every queue, Flower. Tests that use them need committed
+data (`transactional_db`): the worker is another process."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from .celery_testing import BrokerState, CeleryWorker, SmtpServer, background_env, free_port
+
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server: SmtpServer, settings) -> Iterator[SmtpServer]:
+    """The SMTP server, emptied, up and fast. Django's test runner swaps in the in-memory email
+    backend; here mail sent by the test process itself goes over SMTP too."""
+    smtp_server.reset()
+    smtp_server.stop()  # a test may have left it down
+    smtp_server.start()
+    settings.EMAIL_BACKEND = SMTP_BACKEND
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp_server.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield smtp_server
+    smtp_server.reset()
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[BrokerState]:
+    """The run's queues on Redis, emptied at the start (a killed run may have left messages)
+    and at the end."""
+    state = BrokerState()
+    state.purge()
+    yield state
+    state.purge()
+
+
+@pytest.fixture(scope="session")
+def background_workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("background")
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup, django_db_blocker, smtp_server, broker, background_workdir
+) -> Iterator[CeleryWorker]:
+    """One worker on the default, email and reports queues for the whole session, against the
+    test database. A test that kills it starts it again (`.kill()`, `.start()`)."""
+    worker = CeleryWorker(
+        env=background_env(smtp_port=smtp_server.port, workdir=background_workdir),
+        log_path=background_workdir / "worker.log",
+    )
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker(celery_worker_process: CeleryWorker, broker: BrokerState, mailbox) -> Iterator[CeleryWorker]:
+    """The session's worker, alive, with no message in flight before and after the test (so a
+    test's tasks never run into the next test's database flush)."""
+    if not celery_worker_process.alive:
+        celery_worker_process.start()
+    broker.wait_idle()
+    yield celery_worker_process
+    broker.wait_idle()
+
+
+@pytest.fixture(scope="session")
+def flower_url(django_db_setup, smtp_server, broker, background_workdir) -> Iterator[str]:
+    """Flower on a free port with basic authentication flower:flower-test-password."""
+    import subprocess
+
+    from .celery_testing import CELERY, ROOT, wait_until
+
+    port = free_port()
+    env = background_env(
+        smtp_port=smtp_server.port, workdir=background_workdir, FLOWER_BASIC_AUTH="flower:flower-test-password"
+    )
+    with (background_workdir / "flower.log").open("ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - our own celery, fixed arguments
+            [CELERY, "-A", "messenger", "flower", "--address=127.0.0.1", f"--port={port}"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def listening() -> bool:
+        import socket
+
+        if proc.poll() is not None:
+            raise RuntimeError((background_workdir / "flower.log").read_text()[-3000:])
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        wait_until(listening, timeout=60, what="Flower", interval=0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

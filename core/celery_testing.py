@@ -1,0 +1,253 @@
+"""Real background processes for tests: an SMTP server (aiosmtpd, in the test process, which
+can be made slow or taken down), and Celery workers and Flower (subprocesses) pointed at the
+pytest test database and at a Redis key prefix of the test run's own."""
+
+import asyncio
+import email
+import email.policy
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import quote
+
+import redis
+from aiosmtpd.controller import Controller
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+CELERY = str(Path(sys.executable).with_name("celery"))
+QUEUES = ("default", "email", "reports")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05):
+    """Polls `predicate` until it returns something truthy, which is returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Mail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    received_at: float = field(default_factory=time.time)
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+    def body(self, subtype: str = "plain") -> str:
+        part = self.message.get_body(preferencelist=(subtype,))
+        return part.get_content() if part is not None else ""
+
+
+class RecordingHandler:
+    """aiosmtpd handler that keeps every mail, and can stall the answer to RCPT TO for chosen
+    addresses (a slow server in the middle of a send)."""
+
+    def __init__(self) -> None:
+        self.mails: list[Mail] = []
+        self.changed = threading.Condition()
+        self.stall: dict[str, float] = {}  # address → seconds to wait, once, before accepting it
+        self.stalled: list[str] = []  # addresses whose RCPT is being (or was) stalled
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        delay = self.stall.pop(address, None)
+        if delay:
+            with self.changed:
+                self.stalled.append(address)
+                self.changed.notify_all()
+            await asyncio.sleep(delay)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        with self.changed:
+            self.mails.append(Mail(mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos), message=message))
+            self.changed.notify_all()
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    """A real SMTP server on a fixed free port; `stop()` then `start()` is an outage."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.handler = RecordingHandler()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=10)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def reset(self) -> None:
+        with self.handler.changed:
+            self.handler.mails.clear()
+            self.handler.stall.clear()
+            self.handler.stalled.clear()
+
+    @property
+    def mails(self) -> list[Mail]:
+        with self.handler.changed:
+            return list(self.handler.mails)
+
+    def wait_for(self, predicate: Callable[[list[Mail]], bool], *, timeout: float = 30) -> list[Mail]:
+        """Waits until `predicate(mails)` holds; returns the mails."""
+        deadline = time.monotonic() + timeout
+        with self.handler.changed:
+            while not predicate(list(self.handler.mails)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"mails so far: {[m.subject for m in self.handler.mails]}")
+                self.handler.changed.wait(left)
+            return list(self.handler.mails)
+
+    def wait_stalled(self, address: str, *, timeout: float = 30) -> None:
+        with self.handler.changed:
+            if not self.handler.changed.wait_for(lambda: address in self.handler.stalled, timeout):
+                raise TimeoutError(f"no RCPT TO {address} arrived")
+
+
+def test_database_url() -> str:
+    """The URL of the test database pytest-django created (call after django_db_setup)."""
+    db = connection.settings_dict
+    user, password = quote(db["USER"] or "", safe=""), quote(db["PASSWORD"] or "", safe="")
+    return f"postgres://{user}:{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def background_env(*, smtp_port: int, workdir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a worker or Flower started by the tests: test settings and database,
+    the run's Redis key prefix, the test SMTP server, and short timeouts so that redelivery
+    and retries happen within a test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWER_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="messenger.settings.test",
+        DATABASE_URL=test_database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        CELERY_KEY_PREFIX=settings.CELERY_KEY_PREFIX,
+        # A killed worker's message comes back after 8 s (the longest test task takes less).
+        CELERY_VISIBILITY_TIMEOUT="8",
+        CELERY_RESTORE_INTERVAL="1",
+        CELERY_RESTORE_THROTTLE="1",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_port),
+        EMAIL_USE_TLS="false",
+        EMAIL_USE_SSL="false",
+        EMAIL_HOST_USER="",
+        EMAIL_HOST_PASSWORD="",
+        EMAIL_TIMEOUT="5",
+        NOTIFICATIONS_RETRY_BACKOFF="1",
+        NOTIFICATIONS_RETRY_BACKOFF_MAX="2",
+        USER_REPORT_PATH=str(workdir / "reports" / "users.csv"),
+        USER_REPORT_EMAIL_STAFF="true",
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+class CeleryWorker:
+    """`celery worker` as a subprocess in a session (process group) of its own, so SIGKILL
+    reaches the parent and its prefork children at once, as when a machine loses a worker."""
+
+    def __init__(self, *, env: dict[str, str], log_path: Path, queues: tuple[str, ...] = QUEUES, name: str = "test"):
+        self.env, self.log_path, self.queues, self.name = env, log_path, queues, name
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, *, timeout: float = 90) -> None:
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own celery, fixed arguments
+                [
+                    CELERY, "-A", "messenger", "worker",
+                    "-Q", ",".join(self.queues),
+                    "-P", "prefork", "-c", "2", "-E",
+                    "-n", f"{self.name}-{os.getpid()}@%h",
+                    "-I", "core.tests.celery_tasks",
+                    "--without-gossip", "--without-mingle", "--without-heartbeat",
+                    "-l", "INFO",
+                ],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited: {self.log_path.read_text()[offset:][-3000:]}")
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                return b" ready." in log.read()
+
+        wait_until(ready, timeout=timeout, what="the celery worker", interval=0.2)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL to the worker and its children: no shutdown, no acknowledgement."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if not self.alive:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)  # warm shutdown: unfinished messages go back
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+class BrokerState:
+    """The test run's own keys on the shared Redis (every key starts with its prefix)."""
+
+    def __init__(self) -> None:
+        self.prefix = settings.CELERY_KEY_PREFIX
+        self.client = redis.Redis.from_url(settings.REDIS_URL)
+
+    def purge(self) -> None:
+        keys = list(self.client.scan_iter(match=f"{self.prefix}*", count=1000))
+        if keys:
+            self.client.delete(*keys)
+
+    def busy(self) -> int:
+        """Messages waiting in a queue or reserved by a worker (including retries waiting for
+        their countdown)."""
+        waiting = sum(self.client.llen(key) for q in QUEUES for key in self.client.scan_iter(f"{self.prefix}{q}*"))
+        return waiting + self.client.hlen(f"{self.prefix}unacked")
+
+    def wait_idle(self, *, timeout: float = 60) -> None:
+        wait_until(lambda: self.busy() == 0, timeout=timeout, what="the queues to drain", interval=0.1)
