@@ -45,12 +45,19 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("EMAIL_PORT", "8825")))
     parser.add_argument("--dir", type=Path, default=Path(".state/mail"))
     args = parser.parse_args()
-    controller = Controller(MailDirHandler(args.dir), hostname=args.host, port=args.port)
-    controller.start()
-    print(f"SMTP sink on {args.host}:{args.port}, mails in {args.dir.resolve()}", flush=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    email_host = os.environ.get("EMAIL_HOST", "127.0.0.1")
+    if email_host not in ("127.0.0.1", "localhost", "::1"):
+        # A real server is configured: nothing to catch. Stay up, idle (honcho stops the whole
+        # stack when one of its processes exits).
+        print(f"EMAIL_HOST is {email_host}: no local SMTP sink", flush=True)
+        stop.wait()
+        return
+    controller = Controller(MailDirHandler(args.dir), hostname=args.host, port=args.port)
+    controller.start()
+    print(f"SMTP sink on {args.host}:{args.port}, mails in {args.dir.resolve()}", flush=True)
     stop.wait()
     controller.stop()
 
