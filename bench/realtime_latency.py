@@ -165,6 +165,7 @@ async def run_scenario(*, api_url: str, ws_url: str, token: str, reader_ids, cha
     connect_seconds = time.perf_counter() - started
 
     posts_ok = posts_failed = 0
+    failures: dict[str, int] = {}
     async with httpx.AsyncClient(
         base_url=api_url,
         headers={"Authorization": f"Token {token}"},
@@ -185,9 +186,11 @@ async def run_scenario(*, api_url: str, ws_url: str, token: str, reader_ids, cha
                     posts_ok += 1
                 else:
                     posts_failed += 1
+                    failures[str(response.status_code)] = failures.get(str(response.status_code), 0) + 1
                     del expected_per_post[client_id]
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 posts_failed += 1
+                failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
                 del expected_per_post[client_id]
 
         tasks = []
@@ -222,6 +225,7 @@ async def run_scenario(*, api_url: str, ws_url: str, token: str, reader_ids, cha
         "seconds": seconds,
         "posts_ok": posts_ok,
         "posts_failed": posts_failed,
+        "failures": failures,
         "deliveries_expected": expected,
         "deliveries_received": len(samples),
         "connect_seconds": round(connect_seconds, 2),

@@ -5,7 +5,8 @@
 // delivered everything since the last event (first connect, or a gap history could not
 // cover): the page then reloads its state through REST, holding back events meanwhile.
 // `?transport=<name>` picks `./transports/<name>.js` (default `ws`, Centrifugo); each
-// transport module exports `connect({config, onEvent, onState, onResync}) -> {close()}`.
+// transport module exports `connect({config, onEvent, onState, onResync, lastEventId})`
+// returning `{close()}`; `lastEventId()` is the highest event id applied so far, or null.
 //
 // User text only ever reaches the DOM through textContent.
 
@@ -23,6 +24,7 @@ const state = {
   held: [], // events that arrived during a snapshot load
   chatGone: null, // why the current chat is no longer ours
   snapshots: 0, // how many times the state was (re)loaded through REST
+  lastEventId: null, // the highest event id applied
 };
 
 // ---------------------------------------------------------------- REST
@@ -72,6 +74,7 @@ export function handleEvent(envelope) {
 function applyOnce(envelope) {
   if (state.seen.has(envelope.id)) return; // a transport may deliver an event twice
   state.seen.add(envelope.id);
+  if (state.lastEventId === null || envelope.id > state.lastEventId) state.lastEventId = envelope.id;
   const handler = handlers[envelope.type];
   if (handler) handler(envelope.data, envelope);
 }
@@ -383,7 +386,13 @@ async function start() {
   window.messenger = {
     state,
     handleEvent,
-    transport: transport.connect({ config, onEvent: handleEvent, onState: setConnectionState, onResync: resync }),
+    transport: transport.connect({
+      config,
+      onEvent: handleEvent,
+      onState: setConnectionState,
+      onResync: resync,
+      lastEventId: () => state.lastEventId,
+    }),
   };
 }
 
