@@ -44,6 +44,10 @@ fi
 vendor="$ROOT/web/static/web/vendor"
 if [ -d "$ROOT/web" ] && [ ! -f "$vendor/centrifuge.js" ]; then
   log "installing centrifuge-js from the npm registry"
+  if ! command -v npm >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
   (cd "$ROOT/web/js" && npm ci --silent --no-audit --no-fund)
   mkdir -p "$vendor"
   cp "$ROOT/web/js/node_modules/centrifuge/dist/centrifuge.js" "$vendor/centrifuge.js"
