@@ -83,3 +83,36 @@ def test_page_catches_up_after_centrifugo_restarts(centrifugo_engine, stack, ope
     expect(page.locator("#messages .message .text")).to_have_text([f"while down {n}" for n in range(5)])
     # The first load is one snapshot; only a gap history could not cover makes another.
     assert page.evaluate("window.messenger.state.snapshots") == (2 if centrifugo_engine == "memory" else 1)
+
+
+def test_edits_deletions_and_members_appear_live(open_page, client_for, make_user, team):
+    owner = client_for(team.owner)
+    chat_url = f"/api/chats/{team.chat.pk}"
+    message = owner.post(f"{chat_url}/messages/", {"text": "first draft"}, format="json").json()
+    page = open_page(team.member, f"/chats/{team.chat.pk}/")
+    texts = page.locator("#messages .message .text")
+    expect(texts).to_have_text(["first draft"])
+
+    owner.patch(f"{chat_url}/messages/{message['id']}/", {"text": "final text"}, format="json")
+    expect(texts).to_have_text(["final text"])
+    expect(page.locator("#messages .message .edited")).to_have_count(1)
+
+    owner.delete(f"{chat_url}/messages/{message['id']}/")
+    expect(texts).to_have_text(["message deleted"])
+
+    newcomer = make_user()
+    members = page.locator("#members li")
+    expect(members).to_have_count(3)
+    owner.post(f"{chat_url}/members/", {"user_id": newcomer.pk}, format="json")
+    expect(members).to_have_count(4)
+    owner.delete(f"{chat_url}/members/{newcomer.pk}/")
+    expect(members).to_have_count(3)
+
+    owner.patch(f"{chat_url}/", {"title": "Renamed"}, format="json")
+    expect(page.locator("#chat-title")).to_have_text("Renamed")
+    expect(page.locator("#chat-list li a")).to_have_text(["Renamed"])
+
+    owner.delete(f"{chat_url}/")
+    expect(page.locator("#chat-list li")).to_have_count(0)
+    expect(page.locator("#chat-notice")).to_have_text("This chat was deleted.")
+    expect(page.locator("#send-box input[name=text]")).to_be_disabled()
