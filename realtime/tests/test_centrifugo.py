@@ -3,8 +3,11 @@ centrifuge-python clients connect with the tokens Django signs."""
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import jwt
 import pytest
+import websockets
+import websockets.sync.client
 
 from realtime.services import personal_channel
 from realtime.testing import ChannelClient
@@ -64,6 +67,27 @@ def test_client_refreshes_its_token_before_expiry_and_stays_connected(centrifugo
         client_for(team.owner).post(f"/api/chats/{team.chat.pk}/messages/", {"text": "still here"}, format="json")
         assert client.wait_for(lambda c: c.events("message.created"))
         assert not client.disconnected
+
+
+def test_health_metrics_and_admin_behind_its_password(centrifugo, settings):
+    base = f"http://127.0.0.1:{centrifugo.port}"
+    assert httpx.get(f"{base}/health").status_code == 200
+    assert "centrifugo_" in httpx.get(f"{base}/metrics").text
+    assert httpx.post(f"{base}/admin/auth", data={"password": "wrong"}).status_code == 400
+    login = httpx.post(f"{base}/admin/auth", data={"password": settings.CENTRIFUGO_ADMIN_PASSWORD})
+    assert login.status_code == 200 and login.json()["token"]
+    # The server API wants its key.
+    assert httpx.post(f"{base}/api/info", json={}).status_code == 401
+    assert centrifugo.api("info", {})["nodes"]
+
+
+def test_only_the_sites_origin_may_open_a_websocket(centrifugo_factory):
+    server = centrifugo_factory(origin="http://site.example:8800")
+    with websockets.sync.client.connect(server.ws_url, origin="http://site.example:8800"):
+        pass
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        websockets.sync.client.connect(server.ws_url, origin="http://evil.example")
+    assert refused.value.response.status_code == 403
 
 
 def test_token_api_gives_a_short_lived_token_for_the_user(team, client_for, settings):
