@@ -5,6 +5,7 @@ result store. The choices below are deliberate; the comments say why.
 """
 
 from datetime import timedelta
+from pathlib import Path
 
 from kombu import Queue
 
@@ -87,5 +88,5 @@ NOTIFICATIONS_MAX_RETRIES = env.int("NOTIFICATIONS_MAX_RETRIES", default=12)
 NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT = env.int("NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT", default=30)
 
 # The periodic user report: the file its lines are appended to, and whether staff get it by email.
-USER_REPORT_PATH = env.path("USER_REPORT_PATH", default=STATE_DIR / "reports" / "users.csv")
+USER_REPORT_PATH = Path(env.str("USER_REPORT_PATH", default="") or STATE_DIR / "reports" / "users.csv")
 USER_REPORT_EMAIL_STAFF = env.bool("USER_REPORT_EMAIL_STAFF", default=False)

@@ -2,12 +2,12 @@
 
 A real server: EMAIL_PORT=465 with EMAIL_USE_SSL=true, or 587 with EMAIL_USE_TLS=true.
 `make run` starts a local sink (notifications/smtp_sink.py) on EMAIL_PORT that stores every
-mail under MAIL_SINK_DIR.
+mail under .state/mail/.
 """
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import STATE_DIR, env
+from .base import env
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
@@ -22,5 +22,3 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="messenger@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-
-MAIL_SINK_DIR = env.path("MAIL_SINK_DIR", default=STATE_DIR / "mail")

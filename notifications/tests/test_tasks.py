@@ -3,6 +3,7 @@ real SMTP server. Also the failures: SMTP down, a slow server past the soft limi
 killed in the middle of a send."""
 
 import pytest
+from django.db import transaction
 
 from chats.models import Membership
 from chats.services import chat_member_add
@@ -74,6 +75,23 @@ def test_member_added_by_the_system_path_emails_every_admin(worker, broker, mail
     mails = _about(mailbox.mails, membership)
     assert _recipients(mails) == sorted([team.owner.email, team.admin.email])
     assert all(mail.subject.startswith("A site administrator added") for mail in mails)
+
+
+def test_the_task_is_sent_after_commit_and_never_for_a_rollback(worker, broker, mailbox, team, make_user):
+    broker.wait_idle()
+    mailbox.reset()  # the team's own emails
+    with pytest.raises(RuntimeError), transaction.atomic():
+        chat_member_add(chat=team.chat, user=make_user(), added_by=team.owner)
+        assert broker.busy() == 0  # not before the commit
+        raise RuntimeError("the caller's transaction fails")
+    assert broker.busy() == 0
+
+    membership = chat_member_add(chat=team.chat, user=make_user(), added_by=team.owner)
+    mailbox.wait_for(lambda mails: len(_about(mails, membership)) >= 1)
+    broker.wait_idle()
+    assert [mail.message_id for mail in mailbox.mails] == [
+        member_added_message_id(membership_id=membership.pk, recipient_id=team.admin.pk)
+    ]
 
 
 def test_smtp_down_for_a_while_then_the_email_arrives_once(worker, broker, mailbox, team, make_user):
