@@ -105,18 +105,31 @@ def _user_id(request: HttpRequest) -> int | None:
     return user.pk if user.is_authenticated and user.is_active else None
 
 
-async def _authenticate(request: HttpRequest) -> int | JsonResponse:
+def _user_id_and_feed(request: HttpRequest, feed: dict[str, Any] | None) -> tuple[int | None, Any]:
+    """Authenticates, then reads the feed (`event_feed(**feed)`) on the same connection:
+    one connection per request, not two."""
+    user_id = _user_id(request)
+    if user_id is None or feed is None:
+        return user_id, None
+    return user_id, selectors.event_feed(user_id=user_id, **feed)
+
+
+async def _authenticate(
+    request: HttpRequest, *, feed: dict[str, Any] | None = None
+) -> tuple[int, selectors.FeedPage | None] | JsonResponse:
+    """(user id, the feed page when `feed` names one), or a 401 answer. CursorGoneError
+    from the feed propagates."""
     try:
-        user_id = await _db(_user_id, request)
+        user_id, page = await _db(_user_id_and_feed, request, feed)
     except exceptions.AuthenticationFailed as exc:
-        user_id, message = None, str(exc.detail)
+        user_id, page, message = None, None, str(exc.detail)
     else:
         message = "Authentication credentials were not provided."
     if user_id is None:
         response = _error(message, status=401)
         response["WWW-Authenticate"] = "Token"
         return response
-    return user_id
+    return user_id, page
 
 
 def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any] | JsonResponse:
@@ -148,28 +161,31 @@ def _page_response(events: list[str], cursor: int) -> HttpResponse:
 @require_GET
 async def updates_api(request: HttpRequest) -> HttpResponse:
     """GET /api/updates/?after=<cursor>[&wait=<s>][&limit=<n>]: polling, or long polling with `wait`."""
-    user_id = await _authenticate(request)
-    if isinstance(user_id, HttpResponse):
-        return user_id
     params = _validated(UpdatesQuerySerializer, request.GET)
     if isinstance(params, HttpResponse):
         return params
     after, wait, limit = params.get("after"), params["wait"], params["limit"]
+    # A long poll whose cursor the listener's memory covers needs no feed query.
+    listener = get_listener() if wait and after is not None and not isinstance(request, WSGIRequest) else None
+    in_memory = listener is not None and listener.covers(after)
     try:
-        if not wait or after is None:
-            page = await _db(selectors.event_feed, user_id=user_id, after=after, limit=limit)
+        authenticated = await _authenticate(request, feed=None if in_memory else {"after": after, "limit": limit})
+        if isinstance(authenticated, HttpResponse):
+            return authenticated
+        user_id, page = authenticated
+        if page is not None and (page.events or not wait or after is None):
             return _page_response([envelope_json(envelope) for envelope in page.events], page.cursor)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        if isinstance(request, WSGIRequest):
-            page = await _db(selectors.event_feed, user_id=user_id, after=after, limit=limit)
+        if listener is None:
+            # WSGI: no listener; read the database again and again.
             while not page.events and (remaining := deadline - loop.time()) > 0:
                 await asyncio.sleep(min(remaining, WSGI_POLL_SECONDS))
                 page = await _db(selectors.event_feed, user_id=user_id, after=page.cursor, limit=limit)
             return _page_response([envelope_json(envelope) for envelope in page.events], page.cursor)
-        listener = get_listener()
         with listener.waiter(user_id) as waiter:
-            events, cursor = await _read(listener, user_id=user_id, after=after, limit=limit)
+            # Read again with the waiter registered: nothing committed since is missed.
+            events, cursor = await _read(listener, user_id=user_id, after=page.cursor if page else after, limit=limit)
             if not events:
                 _release_request_thread()
             while not events:
@@ -222,9 +238,6 @@ async def updates_stream_api(request: HttpRequest) -> HttpResponse:
     """GET /api/updates/stream/[?after=<cursor>]: server-sent events; `Last-Event-ID` resumes."""
     if isinstance(request, WSGIRequest):
         return _error("Server-sent events need the ASGI server (uvicorn).", status=501)
-    user_id = await _authenticate(request)
-    if isinstance(user_id, HttpResponse):
-        return user_id
     query = request.GET.copy()
     last_event_id = request.headers.get("Last-Event-ID")
     if last_event_id:
@@ -235,11 +248,14 @@ async def updates_stream_api(request: HttpRequest) -> HttpResponse:
     try:
         # The first page comes from the database: it checks the cursor (410 before the
         # stream starts) and catches up a client that was away.
-        page = await _db(
-            selectors.event_feed, user_id=user_id, after=params.get("after"), limit=selectors.FEED_PAGE_SIZE_MAX
+        authenticated = await _authenticate(
+            request, feed={"after": params.get("after"), "limit": selectors.FEED_PAGE_SIZE_MAX}
         )
     except ApplicationError as exc:
         return _error(exc.message, status=exc.status_code, extra=exc.extra)
+    if isinstance(authenticated, HttpResponse):
+        return authenticated
+    user_id, page = authenticated
     first_ids = [envelope["id"] for envelope in page.events]
     first = [envelope_json(envelope) for envelope in page.events]
     stream = _sse_stream(get_listener(), user_id=user_id, first=first, first_ids=first_ids, cursor=page.cursor)
@@ -249,3 +265,4 @@ async def updates_stream_api(request: HttpRequest) -> HttpResponse:
         # no-transform and X-Accel-Buffering: proxies must pass each event on at once.
         headers={"Cache-Control": "no-store, no-transform", "X-Accel-Buffering": "no"},
     )
+

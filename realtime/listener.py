@@ -136,10 +136,14 @@ class EventListener:
     def waiting(self) -> int:
         return sum(len(waiters) for waiters in self._waiters.values())
 
+    def covers(self, after: int) -> bool:
+        """Whether memory holds every event after this cursor (a cursor from this log)."""
+        return self.ready and self.floor is not None and self.head is not None and self.floor <= after <= self.head
+
     def read(self, *, user_id: int, after: int, limit: int) -> tuple[list[BufferedEvent], int] | None:
         """The user's events after the cursor from memory with the next cursor, or None when
         memory does not cover the cursor (then ask the database, which also checks it)."""
-        if not self.ready or self.floor is None or self.head is None or not self.floor <= after <= self.head:
+        if not self.covers(after):
             return None
         found: list[BufferedEvent] = []
         for index in range(bisect.bisect_right(self._ids, after), len(self._events)):

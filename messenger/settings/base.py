@@ -42,7 +42,8 @@ MIDDLEWARE = [
     "core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, the chat page, centrifuge-js) straight from uvicorn; no CDN.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # WhiteNoise made async-capable, so async views (long polling, SSE) hold no thread.
+    "core.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
