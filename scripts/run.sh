@@ -16,6 +16,8 @@ cat <<INFO
   API docs           ${SITE_URL}/api/docs/
   Django admin       ${SITE_URL}/admin/
   Demo login         ${DEMO_USERNAME} / ${DEMO_PASSWORD}   (also in .env)
+  Flower (Celery)    http://127.0.0.1:${FLOWER_PORT:-5555}/   ${FLOWER_USER:-flower} / ${FLOWER_PASSWORD}
+  Emails sent        .state/mail/*.eml   (docs/background-jobs.md)
 
 INFO
 echo $$ > "$pidfile"
