@@ -1,0 +1,416 @@
+"""Polling, long polling, SSE and WebSocket, side by side, with nginx + Nchan as the peer.
+
+    .venv/bin/python -m bench.transports [--clients 100,1000] [--rates 1,20] [--duration 10]
+
+For every cell (N clients x R messages per second x transport) it connects N clients (one
+user each, in chats of 10), posts R messages per second through the chat service for
+`--duration` seconds (each message is one event for the chat's 10 members), and measures:
+requests per second reaching the server, the server's CPU seconds (from /proc: uvicorn;
+nginx + the relay; Centrifugo) and PostgreSQL's, bytes on the wire per delivered event,
+and delivery latency p50/p99 (arrival minus the event's `ts`). It uses a database of its
+own (created and dropped), loopback ports only, and writes bench/results/transports.json
+and bench/results/transports.png.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results"
+CHAT_SIZE = 10
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+TRANSPORTS = {
+    # name: (stack, label)
+    "poll-1s": ("django", "polling every 1 s"),
+    "poll-5s": ("django", "polling every 5 s"),
+    "long-poll": ("django", "long polling (async Django)"),
+    "sse": ("django", "SSE (async Django)"),
+    "nchan-long-poll": ("nchan", "long polling (nginx + Nchan)"),
+    "nchan-sse": ("nchan", "SSE (nginx + Nchan)"),
+    "ws": ("centrifugo", "WebSocket (Centrifugo)"),
+}
+
+
+def cpu_seconds(pids: list[int], *, children: bool = False) -> float:
+    """utime + stime (and, with `children`, the reaped children's) of the processes."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+        if children:
+            total += int(fields[13]) + int(fields[14])
+    return total / CLOCK_TICKS
+
+
+def postgres_cpu() -> float:
+    """The whole PostgreSQL cluster: the postmaster with its reaped children (backends that
+    exited) plus the live ones. Shared with anything else using that server."""
+    pid_file = Path(os.environ.get("MESSENGER_STATE_DIR", ROOT / ".state")) / "postgres" / "postmaster.pid"
+    try:
+        master = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                live.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return cpu_seconds([master], children=True) + cpu_seconds(live)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.results: list[dict] = []
+        self.workdir = Path(tempfile.mkdtemp(prefix="bench-transports-"))
+
+    # -- setup ---------------------------------------------------------------------------
+    def setup_database(self, users: int) -> None:
+        from django.db import connection
+        from rest_framework.authtoken.models import Token
+
+        from accounts.models import User
+        from chats.services import chat_create
+
+        self.old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        accounts = User.objects.bulk_create(
+            [User(username=f"bench{i}", email=f"bench{i}@example.com", password="!") for i in range(users)]  # noqa: S106 (unusable)
+        )
+        Token.objects.bulk_create([Token(user=user, key=Token.generate_key()) for user in accounts])
+        self.users = list(User.objects.order_by("id"))
+        self.tokens = dict(Token.objects.values_list("user_id", "key"))
+        self.chats = []
+        for start in range(0, users, CHAT_SIZE):
+            group = self.users[start : start + CHAT_SIZE]
+            chat = chat_create(created_by=group[0], title=f"bench {start}", member_ids=[u.pk for u in group[1:]])
+            self.chats.append((chat, group[0]))
+        connection.close()
+
+    def start_servers(self) -> None:
+        from django.db import connection
+
+        from bench.peers.nchan.server import NchanServer
+        from realtime.centrifugo_config import database_dsn
+        from realtime.feed_testing import UvicornServer
+
+        self.django = UvicornServer(log_path=self.workdir / "uvicorn.log").start()
+        self.nchan = NchanServer().start()
+        env = os.environ | {"DATABASE_URL": database_dsn(connection.settings_dict)}
+        self.relay = subprocess.Popen(
+            [sys.executable, "-m", "bench.peers.nchan.relay", self.nchan.url],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=(self.workdir / "relay.log").open("ab"),
+            text=True,
+        )
+        if self.relay.stdout.readline().strip() != "relay: ready":
+            raise RuntimeError("the Nchan relay did not start")
+        self.centrifugo = None
+        try:
+            from realtime.testing import CentrifugoServer
+
+            self.centrifugo = CentrifugoServer(workdir=self.workdir / "centrifugo")
+            self.centrifugo.start()
+        except Exception as exc:
+            print(f"  Centrifugo not available, the WebSocket rows are skipped: {exc}", flush=True)
+            self.centrifugo = None
+
+    def stop_servers(self) -> None:
+        for server in (getattr(self, "django", None), getattr(self, "nchan", None), getattr(self, "centrifugo", None)):
+            try:
+                if server is not None:
+                    server.stop()
+            except Exception as exc:
+                print(f"  could not stop {server}: {exc}", flush=True)
+        relay = getattr(self, "relay", None)
+        if relay is not None:
+            relay.kill()
+            relay.wait(timeout=10)
+
+    def drop_database(self) -> None:
+        from django.db import connection
+
+        if getattr(self, "old_name", None):
+            connection.creation.destroy_test_db(self.old_name, verbosity=0)
+
+    def server_pids(self, stack: str) -> list[int]:
+        if stack == "django":
+            return [self.django.process.pid]
+        if stack == "nchan":
+            return [*self.nchan.pids(), self.relay.pid]
+        return [self.centrifugo.process.pid] if self.centrifugo and self.centrifugo.process else []
+
+    # -- one cell ------------------------------------------------------------------------
+    async def start_publisher(self, *, clients: int, rate: float, duration: float) -> asyncio.subprocess.Process:
+        """The publisher process (bench/transports/publisher.py), ready to go."""
+        from django.db import connection
+
+        from realtime.centrifugo_config import database_dsn
+
+        chats = ",".join(f"{chat.pk}:{author.pk}" for chat, author in self.chats[: clients // CHAT_SIZE])
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.transports.publisher",
+            f"--rate={rate}",
+            f"--duration={duration}",
+            f"--chats={chats}",
+            cwd=ROOT,
+            env=os.environ | {"DATABASE_URL": database_dsn(connection.settings_dict)},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        if (await process.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("the publisher did not start")
+        return process
+
+    def head(self) -> int:
+        from django.db import connection
+
+        from realtime.selectors import event_log_bounds
+
+        try:
+            return event_log_bounds()[1]
+        finally:
+            connection.close()
+
+    def factories(self, transport: str, clients: int, stats, cursor: int) -> list:
+        from bench.transports import clients as c
+        from realtime.services import personal_channel
+        from realtime.tokens import connection_token_issue
+
+        host, port = "127.0.0.1", self.django.port
+        users = self.users[:clients]
+        django = {"host": host, "port": port, "cursor": cursor, "stats": stats}
+        if transport in ("poll-1s", "poll-5s"):
+            interval = 1.0 if transport == "poll-1s" else 5.0
+            return [c.django_poll(**django, token=self.tokens[u.pk], interval=interval) for u in users]
+        if transport == "long-poll":
+            return [c.django_long_poll(**django, token=self.tokens[u.pk]) for u in users]
+        if transport == "sse":
+            return [c.django_sse(**django, token=self.tokens[u.pk]) for u in users]
+        if transport == "nchan-long-poll":
+            return [c.nchan_long_poll(host=host, port=self.nchan.port, user_id=u.pk, stats=stats) for u in users]
+        if transport == "nchan-sse":
+            return [c.nchan_sse(host=host, port=self.nchan.port, user_id=u.pk, stats=stats) for u in users]
+        return [
+            c.centrifugo_ws(
+                url=self.centrifugo.ws_url,
+                user_id=u.pk,
+                token=connection_token_issue(user=u)["token"],
+                channel=personal_channel(u.pk),
+                stats=stats,
+            )
+            for u in users
+        ]
+
+    async def cell(self, transport: str, clients: int, rate: float) -> dict:
+        from bench.transports.clients import Stats, run_clients, stop_clients
+
+        stack, _ = TRANSPORTS[transport]
+        duration = self.args.duration
+        if stack == "django":
+            # A fresh process per cell: a saturated one is still answering the previous
+            # cell's queued requests long after its clients left.
+            from realtime.feed_testing import UvicornServer
+
+            self.django.stop()
+            self.django = UvicornServer(log_path=self.workdir / "uvicorn.log").start()
+        stats = Stats()
+        cursor = await asyncio.to_thread(self.head)
+        publisher = await self.start_publisher(clients=clients, rate=rate, duration=duration)
+        tasks = await run_clients(self.factories(transport, clients, stats, cursor))
+        # Until every client has connected or sent its first request, and then until the
+        # server has dealt with them (its CPU goes quiet; pollers keep it busy: one period).
+        pids = self.server_pids(stack)
+        deadline = time.monotonic() + 30
+        while stats.requests < clients and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        if transport.startswith("poll-"):
+            await asyncio.sleep(1.5 if transport == "poll-1s" else 5.5)
+        else:
+            while time.monotonic() < deadline:
+                before = cpu_seconds(pids)
+                await asyncio.sleep(0.5)
+                if cpu_seconds(pids) - before < 0.1:
+                    break
+        load_before = os.getloadavg()[0]
+        start = time.time()
+        stats.reset(start)
+        cpu0, pg0 = cpu_seconds(pids), postgres_cpu()
+        publisher.stdin.write(b"go\n")
+        await publisher.stdin.drain()
+        sent = int((await publisher.stdout.readline()).strip())
+        await publisher.wait()
+        stats.window_end = time.time()
+        await asyncio.sleep(6.0 if transport == "poll-5s" else 2.0)  # deliveries still on their way
+        elapsed = time.time() - start
+        cpu, pg = cpu_seconds(pids) - cpu0, postgres_cpu() - pg0
+        snapshot = (stats.requests, stats.responses, stats.bytes, stats.delivered, stats.errors, list(stats.latencies))
+        await stop_clients(tasks)
+        requests, responses, sent_bytes, delivered, errors, latencies = snapshot
+        expected = sent * CHAT_SIZE
+        return {
+            "transport": transport,
+            "stack": stack,
+            "clients": clients,
+            "rate": rate,
+            "seconds": round(elapsed, 2),
+            "messages": sent,
+            "expected_deliveries": expected,
+            "delivered": delivered,
+            "delivered_ratio": round(delivered / expected, 4) if expected else None,
+            "requests_per_s": round(requests / elapsed, 1),
+            "answered_per_s": round(responses / elapsed, 1),
+            "server_cpu_s": round(cpu, 2),
+            "server_cpu_ms_per_event": round(1000 * cpu / delivered, 3) if delivered else None,
+            "postgres_cpu_s": round(pg, 2),
+            "bytes_per_event": round(sent_bytes / delivered) if delivered else None,
+            "latency_p50_ms": round(1000 * percentile(latencies, 0.50), 1) if latencies else None,
+            "latency_p99_ms": round(1000 * percentile(latencies, 0.99), 1) if latencies else None,
+            "client_errors": errors,
+            # The machine's 1-minute load average (2 CPUs, shared with other work).
+            "load_average": round((load_before + os.getloadavg()[0]) / 2, 2),
+        }
+
+    async def run(self) -> None:
+        cells = [
+            (transport, clients, rate)
+            for clients in self.args.clients
+            for rate in self.args.rates
+            for transport in self.args.transports
+            if transport != "ws" or self.centrifugo is not None
+        ]
+        began = time.monotonic()
+        for index, (transport, clients, rate) in enumerate(cells, 1):
+            print(f"[{index}/{len(cells)}] {clients} clients, {rate:g} msg/s, {transport} ...", end=" ", flush=True)
+            result = await self.cell(transport, clients, rate)
+            self.results.append(result)
+            print(
+                f"{result['requests_per_s']} req/s ({result['answered_per_s']} answered),"
+                f" cpu {result['server_cpu_s']} s (pg {result['postgres_cpu_s']}),"
+                f" {result['bytes_per_event']} B/event, p50 {result['latency_p50_ms']} ms,"
+                f" p99 {result['latency_p99_ms']} ms, delivered {result['delivered']}/{result['expected_deliveries']}"
+                f" [{time.monotonic() - began:.0f} s]",
+                flush=True,
+            )
+            await asyncio.sleep(1.0)
+
+
+def chart(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    transports = list(dict.fromkeys(r["transport"] for r in results))
+    groups = list(dict.fromkeys((r["clients"], r["rate"]) for r in results))
+    metrics = [
+        ("requests_per_s", "requests/s reaching the server", True),
+        ("server_cpu_ms_per_event", "server CPU ms per delivered event", True),
+        ("bytes_per_event", "bytes on the wire per delivered event", True),
+        ("latency_p99_ms", "delivery latency p99 (ms)", True),
+    ]
+    fig, axes = plt.subplots(2, 2, figsize=(15, 9))
+    width = 0.8 / len(transports)
+    for ax, (key, title, log) in zip(axes.flat, metrics, strict=True):
+        for index, transport in enumerate(transports):
+            values = []
+            for clients, rate in groups:
+                row = next(
+                    (r for r in results if (r["transport"], r["clients"], r["rate"]) == (transport, clients, rate)),
+                    None,
+                )
+                values.append((row or {}).get(key) or 0)
+            ax.bar([g + index * width for g in range(len(groups))], values, width, label=TRANSPORTS[transport][1])
+        ax.set_xticks([g + width * (len(transports) - 1) / 2 for g in range(len(groups))])
+        ax.set_xticklabels([f"{c} clients\n{r:g} msg/s" for c, r in groups])
+        ax.set_title(title)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("One event feed, seven ways to deliver it (bench/transports)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", default="100,1000", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--rates", default="1,20", type=lambda s: [float(x) for x in s.split(",")])
+    parser.add_argument("--transports", default=",".join(TRANSPORTS), type=lambda s: s.split(","))
+    parser.add_argument("--duration", default=10.0, type=float, help="seconds of publishing per cell")
+    parser.add_argument("--out", default=str(RESULTS / "transports.json"))
+    args = parser.parse_args()
+    unknown = set(args.transports) - set(TRANSPORTS)
+    if unknown:
+        parser.error(f"unknown transports: {', '.join(sorted(unknown))}")
+
+    os.environ["DJANGO_SETTINGS_MODULE"] = "messenger.settings.test"
+    os.environ["TEST_DATABASE_NAME"] = "bench_transports"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # 1,000 clients and the servers' sockets; the servers inherit the limit.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    # Stopped from outside (timeout, kill): still stop the servers and drop the database.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    bench = Bench(args)
+    print(f"Setting up {max(args.clients)} users in chats of {CHAT_SIZE} ...", flush=True)
+    try:
+        bench.setup_database(max(args.clients))
+        bench.start_servers()
+        asyncio.run(bench.run())
+    finally:
+        bench.stop_servers()
+        bench.drop_database()
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "command": " ".join(["python -m bench.transports", *sys.argv[1:]]),
+        "chat_size": CHAT_SIZE,
+        "duration_s": args.duration,
+        "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    out.write_text(json.dumps({"meta": meta, "results": bench.results}, indent=2) + "\n")
+    chart(bench.results, out.with_suffix(".png"))
+    print(f"Wrote {out} and {out.with_suffix('.png')}")
+    summary = [r for r in bench.results if r["latency_p50_ms"] is not None]
+    if summary:
+        print(f"median p50 over all cells: {statistics.median(r['latency_p50_ms'] for r in summary)} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Posts chat messages through the chat service at a steady rate, in a process of its own so
+that the clients' event loop does not slow it down.
+
+    python -m bench.transports.publisher --rate 20 --duration 10 --chats 1:2,3:4,...
+
+`--chats` lists chat:author pairs. It prints "ready", waits for a line on stdin, publishes,
+and prints how many messages it sent. Two threads share the work above 5 messages/s: one
+message is a transaction of several statements, and the log's lock serializes only its end.
+"""
+
+import argparse
+import os
+import sys
+import threading
+import time
+
+import django
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--duration", type=float, required=True)
+    parser.add_argument("--chats", required=True)
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.test")
+    django.setup()
+    from django.db import connection
+
+    from accounts.models import User
+    from chats.models import Chat
+    from chats.services import message_create
+
+    pairs = [tuple(map(int, pair.split(":"))) for pair in args.chats.split(",")]
+    chats = {chat.pk: chat for chat in Chat.objects.filter(pk__in=[c for c, _ in pairs])}
+    authors = {user.pk: user for user in User.objects.filter(pk__in=[a for _, a in pairs])}
+    targets = [(chats[c], authors[a]) for c, a in pairs]
+    connection.close()
+    threads = 2 if args.rate > 5 else 1
+    counts = [0] * threads
+    print("ready", flush=True)
+    sys.stdin.readline()
+    start = time.monotonic()
+
+    def publish(index: int) -> None:
+        mine = targets[index::threads] or targets
+        interval = threads / args.rate
+        next_at = start + index / args.rate
+        try:
+            # Behind schedule, it catches up, but stops half a duration late at most.
+            while next_at < start + args.duration and time.monotonic() < start + 1.5 * args.duration:
+                time.sleep(max(0.0, next_at - time.monotonic()))
+                chat, author = mine[counts[index] % len(mine)]
+                message_create(chat=chat, author=author, text=f"bench message {counts[index]}")
+                counts[index] += 1
+                next_at += interval
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=publish, args=(index,)) for index in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    print(sum(counts), flush=True)
+
+
+if __name__ == "__main__":
+    main()
