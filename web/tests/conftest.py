@@ -3,10 +3,13 @@
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from accounts.models import User
 from realtime.testing import CentrifugoServer
+
+# A shared, busy CI machine can be slow; these are upper bounds, not expectations.
+expect.set_options(timeout=20_000)
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -55,7 +58,7 @@ def open_page(browser, live_server) -> Iterator[Callable[[User, str], Page]]:
         context = browser.new_context()
         contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(20_000)
         page.goto(f"{live_server.url}/login/?next={path}")
         page.fill("input[name=username]", user.username)
         page.fill("input[name=password]", "pass-word-42")
