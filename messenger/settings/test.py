@@ -17,3 +17,6 @@ CELERY_RESULT_EXTENDED = True
 # A stalled SMTP server hits the email task's soft limit quickly. Set here, not only in the
 # worker's environment: Celery writes a task's time limits into the message when it is sent.
 NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT = 3
+# Servers that tests start (uvicorn) serve static files straight from the apps: no
+# collectstatic needed on a fresh clone.
+WHITENOISE_USE_FINDERS = True
