@@ -1,27 +1,22 @@
-"""Schemathesis sends generated requests, valid and not, to every documented operation:
-none may answer 500, and every answer must match the OpenAPI schema."""
+"""Schemathesis sends generated requests, valid and not, to every documented operation of a
+live server: none may answer with a server error."""
 
 import pytest
 import schemathesis
+from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 
 from chats.services import chat_create, message_create
 
-schema = schemathesis.pytest.from_fixture("api_schema")
-
-
-@pytest.fixture
-def api_schema(live_server):
-    return schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json")
+schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
 
 
 @pytest.fixture
 def auth_header(make_user) -> dict[str, str]:
-    """A user who owns chat 1-ish data, so ids the fuzzer guesses sometimes exist."""
+    """A member of a chat with a message, so some of the ids the fuzzer tries exist."""
     user = make_user()
-    other = make_user()
-    chat = chat_create(created_by=user, title="fuzz", member_ids=[other.pk])
+    chat = chat_create(created_by=user, title="fuzz", member_ids=[make_user().pk])
     message_create(chat=chat, author=user, text="hello")
     return {"Authorization": f"Token {Token.objects.create(user=user).key}"}
 
@@ -29,7 +24,6 @@ def auth_header(make_user) -> dict[str, str]:
 @pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_operation_answers_500(case, auth_header):
-    response = case.call(headers=auth_header)
+def test_no_operation_answers_500(case, live_server, auth_header):
+    response = case.call(base_url=live_server.url, headers=auth_header)
     assert response.status_code < 500, (case.method, case.formatted_path, response.text[:300])
-    case.validate_response(response, checks=[schemathesis.checks.not_a_server_error])
