@@ -2,6 +2,7 @@
 (chats.services._membership_add); the email task calls `member_added_email_send`."""
 
 import logging
+from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
@@ -44,6 +45,23 @@ def _member_added_tasks_send(membership_id: int, recipient_ids: list[int]) -> No
 
     for recipient_id in recipient_ids:
         member_added_email_send.delay(membership_id=membership_id, recipient_id=recipient_id)
+
+
+def pending_emails_resend(*, older_than: timedelta, limit: int = 500) -> int:
+    """Sends the task again for every email still unsent after `older_than`; returns how many.
+
+    This is what makes a pending row a promise: the on-commit send is lost when the broker is
+    down at that moment, and a task gives up after its last retry. A task sent twice is
+    harmless (`member_added_email_send` checks the row under a lock).
+    """
+    pending = list(
+        SentNotification.objects.filter(sent_at__isnull=True, created_at__lt=timezone.now() - older_than)
+        .order_by("id")
+        .values_list("membership_id", "recipient_id")[:limit]
+    )
+    for membership_id, recipient_id in pending:
+        _member_added_tasks_send(membership_id, [recipient_id])
+    return len(pending)
 
 
 def member_added_message_id(*, membership_id: int, recipient_id: int) -> str:

@@ -3,6 +3,7 @@
 import logging
 import random
 import smtplib
+from datetime import timedelta
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -46,3 +47,11 @@ def member_added_email_send(self, *, membership_id: int, recipient_id: int) -> b
             "member-added email %s→%s failed (%r), retry in %.1fs", membership_id, recipient_id, exc, countdown
         )
         raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(name="notifications.pending_emails_resend", soft_time_limit=60, time_limit=90)
+def pending_emails_resend() -> int:
+    """Periodic (beat, every 5 minutes): gives every email still unsent a new task."""
+    return services.pending_emails_resend(
+        older_than=timedelta(seconds=settings.NOTIFICATIONS_RESEND_PENDING_AFTER_SECONDS)
+    )

@@ -84,6 +84,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 NOTIFICATIONS_RETRY_BACKOFF = env.int("NOTIFICATIONS_RETRY_BACKOFF", default=5)
 NOTIFICATIONS_RETRY_BACKOFF_MAX = env.int("NOTIFICATIONS_RETRY_BACKOFF_MAX", default=600)
 NOTIFICATIONS_MAX_RETRIES = env.int("NOTIFICATIONS_MAX_RETRIES", default=12)
+# An email still unsent this long after its member was added gets a new task (the broker was
+# down at commit, or the retries ran out); see notifications.services.pending_emails_resend.
+NOTIFICATIONS_RESEND_PENDING_AFTER_SECONDS = env.int("NOTIFICATIONS_RESEND_PENDING_AFTER_SECONDS", default=300)
 # One email is one short SMTP conversation; past this the task cleans up and retries.
 NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT = env.int("NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT", default=30)
 

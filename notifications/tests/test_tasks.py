@@ -2,14 +2,17 @@
 real SMTP server. Also the failures: SMTP down, a slow server past the soft limit, a worker
 killed in the middle of a send."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from chats.models import Membership
 from chats.services import chat_member_add
 from core.celery_testing import Mail, wait_until
 from notifications.models import SentNotification
-from notifications.services import member_added_message_id
+from notifications.services import member_added_message_id, pending_emails_resend
 
 Role = Membership.Role
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -144,3 +147,18 @@ def test_worker_killed_in_the_middle_of_a_send_then_each_admin_has_one_email(wor
     broker.wait_idle()
     assert _recipients(_about(mailbox.mails, membership)) == sorted([team.admin.email, second_admin.email])
     assert not SentNotification.objects.filter(membership=membership, sent_at__isnull=True).exists()
+
+
+def test_an_email_whose_task_was_never_sent_goes_out_on_the_next_sweep(worker, broker, mailbox, team, make_user):
+    """As if the broker had been down when the addition committed: the pending row exists, no
+    task does. The periodic sweep gives it one, and the admin gets the email once."""
+    newcomer = make_user()
+    membership = Membership.objects.create(chat=team.chat, user=newcomer, role=Role.MEMBER)
+    SentNotification.objects.create(membership=membership, recipient=team.owner, added_by=None)
+    SentNotification.objects.filter(membership=membership).update(created_at=timezone.now() - timedelta(minutes=10))
+
+    assert pending_emails_resend(older_than=timedelta(minutes=5)) == 1
+    mailbox.wait_for(lambda mails: len(_about(mails, membership)) >= 1)
+    broker.wait_idle()
+    assert _recipients(_about(mailbox.mails, membership)) == [team.owner.email]
+    assert pending_emails_resend(older_than=timedelta(minutes=5)) == 0
