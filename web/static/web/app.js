@@ -379,21 +379,76 @@ onSubmit("add-member", async ({ username }, form) => {
 
 // ---------------------------------------------------------------- start
 
-async function start() {
-  const name = new URLSearchParams(window.location.search).get("transport") || "ws";
-  if (!/^[a-z-]+$/.test(name)) throw new Error(`unknown transport ${name}`);
-  const transport = await import(`./transports/${name}.js`);
-  window.messenger = {
-    state,
-    handleEvent,
-    transport: transport.connect({
+// The transports, best first. When one cannot connect (a proxy that kills WebSockets, a
+// buffering proxy that holds back the event stream), the page falls back to the next one;
+// the SSE, long-poll and poll transports resume from the last event applied, so nothing is
+// reloaded and nothing is missed.
+const TRANSPORTS = ["ws", "sse", "longpoll", "poll"];
+const CONNECT_TIMEOUT_MS = 10000;
+
+function showTransport(name, fellBack) {
+  const badge = document.getElementById("connection-state");
+  let label = document.getElementById("transport-name");
+  if (!label && badge) {
+    label = el("span", { className: "state", attrs: { id: "transport-name", title: "How events reach this page" } });
+    badge.after(label);
+  }
+  document.body.dataset.transport = name;
+  if (label) label.textContent = fellBack ? `via ${name} (fallback)` : `via ${name}`;
+}
+
+async function startTransport(index, requested) {
+  const name = TRANSPORTS[index];
+  showTransport(name, index !== requested);
+  let settled = false;
+  let transport = null;
+  const fallBack = (reason) => {
+    if (settled === "failed") return;
+    settled = "failed";
+    clearTimeout(timer);
+    try {
+      transport?.close();
+    } catch (error) {
+      console.warn(error);
+    }
+    if (index + 1 < TRANSPORTS.length) {
+      console.warn(`transport ${name} failed (${reason}); trying ${TRANSPORTS[index + 1]}`);
+      startTransport(index + 1, requested);
+    } else {
+      showError(`No way to receive updates works here: ${reason}`);
+    }
+  };
+  const timer = setTimeout(() => {
+    if (!settled) fallBack(`no connection after ${CONNECT_TIMEOUT_MS / 1000} s`);
+  }, CONNECT_TIMEOUT_MS);
+  try {
+    const module = await import(`./transports/${name}.js`);
+    transport = module.connect({
       config,
       onEvent: handleEvent,
-      onState: setConnectionState,
+      onState: (connectionState) => {
+        if (connectionState === "connected" && !settled) {
+          settled = "connected";
+          clearTimeout(timer);
+        }
+        if (settled !== "failed") setConnectionState(connectionState);
+      },
       onResync: resync,
       lastEventId: () => state.lastEventId,
-    }),
-  };
+      onFail: fallBack,
+    });
+    window.messenger = { state, handleEvent, transport, transportName: name };
+  } catch (error) {
+    fallBack(error.message);
+  }
+}
+
+async function start() {
+  const name = new URLSearchParams(window.location.search).get("transport") || "ws";
+  const index = TRANSPORTS.indexOf(name);
+  if (index < 0) throw new Error(`unknown transport ${name}: one of ${TRANSPORTS.join(", ")}`);
+  window.messenger = { state, handleEvent };
+  await startTransport(index, index);
 }
 
 start().catch((error) => showError(error.message));
