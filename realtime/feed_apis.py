@@ -265,4 +265,3 @@ async def updates_stream_api(request: HttpRequest) -> HttpResponse:
         # no-transform and X-Accel-Buffering: proxies must pass each event on at once.
         headers={"Cache-Control": "no-store, no-transform", "X-Accel-Buffering": "no"},
     )
-
