@@ -9,6 +9,7 @@ import pytest
 import websockets
 import websockets.sync.client
 
+from realtime.models import CentrifugoOutbox
 from realtime.services import personal_channel
 from realtime.testing import ChannelClient
 from realtime.tokens import connection_token_issue
@@ -35,6 +36,31 @@ def test_member_receives_message_created_and_outsider_nothing(centrifugo, team, 
         assert set(event) == {"type", "chat_id", "id", "data", "ts"}
         # The outsider's client is connected and subscribed, and still hears nothing.
         assert not outsider.wait_for(lambda c: c.publications, timeout=1)
+
+
+def test_a_repeated_outbox_row_reaches_the_client_once(centrifugo, team, client_for):
+    """The consumer is at-least-once (a crash between broadcast and delete repeats a row);
+    the idempotency key makes Centrifugo drop the repeat."""
+    poster = client_for(team.owner)
+    url = f"/api/chats/{team.chat.pk}/messages/"
+    with client_of(centrifugo, team.member) as member:
+        assert member.wait_for(lambda c: c.subscribed)
+        poster.post(url, {"text": "once"}, format="json")
+        assert member.wait_for(lambda c: c.events("message.created"))
+        [first] = member.events("message.created")
+        # The retry of that broadcast, as the consumer would send it again.
+        CentrifugoOutbox.objects.create(
+            method="broadcast",
+            payload={
+                "channels": [personal_channel(team.member.pk)],
+                "data": first,
+                "idempotency_key": f"event-{first['id']}",
+            },
+        )
+        poster.post(url, {"text": "twice?"}, format="json")  # dispatched after the retry
+        assert member.wait_for(lambda c: len(c.events("message.created")) >= 2)
+        assert not member.wait_for(lambda c: len(c.events("message.created")) > 2, timeout=1)
+        assert [e["data"]["text"] for e in member.events("message.created")] == ["once", "twice?"]
 
 
 def test_personal_channel_of_another_user_is_refused(centrifugo, team):
