@@ -16,7 +16,7 @@ cat <<INFO
   API docs           ${SITE_URL}/api/docs/
   Django admin       ${SITE_URL}/admin/
   Centrifugo admin   http://127.0.0.1:${CENTRIFUGO_PORT:-8801}/   (password: CENTRIFUGO_ADMIN_PASSWORD in .env)
-  Demo login         ${DEMO_USERNAME} / ${DEMO_PASSWORD}   (also in .env)
+  Demo logins        ${DEMO_USERNAME} and ${DEMO_USERNAME}-friend, password ${DEMO_PASSWORD}   (also in .env)
   Flower (Celery)    http://127.0.0.1:${FLOWER_PORT:-5555}/   ${FLOWER_USER:-flower} / ${FLOWER_PASSWORD}
   Emails sent        .state/mail/*.eml   (docs/background-jobs.md)
 

@@ -3,19 +3,20 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
-from chats.models import Chat
 from chats.services import chat_create
 
 
 class Command(BaseCommand):
-    help = "Creates the demo superuser and a demo chat, once."
+    help = "Creates, once, the demo superuser, a second demo user and a chat of the two."
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
-        env = settings.DEMO_ACCOUNT
-        if User.objects.filter(username=env["username"]).exists():
+        account = settings.DEMO_ACCOUNT
+        if User.objects.filter(username=account["username"]).exists():
             return
-        user = User.objects.create_superuser(env["username"], env["email"], env["password"])
-        if not Chat.objects.exists():
-            chat_create(created_by=user, title="Welcome")
-        self.stdout.write(f"Created the demo superuser {user.username} and a demo chat.")
+        demo = User.objects.create_superuser(account["username"], account["email"], account["password"])
+        # A second person, so two browser windows can chat with each other right away.
+        friend_name = f"{account['username']}-friend"
+        friend = User.objects.create_user(friend_name, f"{friend_name}@example.com", account["password"])
+        chat_create(created_by=demo, title="Welcome", member_ids=[friend.pk])
+        self.stdout.write(f"Created {demo.username} (superuser), {friend.username} and a chat of the two.")
