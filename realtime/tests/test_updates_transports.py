@@ -135,13 +135,13 @@ def test_waiting_long_poll_clients_hold_no_database_connection_and_no_thread(fee
 
     async def scenario():
         limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
-        async with httpx.AsyncClient(base_url=feed_server.url, timeout=60, limits=limits) as http:
+        async with httpx.AsyncClient(base_url=feed_server.url, timeout=90, limits=limits) as http:
             start = (await http.get(UPDATES, headers=member)).json()["cursor"]
-            params = {"after": start, "wait": 50}
+            params = {"after": start, "wait": 60}
             polls = [asyncio.create_task(http.get(UPDATES, params=params, headers=member)) for _ in range(clients)]
             # Until the server has accepted every client and no request is between its
             # authentication and its wait any more: the database connections settle.
-            settled, samples, deadline = 0, [], time.monotonic() + 40
+            settled, samples, deadline = 0, [], time.monotonic() + 45
             while settled < 5 and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
                 backends = await asyncio.to_thread(_server_backends, conninfo, feed_server)
