@@ -159,3 +159,38 @@ def test_waiting_long_poll_clients_hold_no_database_connection_and_no_thread(fee
             assert all([event["data"] for event in page["events"]] == [message] for page in pages)
 
     asyncio.run(scenario())
+
+
+def _terminate_server_backends(conninfo: dict, server) -> int:
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        return conn.execute(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+            " where datname = current_database() and application_name = %s",
+            [server.application_name],
+        ).fetchone()[0]
+
+
+def test_waiting_clients_get_events_across_a_listener_reconnect(feed_server, team, client_for):
+    member = _headers(team.member)
+    owner = client_for(team.owner)
+    conninfo = database_conninfo()
+
+    async def until_listening() -> None:
+        while await asyncio.to_thread(_server_backends, conninfo, feed_server) != 1:
+            await asyncio.sleep(0.1)
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=feed_server.url, timeout=25) as http:
+            cursor = (await http.get(UPDATES, headers=member)).json()["cursor"]
+            for round_ in range(2):
+                waiting = asyncio.create_task(http.get(UPDATES, params={"after": cursor, "wait": 30}, headers=member))
+                await asyncio.wait_for(until_listening(), timeout=20)
+                if round_ == 0:
+                    # The listener's connection dies (a PostgreSQL restart, a failover).
+                    assert await asyncio.to_thread(_terminate_server_backends, conninfo, feed_server) == 1
+                message = await asyncio.to_thread(_post_message, owner, team.chat, f"round {round_}")
+                page = (await waiting).json()
+                assert [event["data"] for event in page["events"]] == [message]
+                cursor = page["cursor"]
+
+    asyncio.run(scenario())
