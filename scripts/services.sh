@@ -14,8 +14,12 @@ pg_start() {
   if [ -n "${DATABASE_URL:-}" ]; then log "PostgreSQL: using DATABASE_URL"; return; fi
   mkdir -p "$STATE" "$pg_run"
   # initdb refuses root: the cluster belongs to the postgres user.
-  [ "$(id -u)" = 0 ] && chown postgres "$pg_run"
-  chmod o+x "$STATE"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres "$pg_run"
+    # The postgres user must reach .state/ (a clone under a private temp dir is 700).
+    dir="$STATE"
+    until runuser -u postgres -- test -x "$STATE" || [ "$dir" = / ]; do chmod o+x "$dir"; dir="$(dirname "$dir")"; done
+  fi
   if [ ! -f "$pg_data/PG_VERSION" ]; then
     log "PostgreSQL: initialising a cluster in $pg_data"
     mkdir -p "$pg_data"; [ "$(id -u)" = 0 ] && chown postgres "$pg_data"
