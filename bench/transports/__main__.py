@@ -87,6 +87,8 @@ class Bench:
         self.args = args
         self.results: list[dict] = []
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-transports-"))
+        # --pool: the Django server uses a connection pool instead of a connection per request.
+        self.settings = "bench.transports.settings_pool" if args.pool else "messenger.settings.test"
 
     # -- setup ---------------------------------------------------------------------------
     def setup_database(self, users: int) -> None:
@@ -117,7 +119,7 @@ class Bench:
         from realtime.centrifugo_config import database_dsn
         from realtime.feed_testing import UvicornServer
 
-        self.django = UvicornServer(log_path=self.workdir / "uvicorn.log").start()
+        self.django = UvicornServer(log_path=self.workdir / "uvicorn.log", settings_module=self.settings).start()
         self.nchan = NchanServer().start()
         env = os.environ | {"DATABASE_URL": database_dsn(connection.settings_dict)}
         self.relay = subprocess.Popen(
@@ -240,7 +242,7 @@ class Bench:
             from realtime.feed_testing import UvicornServer
 
             self.django.stop()
-            self.django = UvicornServer(log_path=self.workdir / "uvicorn.log").start()
+            self.django = UvicornServer(log_path=self.workdir / "uvicorn.log", settings_module=self.settings).start()
         stats = Stats()
         cursor = await asyncio.to_thread(self.head)
         publisher = await self.start_publisher(clients=clients, rate=rate, duration=duration)
@@ -294,6 +296,7 @@ class Bench:
             "latency_p50_ms": round(1000 * percentile(latencies, 0.50), 1) if latencies else None,
             "latency_p99_ms": round(1000 * percentile(latencies, 0.99), 1) if latencies else None,
             "client_errors": errors,
+            "django_pool": self.args.pool if stack == "django" else None,
             # The machine's 1-minute load average (2 CPUs, shared with other work).
             "load_average": round((load_before + os.getloadavg()[0]) / 2, 2),
         }
@@ -366,8 +369,10 @@ def main() -> None:
     parser.add_argument("--rates", default="1,20", type=lambda s: [float(x) for x in s.split(",")])
     parser.add_argument("--transports", default=",".join(TRANSPORTS), type=lambda s: s.split(","))
     parser.add_argument("--duration", default=10.0, type=float, help="seconds of publishing per cell")
-    parser.add_argument("--out", default=str(RESULTS / "transports.json"))
+    parser.add_argument("--pool", action="store_true", help="the Django server with a PostgreSQL connection pool")
+    parser.add_argument("--out", default=None, help="default bench/results/transports[_pool].json")
     args = parser.parse_args()
+    args.out = args.out or str(RESULTS / ("transports_pool.json" if args.pool else "transports.json"))
     unknown = set(args.transports) - set(TRANSPORTS)
     if unknown:
         parser.error(f"unknown transports: {', '.join(sorted(unknown))}")
@@ -400,6 +405,7 @@ def main() -> None:
     meta = {
         "command": " ".join(["python -m bench.transports", *sys.argv[1:]]),
         "chat_size": CHAT_SIZE,
+        "django_pool": args.pool,
         "duration_s": args.duration,
         "cpus": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -26,8 +26,9 @@ def table(results: list[dict]) -> str:
         expected = ""
         if r["transport"].startswith("poll-"):
             expected = f" ({r['clients'] / (1 if r['transport'] == 'poll-1s' else 5):,.0f})"
+        pool = " + pool" if r.get("django_pool") else ""
         lines.append(
-            f"| {r['clients']:,} | {r['rate']:g} | {TRANSPORTS[r['transport']][1]} "
+            f"| {r['clients']:,} | {r['rate']:g} | {TRANSPORTS[r['transport']][1]}{pool} "
             f"| {_cell(r['requests_per_s'], 1)}{expected} | {_cell(r['server_cpu_s'], 2)} "
             f"| {_cell(r['server_cpu_ms_per_event'], 2)} | {_cell(r['postgres_cpu_s'], 1)} "
             f"| {_cell(r['bytes_per_event'])} | {_cell(r['latency_p50_ms'])} | {_cell(r['latency_p99_ms'])} "
