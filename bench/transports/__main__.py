@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -396,6 +397,11 @@ def main() -> None:
         bench.setup_database(max(args.clients))
         bench.start_servers()
         asyncio.run(bench.run())
+    except BaseException:
+        print(f"Server logs kept in {bench.workdir}", flush=True)
+        raise
+    else:
+        shutil.rmtree(bench.workdir, ignore_errors=True)
     finally:
         bench.stop_servers()
         bench.drop_database()
