@@ -136,6 +136,10 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "realtime.openapi.add_update_feed_paths",
     ],
+    "ENUM_NAME_OVERRIDES": {
+        "MembershipRoleEnum": "chats.models.Membership.Role",
+        "AssignableRoleEnum": "chats.serializers.ASSIGNABLE_ROLES",
+    },
 }
 
 LOGGING = {
