@@ -1,0 +1,42 @@
+"""The periodic work that the data migrations schedule, and that it runs on a real worker."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from chats.services import message_create
+from realtime.models import Event
+from realtime.tasks import event_log_prune
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "app, before, task, schedule",
+    [
+        ("notifications", "0001", "notifications.pending_emails_resend", "every 5 minutes"),
+        ("realtime", "0003", "realtime.event_log_prune", "30 3 * * * (m/h/dM/MY/d) UTC"),
+    ],
+)
+def test_default_schedule_exists(app, before, task, schedule):
+    # Run the data migration again: a flush by an earlier transactional test empties the table.
+    call_command("migrate", app, before, verbosity=0)
+    assert not PeriodicTask.objects.filter(task=task).exists()
+    call_command("migrate", app, verbosity=0)
+    periodic = PeriodicTask.objects.get(task=task)
+    assert periodic.enabled
+    assert str(periodic.interval or periodic.crontab) == schedule
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_log_prune_runs_on_the_worker(worker, team):
+    message_create(chat=team.chat, author=team.member, text="old")
+    Event.objects.update(created_at=timezone.now() - timedelta(days=365))
+    message_create(chat=team.chat, author=team.member, text="new")
+
+    deleted = event_log_prune.delay().get(timeout=30)
+
+    assert deleted >= 1
+    assert list(Event.objects.values_list("type", flat=True)) == ["message.created"]
