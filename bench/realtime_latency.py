@@ -43,10 +43,11 @@ from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from chats.services import chat_create  # noqa: E402
+from core.testing import free_port  # noqa: E402
 from realtime.centrifugo_config import database_dsn  # noqa: E402
 from realtime.models import CentrifugoOutbox  # noqa: E402
 from realtime.services import personal_channel  # noqa: E402
-from realtime.testing import CentrifugoServer, free_port  # noqa: E402
+from realtime.testing import CentrifugoServer  # noqa: E402
 from realtime.tokens import connection_token_issue  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "realtime_latency.json"

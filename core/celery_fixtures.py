@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from .celery_testing import BrokerState, CeleryWorker, SmtpServer, background_env, free_port
+from .testing import process_stop
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
@@ -104,9 +105,4 @@ def flower_url(django_db_setup, smtp_server, broker, background_workdir) -> Iter
         wait_until(listening, timeout=60, what="Flower", interval=0.2)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        process_stop(proc)

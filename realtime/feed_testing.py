@@ -5,7 +5,6 @@ which Django's test live server (WSGI, a thread per request) does not have.
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,9 @@ import httpx
 from django.conf import settings
 from django.db import connection
 
+from core.testing import free_port, process_stop
+
 from .centrifugo_config import database_dsn
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class UvicornServer:
@@ -74,12 +69,7 @@ class UvicornServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        process_stop(self.process)
         self.process = None
         if self._log:
             self._log.close()

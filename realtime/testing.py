@@ -5,7 +5,6 @@ and by the benchmark."""
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import tempfile
 import threading
@@ -19,13 +18,9 @@ from centrifuge import Client, ClientEventHandler, SubscriptionEventHandler
 from django.conf import settings
 from django.db import connection
 
+from core.testing import free_port, process_stop
+
 from .centrifugo_config import centrifugo_binary, config_write, database_dsn
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class CentrifugoServer:
@@ -94,13 +89,8 @@ class CentrifugoServer:
         raise RuntimeError(f"Centrifugo did not start: {self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            process_stop(self.process)
         self.process = None
 
     def api(self, method: str, payload: dict) -> dict:

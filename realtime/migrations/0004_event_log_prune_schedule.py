@@ -1,25 +1,19 @@
 """The event log is pruned every day at 03:30 UTC (a crontab schedule, editable in the admin)."""
 
 from django.db import migrations
-from django.utils import timezone
+
+from core.beat import periodic_task_create, periodic_task_delete
 
 TASK_NAME = "Prune the event log daily"
+AT_0330_UTC = {"minute": "30", "hour": "3", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*", "timezone": "UTC"}
 
 
 def create_schedule(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    at_0330, _ = CrontabSchedule.objects.get_or_create(
-        minute="30", hour="3", day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
-    )
-    PeriodicTask.objects.get_or_create(name=TASK_NAME, defaults={"task": "realtime.event_log_prune", "crontab": at_0330})
-    apps.get_model("django_celery_beat", "PeriodicTasks").objects.update_or_create(
-        ident=1, defaults={"last_update": timezone.now()}
-    )
+    periodic_task_create(apps, name=TASK_NAME, task="realtime.event_log_prune", crontab=AT_0330_UTC)
 
 
 def delete_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+    periodic_task_delete(apps, name=TASK_NAME)
 
 
 class Migration(migrations.Migration):

@@ -6,20 +6,10 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from realtime.feed_testing import UvicornServer, free_port
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from core.testing import chromium_browser, free_port
+from realtime.feed_testing import UvicornServer
 
 pytestmark = pytest.mark.slow
 
@@ -39,14 +29,9 @@ def site(transactional_db, centrifugo_factory, tmp_path, request) -> Iterator[Uv
 
 
 @pytest.fixture
-def chromium(site, monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the test's ORM calls are
-    # plain synchronous code next to it.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+def chromium(site):
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 def _open_chat(browser, site: UvicornServer, user, chat, transport: str) -> Page:

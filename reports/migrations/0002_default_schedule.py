@@ -2,33 +2,27 @@
 Periodic tasks, where interval, crontab, solar and clocked schedules can replace it)."""
 
 from django.db import migrations
-from django.utils import timezone
+
+from core.beat import periodic_task_create, periodic_task_delete
 
 TASK_NAME = "User report every 5 minutes"
 
 
 def create_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
-    every_5_minutes, _ = IntervalSchedule.objects.get_or_create(every=5, period="minutes")
-    PeriodicTask.objects.get_or_create(
+    periodic_task_create(
+        apps,
         name=TASK_NAME,
-        defaults={
-            "task": "reports.user_report_start",
-            "interval": every_5_minutes,
-            # A report that could not start within its period is dropped, not queued up
-            # behind a stopped worker: the next one counts the same users.
-            "expire_seconds": 240,
-            "description": "Counts the users, appends a line to the report file, emails staff if asked.",
-        },
+        task="reports.user_report_start",
+        every_minutes=5,
+        # A report that could not start within its period is dropped, not queued up
+        # behind a stopped worker: the next one counts the same users.
+        expire_seconds=240,
+        description="Counts the users, appends a line to the report file, emails staff if asked.",
     )
-    # Tell a running beat (DatabaseScheduler) to reload its schedule.
-    PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
 
 
 def delete_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+    periodic_task_delete(apps, name=TASK_NAME)
 
 
 class Migration(migrations.Migration):

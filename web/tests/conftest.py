@@ -3,24 +3,14 @@
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import User
+from core.testing import chromium_browser
 from realtime.testing import CentrifugoServer
 
 # A shared, busy CI machine can be slow; these are upper bounds, not expectations.
 expect.set_options(timeout=20_000)
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -38,15 +28,10 @@ def stack(centrifugo_factory, centrifugo_engine, live_server, settings) -> Centr
 
 
 @pytest.fixture
-def browser(stack, monkeypatch) -> Iterator[Browser]:
-    """Chromium for one test. Playwright's sync API runs an event loop in this thread while
-    it is open, so it starts after the database and Centrifugo are set up, and the test's
-    own ORM calls (plain synchronous code) are allowed next to it."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+def browser(stack) -> Iterator[Browser]:
+    """Chromium for one test, started after the database and Centrifugo are set up."""
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

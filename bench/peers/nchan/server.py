@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from realtime.feed_testing import free_port
+from core.testing import free_port, process_stop
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -61,11 +61,6 @@ class NchanServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            process_stop(self.process)
             self.process = None
         shutil.rmtree(self.prefix, ignore_errors=True)
