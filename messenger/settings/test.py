@@ -20,3 +20,5 @@ NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT = 3
 # Servers that tests start (uvicorn) serve static files straight from the apps: no
 # collectstatic needed on a fresh clone.
 WHITENOISE_USE_FINDERS = True
+# ... and not from STATIC_ROOT, which a fresh clone does not have.
+STATIC_ROOT = None
