@@ -88,8 +88,9 @@ class Bench:
         self.args = args
         self.results: list[dict] = []
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-transports-"))
-        # --pool: the Django server uses a connection pool instead of a connection per request.
-        self.settings = "bench.transports.settings_pool" if args.pool else "messenger.settings.test"
+        # --pool: the Django server pools its connections, as the Procfile's web process does,
+        # instead of opening one per request.
+        self.server_env = {"DB_POOL_MAX_SIZE": "8"} if args.pool else {}
 
     # -- setup ---------------------------------------------------------------------------
     def setup_database(self, users: int) -> None:
@@ -120,7 +121,7 @@ class Bench:
         from realtime.centrifugo_config import database_dsn
         from realtime.feed_testing import UvicornServer
 
-        self.django = UvicornServer(log_path=self.workdir / "uvicorn.log", settings_module=self.settings).start()
+        self.django = UvicornServer(log_path=self.workdir / "uvicorn.log").start(**self.server_env)
         self.nchan = NchanServer().start()
         env = os.environ | {"DATABASE_URL": database_dsn(connection.settings_dict)}
         self.relay = subprocess.Popen(
@@ -243,7 +244,7 @@ class Bench:
             from realtime.feed_testing import UvicornServer
 
             self.django.stop()
-            self.django = UvicornServer(log_path=self.workdir / "uvicorn.log", settings_module=self.settings).start()
+            self.django = UvicornServer(log_path=self.workdir / "uvicorn.log").start(**self.server_env)
         stats = Stats()
         cursor = await asyncio.to_thread(self.head)
         publisher = await self.start_publisher(clients=clients, rate=rate, duration=duration)
