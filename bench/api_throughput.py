@@ -37,17 +37,13 @@ from django.db import connection  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from chats.services import chat_create  # noqa: E402
 from realtime.feed_testing import UvicornServer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "api_throughput.json"
 DATABASE = "bench_api"
 SETTINGS = {"per-request connection": "0", "pool of 8": "8"}
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 def population() -> tuple[int, list[str]]:

@@ -44,17 +44,13 @@ from django.db import connection  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from chats.models import Membership  # noqa: E402
 from chats.services import chat_create, chat_member_add  # noqa: E402
 from core.celery_testing import CeleryWorker, SmtpServer, free_port, test_database_url, wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "email_latency.json"
 DATABASE = "bench_email"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 def start_web(env: dict[str, str]) -> tuple[subprocess.Popen, str]:

@@ -42,6 +42,7 @@ from django.db import connection  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from chats.services import chat_create  # noqa: E402
 from core.testing import free_port  # noqa: E402
 from realtime.centrifugo_config import database_dsn  # noqa: E402
@@ -51,11 +52,6 @@ from realtime.testing import CentrifugoServer  # noqa: E402
 from realtime.tokens import connection_token_issue  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "realtime_latency.json"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 class Api:

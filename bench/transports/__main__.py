@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.stats import percentile
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
 CHAT_SIZE = 10
@@ -74,13 +76,6 @@ def postgres_cpu() -> float:
         except (OSError, ValueError):
             continue
     return cpu_seconds([master], children=True) + cpu_seconds(live)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 class Bench:
@@ -295,8 +290,8 @@ class Bench:
             "server_cpu_ms_per_event": round(1000 * cpu / delivered, 3) if delivered else None,
             "postgres_cpu_s": round(pg, 2),
             "bytes_per_event": round(sent_bytes / delivered) if delivered else None,
-            "latency_p50_ms": round(1000 * percentile(latencies, 0.50), 1) if latencies else None,
-            "latency_p99_ms": round(1000 * percentile(latencies, 0.99), 1) if latencies else None,
+            "latency_p50_ms": round(1000 * percentile(latencies, 50), 1) if latencies else None,
+            "latency_p99_ms": round(1000 * percentile(latencies, 99), 1) if latencies else None,
             "client_errors": errors,
             "django_pool": self.args.pool if stack == "django" else None,
             # The machine's 1-minute load average (2 CPUs, shared with other work).
