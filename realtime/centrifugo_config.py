@@ -68,6 +68,10 @@ def config_values(**overrides: Any) -> dict[str, Any]:
     values.update(overrides)
     if values["engine"] not in ("memory", "redis"):
         raise ValueError(f"CENTRIFUGO_ENGINE is memory or redis, not {values['engine']!r}")
+    # Centrifugo itself accepts these empty, which would leave its admin UI or API open.
+    for secret in ("token_hmac_secret", "http_api_key", "admin_password", "admin_secret"):
+        if not values[secret]:
+            raise ValueError(f"CENTRIFUGO_{secret.upper()} is empty: set it in the environment or .env")
     return values
 
 

@@ -55,3 +55,14 @@ def test_command_writes_an_owner_only_file(tmp_path):
 def test_an_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="memory or redis"):
         config_render(engine="nats")
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["CENTRIFUGO_TOKEN_HMAC_SECRET", "CENTRIFUGO_HTTP_API_KEY", "CENTRIFUGO_ADMIN_PASSWORD", "CENTRIFUGO_ADMIN_SECRET"],
+)
+def test_an_empty_secret_is_refused(settings, setting):
+    """Centrifugo would start with it and leave its admin UI or API without a password."""
+    setattr(settings, setting, "")
+    with pytest.raises(ValueError, match=setting):
+        config_render()
