@@ -18,8 +18,24 @@ class ServiceAdmin(admin.ModelAdmin):
         try:
             return super().changeform_view(request, *args, **kwargs)
         except ApplicationError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+            return self._refused(request, exc)
+
+    def delete_view(self, request, *args, **kwargs):
+        try:
+            return super().delete_view(request, *args, **kwargs)
+        except ApplicationError as exc:
+            return self._refused(request, exc)
+
+    def changelist_view(self, request, *args, **kwargs):
+        """Bulk actions ("delete selected") go through the services one object at a time."""
+        try:
+            return super().changelist_view(request, *args, **kwargs)
+        except ApplicationError as exc:
+            return self._refused(request, exc)
+
+    def _refused(self, request, exc: ApplicationError) -> HttpResponseRedirect:
+        self.message_user(request, exc.message, messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
 
     def delete_queryset(self, request, queryset) -> None:
         for obj in queryset:

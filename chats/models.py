@@ -40,11 +40,6 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} in {self.chat} ({self.role})"
 
-    @property
-    def is_admin(self) -> bool:
-        """Owners and admins manage the chat."""
-        return self.role in (self.Role.OWNER, self.Role.ADMIN)
-
 
 class Message(models.Model):
     chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")

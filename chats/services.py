@@ -44,6 +44,12 @@ def _require_role(chat: Chat, actor: User | None, roles: tuple[str, ...], action
 ADMINS = (Role.OWNER, Role.ADMIN)
 
 
+def _require_assignable(role: str) -> None:
+    """A chat has one owner, its creator: the role given to a member is admin or member."""
+    if role not in (Role.ADMIN, Role.MEMBER):
+        raise ApplicationError("A member's role is admin or member.", extra={"fields": {"role": ["Invalid role."]}})
+
+
 def _users_by_id(user_ids: Iterable[int]) -> dict[int, User]:
     wanted = set(user_ids)
     users = {user.pk: user for user in User.objects.filter(pk__in=wanted, is_active=True)}
@@ -108,8 +114,11 @@ def chat_update(*, chat: Chat, actor: User | None, title: str) -> Chat:
 def chat_delete(*, chat: Chat, actor: User | None) -> None:
     chat = _lock_chat(chat)
     _require_role(chat, actor, (Role.OWNER,), "delete it")
-    _emit("chat.deleted", chat=chat, data={"id": chat.pk})
+    chat_id, recipients = chat.pk, member_ids(chat=chat)
+    # Deleted before the event: the cascade can be long, and the event log's lock, taken by
+    # event_emit until commit, would make every other chat's writes wait for it.
     chat.delete()
+    event_emit(type="chat.deleted", chat_id=chat_id, data={"id": chat_id}, recipient_ids=recipients)
 
 
 @transaction.atomic
@@ -118,8 +127,7 @@ def chat_member_add(*, chat: Chat, user: User, role: str = Role.MEMBER, added_by
     who are not members, data imports); otherwise they must be an owner or admin, and only
     the owner grants the admin role."""
     chat = _lock_chat(chat)
-    if role not in (Role.ADMIN, Role.MEMBER):
-        raise ApplicationError("A member's role is admin or member.", extra={"fields": {"role": ["Invalid role."]}})
+    _require_assignable(role)
     if role == Role.ADMIN:
         _require_role(chat, added_by, (Role.OWNER,), "make admins")
     else:
@@ -135,6 +143,7 @@ def chat_member_add(*, chat: Chat, user: User, role: str = Role.MEMBER, added_by
 def chat_member_update(*, chat: Chat, user_id: int, role: str, actor: User | None) -> Membership:
     chat = _lock_chat(chat)
     _require_role(chat, actor, (Role.OWNER,), "change roles")
+    _require_assignable(role)
     membership = member_get(chat=chat, user_id=user_id)
     if membership.role == Role.OWNER:
         raise ApplicationError("The owner's role cannot change.")

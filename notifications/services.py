@@ -48,14 +48,17 @@ def _member_added_tasks_send(membership_id: int, recipient_ids: list[int]) -> No
 
 
 def pending_emails_resend(*, older_than: timedelta, limit: int = 500) -> int:
-    """Sends the task again for every email still unsent after `older_than`; returns how many.
+    """Sends a task for every email whose task never ran, `older_than` after it was asked for;
+    returns how many.
 
     This is what makes a pending row a promise: the on-commit send is lost when the broker is
-    down at that moment, and a task gives up after its last retry. A task sent twice is
-    harmless (`member_added_email_send` checks the row under a lock).
+    down at that moment. A row with failed tries belongs to its task's retries (and, when they
+    run out, stays in the admin with its last error); it is not sent again here, so an SMTP
+    outage never piles up parallel retry chains. A task sent twice is harmless
+    (`member_added_email_send` checks the row under a lock).
     """
     pending = list(
-        SentNotification.objects.filter(sent_at__isnull=True, created_at__lt=timezone.now() - older_than)
+        SentNotification.objects.filter(sent_at__isnull=True, attempts=0, created_at__lt=timezone.now() - older_than)
         .order_by("id")
         .values_list("membership_id", "recipient_id")[:limit]
     )
@@ -115,6 +118,8 @@ def member_added_email_send(*, membership_id: int, recipient_id: int) -> bool:
             logger.info("member-added email %s already sent", notification)
             return False
         if not notification.recipient.is_active or not notification.recipient.email:
+            # Deactivated since: no email is owed, and no row is left pending for the sweep.
+            notification.delete()
             return False
         _member_added_email(notification).send()
         notification.sent_at = timezone.now()

@@ -1,7 +1,8 @@
-"""The event types and the JSON each one carries. One builder per domain change.
+"""The event types and their envelope.
 
 Every event has the same envelope, `{type, chat_id, id, data, ts}`; `data` is the same
-representation the REST API returns for the object, so a client can treat both alike.
+representation the REST API returns for the object (the chats services build it with the API's
+serializers), so a client can treat both alike.
 """
 
 from typing import Any, Literal, TypedDict

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cent
 import httpx
 from centrifuge import Client, ClientEventHandler, SubscriptionEventHandler
 from django.conf import settings
@@ -93,16 +94,9 @@ class CentrifugoServer:
             process_stop(self.process)
         self.process = None
 
-    def api(self, method: str, payload: dict) -> dict:
-        """A server API call; Centrifugo reports errors in the body, so check it."""
-        response = httpx.post(
-            f"{self.api_url}/{method}", json=payload, headers={"X-API-Key": settings.CENTRIFUGO_HTTP_API_KEY}
-        )
-        response.raise_for_status()
-        body = response.json()
-        if body.get("error"):
-            raise RuntimeError(f"Centrifugo {method}: {body['error']}")
-        return body.get("result", {})
+    def api(self, api_key: str | None = None) -> cent.Client:
+        """A client of Centrifugo's server API (cent), with the configured key by default."""
+        return cent.Client(self.api_url, api_key=settings.CENTRIFUGO_HTTP_API_KEY if api_key is None else api_key)
 
 
 class ChannelClient:

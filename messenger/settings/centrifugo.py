@@ -9,9 +9,6 @@ from urllib.parse import urlsplit
 from .base import SITE_URL, env
 
 CENTRIFUGO_PORT = env.int("CENTRIFUGO_PORT", default=8801)
-# Centrifugo's server API (loopback), for tools and health checks; events never go this way,
-# they go through the outbox table.
-CENTRIFUGO_API_URL = env.str("CENTRIFUGO_API_URL", default=f"http://127.0.0.1:{CENTRIFUGO_PORT}/api")
 # Where a browser opens its WebSocket: the site's host, Centrifugo's port.
 CENTRIFUGO_WS_URL = env.str(
     "CENTRIFUGO_WS_URL",

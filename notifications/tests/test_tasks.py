@@ -155,6 +155,8 @@ def test_an_email_whose_task_was_never_sent_goes_out_on_the_next_sweep(worker, b
     newcomer = make_user()
     membership = Membership.objects.create(chat=team.chat, user=newcomer, role=Role.MEMBER)
     SentNotification.objects.create(membership=membership, recipient=team.owner, added_by=None)
+    # A row whose task already ran and failed belongs to that task's retries: not sent again.
+    SentNotification.objects.create(membership=membership, recipient=team.admin, added_by=None, attempts=3)
     SentNotification.objects.filter(membership=membership).update(created_at=timezone.now() - timedelta(minutes=10))
 
     assert pending_emails_resend(older_than=timedelta(minutes=5)) == 1

@@ -3,6 +3,7 @@ centrifuge-python clients connect with the tokens Django signs."""
 
 from datetime import UTC, datetime, timedelta
 
+import cent
 import httpx
 import jwt
 import pytest
@@ -103,8 +104,9 @@ def test_health_metrics_and_admin_behind_its_password(centrifugo, settings):
     login = httpx.post(f"{base}/admin/auth", data={"password": settings.CENTRIFUGO_ADMIN_PASSWORD})
     assert login.status_code == 200 and login.json()["token"]
     # The server API wants its key.
-    assert httpx.post(f"{base}/api/info", json={}).status_code == 401
-    assert centrifugo.api("info", {})["nodes"]
+    with pytest.raises(cent.CentUnauthorizedError):
+        centrifugo.api(api_key="wrong").info(cent.InfoRequest())
+    assert centrifugo.api().info(cent.InfoRequest()).nodes
 
 
 def test_only_the_sites_origin_may_open_a_websocket(centrifugo_factory):
