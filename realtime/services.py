@@ -52,18 +52,28 @@ def event_emit(*, type: EventType, chat_id: int, data: dict[str, Any], recipient
     return envelope
 
 
-@transaction.atomic
+# Rows deleted per statement: a backlog of months is deleted in short transactions, not one
+# long one that would hold its locks and run into the task's time limit.
+PRUNE_BATCH = 10_000
+
+
 def event_log_prune(*, keep: timedelta | None = None) -> int:
     """Deletes events older than `keep` (default REALTIME_EVENT_RETENTION_DAYS); returns how many.
 
-    Deletes a prefix of ids, not every old row, and records its end as the horizon: the
-    feed answers 410 to a cursor below it instead of skipping what was deleted. Run it
-    periodically (a Celery beat task).
+    Deletes a prefix of ids, not every old row. The end of that prefix is recorded first as
+    the horizon, so the feed answers 410 to a cursor below it (instead of skipping what is
+    deleted) from the start; then the rows go, a batch per transaction. Celery beat runs it
+    daily (`realtime.event_log_prune`).
     """
     keep = keep if keep is not None else timedelta(days=settings.REALTIME_EVENT_RETENTION_DAYS)
     through = Event.objects.filter(created_at__lt=timezone.now() - keep).aggregate(through=Max("id"))["through"]
     if through is None:
         return 0
-    deleted, _ = Event.objects.filter(id__lte=through).delete()
-    EventLogPrune.objects.create(pruned_through=through, deleted=deleted)
+    prune = EventLogPrune.objects.create(pruned_through=through, deleted=0)
+    deleted = 0
+    while batch := list(
+        Event.objects.filter(id__lte=through).order_by("id").values_list("id", flat=True)[:PRUNE_BATCH]
+    ):
+        deleted += Event.objects.filter(id__in=batch).delete()[0]
+    EventLogPrune.objects.filter(pk=prune.pk).update(deleted=deleted)
     return deleted

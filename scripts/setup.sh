@@ -35,6 +35,10 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
 fi
 
 if [ ! -x "$CENTRIFUGO_BIN" ]; then
+  if ! command -v go >/dev/null; then
+    log "Centrifugo is built from source: install Go 1.24 or newer (Debian 12's golang is too old)"
+    exit 1
+  fi
   log "building Centrifugo $CENTRIFUGO_VERSION (slow the first time; cached in $CACHE)"
   mkdir -p "$(dirname "$CENTRIFUGO_BIN")"
   GOBIN="$(dirname "$CENTRIFUGO_BIN")" GOFLAGS=-mod=mod \
