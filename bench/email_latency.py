@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,32 +46,11 @@ from accounts.models import User  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from chats.models import Membership  # noqa: E402
 from chats.services import chat_create, chat_member_add  # noqa: E402
-from core.celery_testing import CeleryWorker, SmtpServer, free_port, test_database_url, wait_until  # noqa: E402
+from core.celery_testing import CeleryWorker, SmtpServer, test_database_url  # noqa: E402
+from realtime.feed_testing import UvicornServer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "email_latency.json"
 DATABASE = "bench_email"
-
-
-def start_web(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "messenger.asgi:application", "--host", "127.0.0.1"),
-            *("--port", str(port), "--no-access-log", "--log-level", "warning"),
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(up, timeout=60, what="uvicorn", interval=0.2)
-    return process, url
 
 
 def main() -> None:
@@ -105,7 +83,8 @@ def main() -> None:
     web = None
     try:
         worker.start()
-        web, url = start_web(env)
+        web = UvicornServer(settings_module="messenger.settings.local").start(**env)
+        url = web.url
 
         owner = User.objects.create_user(username="owner", email="owner@example.com", password=None)
         admin = User.objects.create_user(username="admin", email="admin@example.com", password=None)
@@ -148,8 +127,7 @@ def main() -> None:
         client.close()
     finally:
         if web is not None:
-            web.terminate()
-            web.wait(10)
+            web.stop()
         worker.stop()
         smtp.stop()
         client_redis = redis.Redis.from_url(settings.REDIS_URL)

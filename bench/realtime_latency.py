@@ -21,7 +21,6 @@ import logging
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 import uuid
@@ -44,49 +43,13 @@ from rest_framework.authtoken.models import Token  # noqa: E402
 from accounts.models import User  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from chats.services import chat_create  # noqa: E402
-from core.testing import free_port  # noqa: E402
-from realtime.centrifugo_config import database_dsn  # noqa: E402
+from realtime.feed_testing import UvicornServer  # noqa: E402
 from realtime.models import CentrifugoOutbox  # noqa: E402
 from realtime.services import personal_channel  # noqa: E402
 from realtime.testing import CentrifugoServer  # noqa: E402
 from realtime.tokens import connection_token_issue  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "realtime_latency.json"
-
-
-class Api:
-    """uvicorn serving the project against the bench database."""
-
-    def __init__(self, workers: int) -> None:
-        self.port = free_port()
-        db = connection.settings_dict
-        env = dict(os.environ)
-        env["DATABASE_URL"] = database_dsn(db).split("?")[0]
-        env["DJANGO_SETTINGS_MODULE"] = "messenger.settings.local"
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", "messenger.asgi:application", "--host", "127.0.0.1"),
-                *("--port", str(self.port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"),
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("uvicorn did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
 
 
 def make_population(n_clients: int, chat_size: int) -> tuple[str, list[int], list[tuple[int, list[int]]]]:
@@ -257,7 +220,7 @@ def main() -> None:
     try:
         server = CentrifugoServer(engine=args.engine, redis_prefix=f"bench-{uuid.uuid4().hex[:8]}", log_level="warn")
         server.start()
-        api = Api(args.workers)
+        api = UvicornServer(settings_module="messenger.settings.local", workers=args.workers).start()
         for n in args.clients:
             token, reader_ids, chats = make_population(n, args.chat_size)
             wait_outbox_empty()

@@ -23,11 +23,14 @@ class UvicornServer:
     """`python -m uvicorn messenger.asgi:application` against the database Django uses now
     (the test database inside pytest). One worker: one process, one listener."""
 
-    def __init__(self, *, settings_module: str = "messenger.settings.test", log_path: Path | None = None) -> None:
+    def __init__(
+        self, *, settings_module: str = "messenger.settings.test", log_path: Path | None = None, workers: int = 1
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.application_name = f"uvicorn-{self.port}"
         self.settings_module = settings_module
+        self.workers = workers
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
         self._log = None
@@ -45,7 +48,15 @@ class UvicornServer:
         )
         self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 (closed in stop)
         command = [sys.executable, "-m", "uvicorn", "messenger.asgi:application", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--no-access-log", "--log-level", "warning"]
+        command += [
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
         self.process = subprocess.Popen(  # noqa: S603 (our own command line)
             command,
             cwd=settings.BASE_DIR,
