@@ -128,6 +128,15 @@ def _sse_data(buffer: bytearray) -> list[str]:
     return out
 
 
+async def _sse_envelopes(connection: HttpConnection, path: str, headers: dict[str, str]):
+    """The events of an SSE stream, parsed, as they arrive."""
+    buffer = bytearray()
+    async for chunk in connection.stream(path, headers):
+        buffer += chunk
+        for data in _sse_data(buffer):
+            yield json.loads(data)
+
+
 async def _guard(stats: Stats, client) -> None:
     """Runs a client until cancelled; a failure is counted and the client starts over."""
     while True:
@@ -193,14 +202,10 @@ def django_sse(*, host, port, token: str, cursor: int, stats: Stats):
 
     async def run() -> None:
         connection = HttpConnection(host, port, stats)
-        buffer = bytearray()
         try:
-            async for chunk in connection.stream(f"/api/updates/stream/?after={state['cursor']}", headers):
-                buffer += chunk
-                for data in _sse_data(buffer):
-                    envelope = json.loads(data)
-                    stats.event(envelope)
-                    state["cursor"] = envelope["id"]
+            async for envelope in _sse_envelopes(connection, f"/api/updates/stream/?after={state['cursor']}", headers):
+                stats.event(envelope)
+                state["cursor"] = envelope["id"]
         finally:
             connection.close()
 
@@ -228,12 +233,9 @@ def nchan_long_poll(*, host, port, user_id: int, stats: Stats):
 def nchan_sse(*, host, port, user_id: int, stats: Stats):
     async def run() -> None:
         connection = HttpConnection(host, port, stats)
-        buffer = bytearray()
         try:
-            async for chunk in connection.stream(f"/sub/{user_id}", {"Accept": "text/event-stream"}):
-                buffer += chunk
-                for data in _sse_data(buffer):
-                    stats.event(json.loads(data))
+            async for envelope in _sse_envelopes(connection, f"/sub/{user_id}", {"Accept": "text/event-stream"}):
+                stats.event(envelope)
         finally:
             connection.close()
 
