@@ -38,7 +38,7 @@ def main() -> None:
         workers=args.workers,
         loop="uvloop",
         http="httptools",
-        ws="websockets",
+        ws="websockets-sansio",
         app_dir=str(ROOT),
         access_log=False,
         log_level="warning",

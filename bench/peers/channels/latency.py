@@ -77,7 +77,7 @@ async def latency_run(server: ChannelsServer, population: Population, *, rate: f
     readers = [asyncio.create_task(reader(socket, set())) for socket in sockets]
 
     post_ms: list[float] = []
-    statuses: dict[int, int] = {}
+    statuses: dict[int | str, int] = {}
     expected = 0
     in_flight = 0
     pids = server.pids()
@@ -90,11 +90,17 @@ async def latency_run(server: ChannelsServer, population: Population, *, rate: f
             client_id = uuid.uuid4().hex
             in_flight += 1
             sent_at[client_id] = started = time.perf_counter()
-            response = await http.post(f"/api/chats/{chat_id}/messages/", json={"text": "hi", "client_id": client_id})
+            try:
+                response = await http.post(
+                    f"/api/chats/{chat_id}/messages/", json={"text": "hi", "client_id": client_id}
+                )
+                status = response.status_code
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
             in_flight -= 1
             post_ms.append((time.perf_counter() - started) * 1000)
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-            if response.status_code == 201:
+            statuses[status] = statuses.get(status, 0) + 1
+            if status == 201:
                 expected += members
 
         # Warm-up, not measured: every chat twice at once, so the pool has opened its connections.

@@ -15,10 +15,15 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            # redis-py 8 reads with a 5 s socket timeout by default, which ends every idle
-            # consumer's blocking BZPOPMIN with TimeoutError (channels_redis issue 422):
-            # no timeout, as before redis-py 8.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            # Two redis-py 8 defaults that channels_redis 4.3 does not expect, set back to what
+            # they were before: a 5 s read timeout, which ends every idle consumer's blocking
+            # BZPOPMIN with TimeoutError (channels_redis issue 422), and a pool of 100 that
+            # raises MaxConnectionsError when more sockets than that join their groups at once.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 10_000}],
+            # The capacity bounds a whole process's inbox (every socket of a process shares one
+            # Redis key): the default 100 drops frames as soon as a burst to 100 sockets of one
+            # process is pending.
+            "capacity": 10_000,
             # Its own key prefix, so it never meets Celery's or another peer's keys in Redis.
             "prefix": "bench-peer-channels",
         },

@@ -5,6 +5,7 @@ import json
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_POST
 
 from bench.peers.channels.services import NotMemberError, chat_group, envelope_encode, message_post
 from chats.models import MESSAGE_MAX_LENGTH
@@ -19,9 +20,8 @@ async def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+@require_POST
 async def message_create_api(request: HttpRequest, chat_id: int) -> JsonResponse:
-    if request.method != "POST":
-        return _error("Only POST.", 405)
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme != "Token" or not key:
         return _error("Authentication credentials were not provided.", 401)
