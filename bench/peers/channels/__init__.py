@@ -19,18 +19,17 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 class ChannelsServer:
-    def __init__(self, *, workers: int = 1, server: str = "uvicorn", port: int | None = None) -> None:
+    def __init__(self, *, workers: int = 1, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws/"
         self.workers = workers
-        self.server = server
         self.log_path = Path(tempfile.gettempdir()) / f"channels-peer-{self.port}.log"
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30, **extra_env: str) -> "ChannelsServer":
         command = [sys.executable, "-m", "bench.peers.channels", "--port", str(self.port)]
-        command += ["--workers", str(self.workers), "--server", self.server]
+        command += ["--workers", str(self.workers)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command,

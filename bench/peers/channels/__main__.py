@@ -1,12 +1,16 @@
-"""Runs the Channels peer in the foreground:
+"""Runs the Channels peer in the foreground, from the repository's root:
 
-.venv/bin/python -m bench.peers.channels --port 8900 [--workers 2] [--server uvicorn|daphne]
+    .venv/bin/python -m bench.peers.channels --port 8900 [--workers 2]
+
+uvicorn with uvloop and httptools, `--workers` processes sharing the port (default: one per
+core); the chat groups live in Redis, so every process reaches every socket.
 """
 
 import argparse
 import os
-import sys
 from pathlib import Path
+
+import uvicorn
 
 ROOT = Path(__file__).resolve().parents[3]
 APP = "bench.peers.channels.asgi:application"
@@ -17,20 +21,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
-    parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
     args = parser.parse_args()
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.peers.channels.settings"
-    sys.path.insert(0, str(ROOT))
-    if args.server == "daphne":
-        if args.workers != 1:
-            parser.error("daphne runs one process")
-        from daphne.cli import CommandLineInterface
-
-        CommandLineInterface().run(["-b", args.host, "-p", str(args.port), "-v", "0", APP])
-        return
-
-    import uvicorn
-
     uvicorn.run(
         APP,
         host=args.host,

@@ -1,7 +1,7 @@
 """One bounded latency run through the Channels peer, with a small Python client:
 
     .venv/bin/python -m bench.peers.channels.latency [--clients 100] [--chat-size 10]
-        [--rate 20] [--seconds 10] [--workers 1] [--server uvicorn|daphne]
+        [--rate 20] [--seconds 10] [--workers 1]
 
 N WebSocket clients (one user each) in chats of --chat-size, one poster in every chat (not
 connected); POSTs at a fixed rate, round robin over the chats, each with a client_id. One
@@ -166,16 +166,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20, help="POSTs per second")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
     args = parser.parse_args()
     with bench_database("bench_peer_channels_latency") as database_url:
         population = population_make(readers=args.clients, chat_size=args.chat_size)
-        server = ChannelsServer(workers=args.workers, server=args.server).start(DATABASE_URL=database_url)
+        server = ChannelsServer(workers=args.workers).start(DATABASE_URL=database_url)
         try:
             result = asyncio.run(latency_run(server, population, rate=args.rate, seconds=args.seconds))
         finally:
             server.stop()
-    result |= {"server": args.server, "workers": args.workers}
+    result["workers"] = args.workers
     print(json.dumps(result, indent=1))
 
 

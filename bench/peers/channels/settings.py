@@ -15,10 +15,10 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            # Two redis-py 8 defaults that channels_redis 4.3 does not expect, set back to what
-            # they were before: a 5 s read timeout, which ends every idle consumer's blocking
-            # BZPOPMIN with TimeoutError (channels_redis issue 422), and a pool of 100 that
-            # raises MaxConnectionsError when more sockets than that join their groups at once.
+            # Two redis-py 8 defaults that channels_redis 4.3 does not expect: a 5 s read timeout
+            # (before 8: none), which ends every idle consumer's blocking BZPOPMIN with
+            # TimeoutError (channels_redis issue 422), and a pool of 100 (before 8: unbounded)
+            # that raises MaxConnectionsError when more sockets join their groups at once.
             "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 10_000}],
             # The capacity bounds a whole process's inbox (every socket of a process shares one
             # Redis key): the default 100 drops frames as soon as a burst to 100 sockets of one

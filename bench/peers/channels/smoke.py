@@ -79,13 +79,12 @@ async def smoke_run(server: ChannelsServer, *, tokens: list[str], chat_id: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.peers.channels.smoke")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
     args = parser.parse_args()
     with bench_database("bench_peer_channels_smoke") as database_url:
         population = population_make(readers=1, chat_size=2)
         # Two members of one chat: the poster and a reader.
         tokens = [population.poster_token, population.reader_tokens[0]]
-        server = ChannelsServer(workers=args.workers, server=args.server).start(DATABASE_URL=database_url)
+        server = ChannelsServer(workers=args.workers).start(DATABASE_URL=database_url)
         try:
             failures = asyncio.run(smoke_run(server, tokens=tokens, chat_id=population.chats[0][0]))
         finally:
