@@ -39,7 +39,7 @@ def test_a_message_costs_the_same_rows_for_a_big_chat(team, make_user, mark):
     for _ in range(30):
         services.chat_member_add(chat=team.chat, user=make_user(), added_by=team.owner)
     mark = _events_since(0)[-1].pk
-    message, _ = services.message_create(chat_id=team.chat.pk, author=team.member, text="to 33")
+    services.message_create(chat_id=team.chat.pk, author=team.member, text="to 33")
     [event] = _events_since(mark)
     outbox = CentrifugoOutbox.objects.filter(payload__idempotency_key=f"event-{event.pk}")
     assert [row.method for row in outbox] == ["publish"]
