@@ -3,7 +3,6 @@
 the session cookie, and keeps them live through a transport (Centrifugo by default)."""
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -16,6 +15,7 @@ from accounts.services import user_create
 from chats import selectors as chat_selectors
 from core.exceptions import ApplicationError, NotFoundError
 from realtime.services import personal_channel
+from realtime.tokens import centrifugo_ws_url
 
 
 def _page_config(request: HttpRequest, chat_id: int | None) -> dict:
@@ -24,7 +24,7 @@ def _page_config(request: HttpRequest, chat_id: int | None) -> dict:
         "user": {"id": request.user.pk, "username": request.user.get_username()},
         "chat_id": chat_id,
         "channel": personal_channel(request.user.pk),
-        "ws_url": settings.CENTRIFUGO_WS_URL,
+        "ws_url": centrifugo_ws_url(request),
         "urls": {"api": "/api/", "token": "/api/realtime/token/", "lookup": "/users/lookup/"},
     }
 
