@@ -48,10 +48,12 @@ def nginx_binary() -> str:
     return os.environ.get("NGINX_BIN", "/usr/sbin/nginx")
 
 
-def wsgi_command(*, port: int, workers: int | None = None) -> list[str]:
-    """gunicorn with sync workers, one per core (bench/api_throughput.py measured the
-    alternatives). nginx buffers each request and answer whole, so a slow client never holds
-    a worker, which is what makes sync workers safe here."""
+def wsgi_command(*, port: int, workers: int | None = None, threads: int | None = None) -> list[str]:
+    """gunicorn, one process per core, each with a few threads (gthread). Measured against
+    sync workers, granian and a persistent connection per thread (bench/api_throughput.py,
+    docs/architecture.md): threads overlap a request's waits on PostgreSQL (a commit's
+    fsync) with another's Python, and keep nginx's upstream connections alive. nginx buffers
+    each request and answer whole, so a slow client never holds a thread."""
     return [
         sys.executable,
         "-m",
@@ -62,11 +64,17 @@ def wsgi_command(*, port: int, workers: int | None = None) -> list[str]:
         "--workers",
         str(workers or settings.WSGI_WORKERS),
         "--worker-class",
-        "sync",
+        "gthread",
+        "--threads",
+        str(threads or settings.WSGI_THREADS),
         "--backlog",
         "2048",
-        # A request stuck this long is killed with its worker (supervisord's gunicorn starts
-        # a new one); nginx has answered 503 long before.
+        # Longer than nginx keeps an idle upstream connection (keepalive_timeout in the
+        # template), so nginx never sends a request on a connection gunicorn is closing.
+        "--keep-alive",
+        "75",
+        # A request stuck this long is killed with its worker (the master starts a new one);
+        # nginx has answered 503 long before.
         "--timeout",
         "30",
         "--graceful-timeout",
@@ -76,10 +84,12 @@ def wsgi_command(*, port: int, workers: int | None = None) -> list[str]:
     ]
 
 
-def wsgi_environment() -> dict[str, str]:
-    """One persistent PostgreSQL connection per sync worker (a pool in a one-thread process
-    only adds a lock and a background thread), checked before reuse (CONN_HEALTH_CHECKS)."""
-    return {"DB_POOL_MAX_SIZE": "0", "DB_CONN_MAX_AGE": "600"}
+def wsgi_environment(*, threads: int | None = None) -> dict[str, str]:
+    """A psycopg pool per process with a connection per thread: a request never waits for a
+    connection while the database keeps up, and waits DB_POOL_TIMEOUT (1 s) at most when it
+    does not, then answers 503 (core.exceptions). A persistent connection per thread
+    measured no faster, and a connect timeout cannot go below libpq's 2 s."""
+    return {"DB_POOL_MAX_SIZE": str(threads or settings.WSGI_THREADS), "DB_CONN_MAX_AGE": "0"}
 
 
 def asgi_command(*, port: int, workers: int = 1) -> list[str]:
@@ -100,15 +110,25 @@ def asgi_command(*, port: int, workers: int = 1) -> list[str]:
         "--http",
         "httptools",
         "--no-access-log",
+        # Longer than nginx keeps an idle upstream connection (see wsgi_command).
+        "--timeout-keep-alive",
+        "75",
         "--timeout-graceful-shutdown",
         "5",
     ]
 
 
 def asgi_environment() -> dict[str, str]:
-    """The feed's database calls are short, each in a worker thread that closes its
-    connection (realtime.feed_apis): no pool."""
-    return {"DB_POOL_MAX_SIZE": "0"}
+    """The feed's database calls are short, each in a worker thread that gives its
+    connection back at once (realtime.feed_apis): a pool of 8 serves them all, instead of a
+    new connection per call (docs/transports.md measured the difference)."""
+    return {"DB_POOL_MAX_SIZE": "8"}
+
+
+def max_open_files() -> int:
+    """As many descriptors as this user may open (no process can raise the hard limit);
+    nginx and Centrifugo hold one per connection."""
+    return min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 65536)
 
 
 def _fill(template: str, values: dict[str, Any]) -> str:
@@ -121,8 +141,7 @@ def _fill(template: str, values: dict[str, Any]) -> str:
 def nginx_config_values(**overrides: Any) -> dict[str, Any]:
     """The nginx template's values from settings; `overrides` replaces any of them (tests)."""
     prefix = Path(settings.STATE_DIR) / "nginx"
-    # As many descriptors as this user may open (nginx cannot raise the hard limit).
-    max_files = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 65536)
+    max_files = max_open_files()
     values: dict[str, Any] = {
         "prefix": prefix,
         "log_dir": Path(settings.STATE_DIR) / "log",
@@ -227,6 +246,7 @@ def supervisord_config_write(path: Path | None = None) -> Path:
         "feed_environment": _supervisor_environment(asgi_environment()),
         "flower_port": os.environ.get("FLOWER_PORT", "5555"),
         "email_port": settings.EMAIL_PORT,
+        "max_files": max_open_files(),
     }
     defaults = {key: value.format(log_dir=log_dir) for key, value in PROGRAM_DEFAULTS.items()}
     path = path or state / "supervisord.conf"

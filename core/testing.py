@@ -231,6 +231,7 @@ class SiteServer:
         workdir: Path,
         settings_module: str = "messenger.settings.test",
         wsgi_workers: int = 2,
+        web: ServerProcess | None = None,
         **nginx_values: Any,
     ) -> None:
         from realtime.feed_testing import UvicornServer
@@ -240,7 +241,8 @@ class SiteServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.centrifugo_port = free_port()
         self.centrifugo_internal_port = free_port()
-        self.web = GunicornServer(
+        # `web`: another WSGI server in gunicorn's place (bench/api_throughput.py compares).
+        self.web = web or GunicornServer(
             settings_module=settings_module, workers=wsgi_workers, log_path=workdir / "gunicorn.log"
         )
         self.feed = UvicornServer(settings_module=settings_module, log_path=workdir / "uvicorn.log")
@@ -267,7 +269,9 @@ class SiteServer:
         static_root = self._collect_static()
         try:
             self.web.start(**env)
-            self.feed.start(**env)
+            # Without a pool, so that the feed tests can count a waiting client's connections
+            # (there must be none): a pool's idle ones would hide them.
+            self.feed.start(**({"DB_POOL_MAX_SIZE": "0"} | env))
             self.nginx = NginxServer(
                 prefix=self.workdir / "nginx",
                 port=self.port,

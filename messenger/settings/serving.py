@@ -13,13 +13,14 @@ WEB_PORT = env.int("WEB_PORT", default=8800)
 WSGI_PORT = env.int("WSGI_PORT", default=8802)
 # uvicorn: /api/updates/ (long polling and SSE), async views that wait on one listener.
 ASGI_PORT = env.int("ASGI_PORT", default=8803)
-# One sync worker per core: a request holds its worker for its whole length, and more
-# processes than cores only add context switches (bench/api_throughput.py compares).
+# One gunicorn process per core (more only add context switches), each with a few threads
+# that overlap their waits on PostgreSQL; each thread has a pooled connection
+# (core.serving.wsgi_command; bench/api_throughput.py compares the alternatives).
 WSGI_WORKERS = env.int("WSGI_WORKERS", default=os.cpu_count() or 2)
+WSGI_THREADS = env.int("WSGI_THREADS", default=4)
 # Overload is answered, not queued: nginx lets this many requests be in gunicorn at once
-# (running or waiting in its listen queue) and answers the next with 503 + Retry-After at
-# once. A waiting request costs its share of the workers' time: at ~1 ms a request and
-# 2 workers, 32 waiting add at most ~16 ms.
+# (running, or queued for a thread) and answers the next with 503 + Retry-After at once.
+# The queue bounds the wait: at ~2 ms a request and 2 processes, 32 in flight wait ~32 ms.
 WSGI_MAX_IN_FLIGHT = env.int("WSGI_MAX_IN_FLIGHT", default=16 * WSGI_WORKERS)
 # Long polls and SSE streams each hold a connection while they wait; the cap protects the
 # one uvicorn process and nginx's own connection table.
