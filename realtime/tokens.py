@@ -1,7 +1,9 @@
-"""Centrifugo connection tokens: a short-lived JWT naming the user.
+"""Centrifugo tokens: short-lived JWTs signed with the HMAC secret Centrifugo checks.
 
-Centrifugo checks the HMAC signature and `exp`; `sub` is the user id, which is also what
-lets the user (and only the user) subscribe to `personal:#<id>`.
+A connection token names the user (`sub`), which is also what lets the user (and only the
+user) subscribe to `personal:#<id>`. A subscription token lets that user into one chat's
+channel `chat:<id>`; Django issues it to members only, and its short life bounds how long a
+removed member could still use one they kept (removal also unsubscribes them at once).
 """
 
 from datetime import UTC, datetime, timedelta
@@ -9,6 +11,7 @@ from typing import TypedDict
 
 import jwt
 from django.conf import settings
+from django.http import HttpRequest
 
 from accounts.models import User
 
@@ -18,11 +21,30 @@ class ConnectionToken(TypedDict):
     expires_at: datetime
 
 
+def centrifugo_ws_url(request: HttpRequest) -> str:
+    """Where this request's client opens its WebSocket: CENTRIFUGO_WS_URL when set, else
+    `/connection/websocket` on the origin the request came to, which nginx proxies to
+    Centrifugo. Same-origin, so the page works at localhost and 127.0.0.1 alike."""
+    if settings.CENTRIFUGO_WS_URL:
+        return settings.CENTRIFUGO_WS_URL
+    scheme = "wss" if request.is_secure() else "ws"
+    return f"{scheme}://{request.get_host()}/connection/websocket"
+
+
 def connection_token_issue(*, user: User, now: datetime | None = None, ttl: timedelta | None = None) -> ConnectionToken:
     """Signs a connection token for `user`; `now`/`ttl` exist for tests (an expired token)."""
     now = now or datetime.now(tz=UTC)
     ttl = ttl if ttl is not None else timedelta(seconds=settings.CENTRIFUGO_TOKEN_TTL_SECONDS)
     expires_at = now + ttl
     claims = {"sub": str(user.pk), "iat": int(now.timestamp()), "exp": int(expires_at.timestamp())}
+    token = jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET, algorithm="HS256")
+    return {"token": token, "expires_at": expires_at.replace(microsecond=0)}
+
+
+def subscription_token_issue(*, user: User, channel: str, now: datetime | None = None) -> ConnectionToken:
+    """Signs a subscription token for `user` to `channel`; the caller has checked access."""
+    now = now or datetime.now(tz=UTC)
+    expires_at = now + timedelta(seconds=settings.CENTRIFUGO_SUBSCRIPTION_TOKEN_TTL_SECONDS)
+    claims = {"sub": str(user.pk), "channel": channel, "iat": int(now.timestamp()), "exp": int(expires_at.timestamp())}
     token = jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET, algorithm="HS256")
     return {"token": token, "expires_at": expires_at.replace(microsecond=0)}
