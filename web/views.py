@@ -3,6 +3,7 @@
 the session cookie, and keeps them live through a transport (Centrifugo by default)."""
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -24,8 +25,15 @@ def _page_config(request: HttpRequest, chat_id: int | None) -> dict:
         "user": {"id": request.user.pk, "username": request.user.get_username()},
         "chat_id": chat_id,
         "channel": personal_channel(request.user.pk),
+        "chat_ids": chat_selectors.chat_ids_of(user_id=request.user.pk),
+        "chat_channel_prefix": f"{settings.CENTRIFUGO_CHAT_NAMESPACE}:",
         "ws_url": centrifugo_ws_url(request),
-        "urls": {"api": "/api/", "token": "/api/realtime/token/", "lookup": "/users/lookup/"},
+        "urls": {
+            "api": "/api/",
+            "token": "/api/realtime/token/",
+            "subscription_token": "/api/realtime/subscription-token/",
+            "lookup": "/users/lookup/",
+        },
     }
 
 
