@@ -177,12 +177,16 @@ def wrk(url: str, *, concurrency: int, seconds: float, script: Path | None) -> d
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     statuses = {code: int(count) for code, count in re.findall(r"^status (\d+) (\d+)$", output, re.M)}
+    total, duration = re.search(r"(\d+) requests in ([\d.]+\w+),", output).groups()
+    non_2xx = int(non_2xx.group(1)) if non_2xx else 0
     return {
         "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        # Answered with 2xx: what was served, not refused.
+        "ok_per_s": (int(total) - non_2xx) / (_ms(duration) / 1000),
         "max_ms": _ms(re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", output, re.M).group(1)),
         "p50_ms": _ms(latency["50"]),
         "p99_ms": _ms(latency["99"]),
-        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "non_2xx": non_2xx,
         "socket_errors": sum(map(int, errors.groups())) if errors else 0,
         "wrk_cpu_share": cpu / (elapsed * CORES),
         **{f"status_{code}": count for code, count in statuses.items()},
@@ -267,7 +271,8 @@ def main() -> None:
                             figures[f"{endpoint}@{concurrency}"] = cell
                             print(
                                 f"round {number + 1}/{args.rounds} {SETTINGS[name].name:>38} {endpoint:>7} "
-                                f"c={concurrency:<3} {cell['requests_per_s']:7.0f}/s p50 {cell['p50_ms']:6.1f} ms "
+                                f"c={concurrency:<3} {cell['requests_per_s']:7.0f}/s (2xx {cell['ok_per_s']:.0f}/s) "
+                                f"p50 {cell['p50_ms']:6.1f} ms "
                                 f"p99 {cell['p99_ms']:6.1f} ms non-2xx {cell['non_2xx']} "
                                 f"wrk cpu {cell['wrk_cpu_share']:.0%}",
                                 flush=True,
@@ -301,17 +306,19 @@ def main() -> None:
     summary = {name: {cell: medians([r[cell] for r in results]) for cell in cells} for name, results in rounds.items()}
     overload_summary = {name: medians(cells) for name, cells in overloads.items() if cells}
     print(f"\nmedians over {args.rounds} alternating rounds of {args.seconds:g} s, {CORES} cores:")
-    print(f"{'setting':>38} | {'endpoint':>11} | req/s  | p50 ms | p99 ms | non-2xx | wrk cpu")
+    print(f"{'setting':>38} | {'endpoint':>11} | req/s  | 2xx/s  | p50 ms | p99 ms | non-2xx | wrk cpu")
     for name, figures in summary.items():
         for cell, f in figures.items():
             print(
-                f"{SETTINGS[name].name:>38} | {cell:>11} | {f['requests_per_s']:6.0f} | {f['p50_ms']:6.1f} | "
+                f"{SETTINGS[name].name:>38} | {cell:>11} | {f['requests_per_s']:6.0f} | {f['ok_per_s']:6.0f} | "
+                f"{f['p50_ms']:6.1f} | "
                 f"{f['p99_ms']:6.1f} | {f['non_2xx']:7.0f} | {f['wrk_cpu_share']:.0%}"
             )
     for name, f in overload_summary.items():
         statuses = ", ".join(f"{key[7:]}: {value:.0f}" for key, value in f.items() if key.startswith("status_"))
         print(
-            f"{SETTINGS[name].name:>38} | overload@{args.overload} | {f['requests_per_s']:6.0f} | {f['p50_ms']:6.1f} | "
+            f"{SETTINGS[name].name:>38} | overload@{args.overload} | {f['requests_per_s']:6.0f} | "
+            f"{f['ok_per_s']:6.0f} | {f['p50_ms']:6.1f} | "
             f"{f['p99_ms']:6.1f} | max {f['max_ms']:.0f} ms | {statuses} | socket errors {f['socket_errors']:.0f}"
         )
     RESULTS.parent.mkdir(exist_ok=True)

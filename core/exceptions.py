@@ -66,6 +66,9 @@ def overloaded_response() -> JsonResponse:
     """The same answer as nginx's when it refuses a request past its in-flight limit."""
     response = JsonResponse({"message": OVERLOADED, "extra": {}}, status=503)
     response["Retry-After"] = str(settings.OVERLOAD_RETRY_AFTER_SECONDS)
+    # Not one ERROR line per refusal (thousands a second when it matters): nginx's access
+    # log has them. Django skips a response marked as already logged.
+    response._has_been_logged = True
     return response
 
 
