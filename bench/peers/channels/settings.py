@@ -24,8 +24,9 @@ CHANNEL_LAYERS = {
             # Redis key): the default 100 drops frames as soon as a burst to 100 sockets of one
             # process is pending.
             "capacity": 10_000,
-            # Its own key prefix, so it never meets Celery's or another peer's keys in Redis.
-            "prefix": "bench-peer-channels",
+            # Its own key prefix, so it never meets Celery's or another run's keys in Redis
+            # (`python -m bench.peers.channels` sets one per run).
+            "prefix": env.str("CHANNELS_PEER_PREFIX", default="bench-peer-channels"),
         },
     }
 }
