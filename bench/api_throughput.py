@@ -34,9 +34,9 @@ django.setup()
 
 import httpx  # noqa: E402
 from django.db import connection  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from accounts.services import token_create  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from chats.services import chat_create  # noqa: E402
 from realtime.feed_testing import UvicornServer  # noqa: E402
@@ -49,7 +49,7 @@ SETTINGS = {"per-request connection": "0", "pool of 8": "8"}
 def population() -> tuple[int, list[str]]:
     users = [User.objects.create_user(f"bench{i}", f"bench{i}@example.com", "x") for i in range(10)]
     chat = chat_create(created_by=users[0], title="bench", member_ids=[u.pk for u in users[1:]])
-    return chat.pk, [Token.objects.create(user=u).key for u in users]
+    return chat.pk, [token_create(user=u) for u in users]
 
 
 def round_(url: str, chat_id: int, tokens: list[str], posts: int, concurrency: int) -> dict:

@@ -5,8 +5,8 @@ import asyncio
 import httpx
 import psycopg
 import pytest
-from rest_framework.authtoken.models import Token
 
+from accounts.services import token_create
 from realtime.centrifugo_config import database_dsn
 from realtime.feed_testing import UvicornServer
 
@@ -29,7 +29,7 @@ def _server_connections(server: UvicornServer) -> int:
 
 
 def test_forty_concurrent_writes_share_the_pool(pooled_server, team):
-    headers = {"Authorization": f"Token {Token.objects.create(user=team.member).key}"}
+    headers = {"Authorization": f"Token {token_create(user=team.member)}"}
     url = f"/api/chats/{team.chat.pk}/messages/"
 
     async def post_all() -> list[int]:

@@ -1,0 +1,42 @@
+"""Django's error views, answered in the API's error body: a server error is never Django's
+HTML page, and an unknown API path says so in JSON. Pages keep Django's own 404/403/400."""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+
+from .exceptions import SERVER_ERROR_BODY
+from .net import wants_json
+
+
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"message": message, "extra": {}}, status=status)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(SERVER_ERROR_BODY, status=500)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if wants_json(request):
+        return _error("Not found.", 404)
+    return defaults.page_not_found(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if wants_json(request):
+        return _error("You do not have permission to perform this action.", 403)
+    return defaults.permission_denied(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if wants_json(request):
+        return _error("Bad request.", 400)
+    return defaults.bad_request(request, exception)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if wants_json(request):
+        return _error(f"CSRF check failed: {reason}", 403)
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason)
