@@ -13,7 +13,7 @@ from chats.services import chat_create, chat_member_add
 
 # Real Centrifugo processes for the real-time tests; a real Celery worker, SMTP server and
 # Flower for the background-work tests.
-pytest_plugins = ["realtime.fixtures", "core.celery_fixtures"]
+pytest_plugins = ["realtime.fixtures", "core.celery_fixtures", "core.throttle_fixtures"]
 
 _numbers = itertools.count(1)
 

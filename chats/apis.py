@@ -40,7 +40,7 @@ THROTTLED = OpenApiResponse(description="Too many requests; see the Retry-After 
 
 
 class ChatListApi(APIView):
-    @extend_schema(parameters=[ListPageInputSerializer], responses={200: ChatPageSerializer})
+    @extend_schema(operation_id="chats_list", parameters=[ListPageInputSerializer], responses={200: ChatPageSerializer})
     def get(self, request: Request) -> Response:
         chats, next_offset = offset_page(
             selectors.chat_list(user=request.user), **_validated(ListPageInputSerializer, request.query_params)
@@ -77,7 +77,11 @@ class ChatDetailApi(APIView):
 class MemberListApi(APIView):
     throttle_classes = [MemberAddThrottle]  # POST only
 
-    @extend_schema(parameters=[ListPageInputSerializer], responses={200: MembershipPageSerializer})
+    @extend_schema(
+        operation_id="chats_members_list",
+        parameters=[ListPageInputSerializer],
+        responses={200: MembershipPageSerializer},
+    )
     def get(self, request: Request, chat_id: int) -> Response:
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
         members, next_offset = offset_page(
