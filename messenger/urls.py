@@ -1,3 +1,4 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -11,8 +12,13 @@ api_patterns = [
     path("", include("realtime.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI from drf-spectacular-sidecar's static files; its start-up script is a file
-    # too (the split view), so the content security policy needs no inline script.
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+    # too (the split view), so the policy needs no inline script. Swagger UI's React code
+    # injects <style> elements: inline styles are allowed on this page only.
+    path(
+        "docs/",
+        csp_update({"style-src": ["'unsafe-inline'"]})(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="docs",
+    ),
 ]
 
 urlpatterns = [
