@@ -117,13 +117,13 @@ redis_start() {
   if [ -z "${REDIS_PASSWORD:-}" ]; then log "Redis: REDIS_PASSWORD is empty (.env)"; exit 1; fi
   mkdir -p "$redis_dir"
   (umask 077; printf 'requirepass "%s"\n' "$REDIS_PASSWORD" > "$redis_dir/redis.conf")
-  if redis_cli ping 2>/dev/null | grep -q PONG; then
-    log "Redis: running on 127.0.0.1:$REDIS_PORT"; return
-  fi
   if redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
     # Started before Redis had a password: set it on the running server.
     redis-cli -p "$REDIS_PORT" config set requirepass "$REDIS_PASSWORD" >/dev/null
     log "Redis: running on 127.0.0.1:$REDIS_PORT, password now required"; return
+  fi
+  if redis_cli ping 2>/dev/null | grep -q PONG; then
+    log "Redis: running on 127.0.0.1:$REDIS_PORT"; return
   fi
   redis-server "$redis_dir/redis.conf" --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$redis_dir" --daemonize yes \
     --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log" \
