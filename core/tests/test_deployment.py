@@ -56,6 +56,13 @@ def test_every_answer_has_the_security_headers(client, path):
 
 
 @pytest.mark.django_db
+def test_the_policy_lets_the_page_reach_centrifugo_where_it_is(client, settings):
+    settings.CENTRIFUGO_WS_URL = "ws://127.0.0.1:12345/connection/websocket"
+    csp = client.get("/login/")["Content-Security-Policy"]
+    assert "connect-src 'self' ws://127.0.0.1:12345;" in csp + ";"
+
+
+@pytest.mark.django_db
 def test_swagger_ui_comes_from_the_package_with_no_inline_script(client):
     page = client.get("/api/docs/").content.decode()
     assert "cdn" not in page.lower() and "https://" not in page and "http://" not in page

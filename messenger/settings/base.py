@@ -45,7 +45,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "core.csp.ContentSecurityPolicyMiddleware",
     # Static files (admin, the chat page, centrifuge-js) straight from uvicorn; no CDN.
     # WhiteNoise made async-capable, so async views (long polling, SSE) hold no thread.
     "core.middleware.StaticFilesMiddleware",

@@ -4,7 +4,7 @@ environment."""
 
 from datetime import timedelta
 
-from .base import CENTRIFUGO_WS_URL, REDIS_URL, env
+from .base import REDIS_URL, env
 
 # API tokens (django-rest-knox): only a SHA-512 digest is stored; one token per device or
 # client (each login makes one); each expires API_TOKEN_TTL_SECONDS after it was issued.
@@ -73,15 +73,15 @@ LIST_PAGE_SIZE = 50
 LIST_PAGE_SIZE_MAX = 200
 
 # Content security policy (django-csp): scripts, styles and fonts from this site only, no
-# inline script, the WebSocket to Centrifugo, nothing framed.
-_ws_origin = "/".join(CENTRIFUGO_WS_URL.split("/")[:3])
+# inline script, the WebSocket to Centrifugo (its origin added per response by
+# core.csp, from CENTRIFUGO_WS_URL), nothing framed.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'", _ws_origin],
+        "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],
