@@ -221,3 +221,13 @@ def test_changepassword_command_ends_every_token(make_user, monkeypatch):
     monkeypatch.setattr("getpass.getpass", lambda prompt="": NEW_PASSWORD)
     call_command("changepassword", "pia", stdout=io.StringIO())
     assert not _works(key)
+
+
+def test_tokens_create_makes_a_working_token_per_user_in_one_insert(make_user, django_assert_num_queries):
+    from accounts.services import tokens_create
+
+    users = [make_user() for _ in range(3)]
+    with django_assert_num_queries(1):
+        keys = tokens_create(users=users)
+    assert set(keys) == {user.pk for user in users}
+    assert all(_works(key) for key in keys.values())
