@@ -32,7 +32,7 @@ def test_owned_chats_go_to_an_admin_then_the_oldest_member_empty_ones_go(team, m
     chat_member_add(chat=plain, user=second, added_by=owner)
     alone = chat_create(created_by=owner, title="alone")
     elsewhere = chat_create(created_by=team.member, title="elsewhere", member_ids=[owner.pk])
-    message, _ = message_create(chat=team.chat, author=owner, text="my words")
+    message, _ = message_create(chat_id=team.chat.pk, author=owner, text="my words")
     token_create(user=owner)
     mark = _mark()
 
