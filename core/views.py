@@ -1,19 +1,14 @@
-"""Django's error views, answered in the API's error body: a server error is never Django's
-HTML page, and an unknown API path says so in JSON. Pages keep Django's own 404/403/400."""
+"""Django's 404/403/400 and CSRF views, answered in the API's error body under /api/ (and
+to clients asking for JSON); pages keep Django's own. handler500 is core.apis.server_error."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from .exceptions import SERVER_ERROR_BODY
 from .net import wants_json
 
 
 def _error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"message": message, "extra": {}}, status=status)
-
-
-def server_error(request: HttpRequest) -> HttpResponse:
-    return JsonResponse(SERVER_ERROR_BODY, status=500)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

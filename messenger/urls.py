@@ -29,8 +29,9 @@ urlpatterns = [
     path("", include("web.urls")),
 ]
 
-# Errors in the API's JSON error body (core.views); a server error is never an HTML page.
+# Every unhandled error answers with the API's JSON body; an unreachable database with 503.
+handler500 = "core.apis.server_error"
+# An unknown API path, a refusal or a bad request: JSON under /api/, Django's pages elsewhere.
 handler400 = "core.views.bad_request"
 handler403 = "core.views.permission_denied"
 handler404 = "core.views.not_found"
-handler500 = "core.views.server_error"

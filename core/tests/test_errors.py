@@ -20,7 +20,7 @@ def test_a_server_error_is_the_json_error_body(failing_client, path, accept, cap
     response = failing_client.get(path, HTTP_ACCEPT=accept)
     assert response.status_code == 500
     assert response["Content-Type"] == "application/json"
-    assert response.json() == {"message": "Internal server error.", "extra": {}}
+    assert response.json() == {"message": "Server error.", "extra": {}}
     # ... and the traceback is in the log, not in the answer.
     assert any("RuntimeError" in (record.exc_text or "") or record.exc_info for record in caplog.records)
     assert "a bug in" not in response.content.decode()
