@@ -101,3 +101,22 @@ def test_redis_unreachable_lets_requests_through(api_client, make_user, throttle
     body = {"username": "fay", "password": "pass-word-42"}
     for _ in range(3):
         assert api_client.post("/api/auth/token/", body, format="json").status_code == 200
+
+
+def test_the_processes_behind_nginx_trust_its_forwarded_for(tmp_path, settings, monkeypatch):
+    """nginx overwrites X-Forwarded-For with the client's address; the web and feed
+    processes under supervisord believe that one hop (else every client would count as
+    nginx's 127.0.0.1)."""
+    import re
+
+    from core.serving import supervisord_config_write
+
+    settings.STATE_DIR, settings.STATIC_ROOT = tmp_path, tmp_path / "static"
+    monkeypatch.setenv("FLOWER_PASSWORD", "a-secret")
+    config = supervisord_config_write().read_text()
+    for program in ("web", "feed"):
+        section = re.search(rf"^\[program:{program}\]\n(.*?)(?=^\[|\Z)", config, re.M | re.S).group(1)
+        assert 'TRUSTED_PROXY_COUNT="1"' in section, section
+    nginx = (tmp_path / "nginx" / "nginx.conf").read_text()
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in nginx
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in nginx  # SECURE_PROXY_SSL_HEADER
