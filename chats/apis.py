@@ -8,6 +8,8 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from core.exceptions import ApplicationError
+from reads.selectors import chat_list_with_read_state
+from reads.serializers import ChatWithReadStateSerializer
 
 from . import selectors, services
 from .serializers import (
@@ -32,10 +34,11 @@ def _validated(serializer_class, data) -> dict:
 
 
 class ChatListApi(APIView):
-    @extend_schema(responses={200: ChatSerializer(many=True)})
+    @extend_schema(responses={200: ChatWithReadStateSerializer(many=True)})
     def get(self, request: Request) -> Response:
         chats = selectors.chat_list(user=request.user)
-        return Response(ChatSerializer(chats, many=True).data)
+        # Each chat with the caller's unread and mention counts (reads app).
+        return Response(chat_list_with_read_state(user=request.user, chats=chats))
 
     @extend_schema(request=ChatCreateInputSerializer, responses={201: ChatSerializer})
     def post(self, request: Request) -> Response:

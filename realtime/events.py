@@ -17,6 +17,7 @@ EventType = Literal[
     "message.created",
     "message.updated",
     "message.deleted",
+    "read.updated",
 ]
 
 
