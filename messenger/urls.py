@@ -10,6 +10,7 @@ api_patterns = [
     path("", include("reports.urls")),
     path("", include("realtime.urls")),
     path("", include("reads.urls")),
+    path("", include("search.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

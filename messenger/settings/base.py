@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "notifications",
     "reports",
     "reads",
+    "search",
 ]
 
 MIDDLEWARE = [
