@@ -11,6 +11,7 @@ api_patterns = [
     path("", include("realtime.urls")),
     path("", include("reads.urls")),
     path("", include("search.urls")),
+    path("", include("presence.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

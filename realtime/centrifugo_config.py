@@ -58,6 +58,7 @@ def config_values(**overrides: Any) -> dict[str, Any]:
         "redis_url": settings.REDIS_URL,
         "redis_prefix": "centrifugo",
         "personal_namespace": settings.CENTRIFUGO_PERSONAL_NAMESPACE,
+        "typing_namespace": settings.CENTRIFUGO_TYPING_NAMESPACE,
         "history_size": settings.CENTRIFUGO_HISTORY_SIZE,
         "history_ttl": settings.CENTRIFUGO_HISTORY_TTL,
         "database_dsn": database_dsn(),

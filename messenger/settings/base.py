@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "reports",
     "reads",
     "search",
+    "presence",
 ]
 
 MIDDLEWARE = [

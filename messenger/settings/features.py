@@ -2,6 +2,7 @@
 besides messages."""
 
 from .base import env
+from .centrifugo import CENTRIFUGO_PORT
 
 # Unread and mention counts scan at most this many unread messages per chat (newest first):
 # the chat list costs what is unread, capped, never what the chat holds. Past it the page
@@ -14,5 +15,8 @@ READS_BROADCAST_MAX_MEMBERS = env.int("READS_BROADCAST_MAX_MEMBERS", default=200
 # between two typing publications of one user in one chat.
 CENTRIFUGO_TYPING_NAMESPACE = "typing"
 TYPING_THROTTLE_SECONDS = env.float("TYPING_THROTTLE_SECONDS", default=2.0)
+# Centrifugo's server API, for what is published straight from Django (typing only: every
+# event goes through the outbox instead).
+CENTRIFUGO_API_URL = env.str("CENTRIFUGO_API_URL", default=f"http://127.0.0.1:{CENTRIFUGO_PORT}/api")
 # Search results per page (the most a client may ask for).
 SEARCH_PAGE_SIZE_MAX = 50

@@ -19,8 +19,11 @@ def test_config_has_the_settings_secrets_and_only_the_site_origin(settings):
     assert config["http_server"] == {"address": "127.0.0.1", "port": settings.CENTRIFUGO_PORT}
     assert config["admin"]["enabled"] and config["admin"]["password"] == settings.CENTRIFUGO_ADMIN_PASSWORD
     assert config["health"]["enabled"] and config["prometheus"]["enabled"]
-    [personal] = config["channel"]["namespaces"]
-    assert personal["name"] == "personal" and personal["allow_user_limited_channels"]
+    namespaces = {namespace["name"]: namespace for namespace in config["channel"]["namespaces"]}
+    personal, typing = namespaces["personal"], namespaces["typing"]
+    assert personal["allow_user_limited_channels"]
+    # Typing is never stored: no history; its viewers see each other (presence, join/leave).
+    assert "history_size" not in typing and typing["presence"] and typing["join_leave"]
     assert personal["history_size"] > 0 and personal["history_ttl"] and personal["force_recovery"]
     [consumer] = config["consumers"]
     assert consumer["type"] == "postgresql"
