@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.apis import HealthApi, ReadinessApi
+from notifications import urls as notifications_urls
 
 api_patterns = [
     path("", include("accounts.urls")),
@@ -12,6 +13,7 @@ api_patterns = [
     path("", include("reads.urls")),
     path("", include("search.urls")),
     path("", include("presence.urls")),
+    path("", include(notifications_urls.api_urlpatterns)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
@@ -21,5 +23,6 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("healthz", HealthApi.as_view(), name="healthz"),
     path("readyz", ReadinessApi.as_view(), name="readyz"),
+    path("", include("notifications.urls")),
     path("", include("web.urls")),
 ]

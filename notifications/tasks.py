@@ -55,3 +55,7 @@ def pending_emails_resend() -> int:
     return services.pending_emails_resend(
         older_than=timedelta(seconds=settings.NOTIFICATIONS_RESEND_PENDING_AFTER_SECONDS)
     )
+
+
+# The missed-message digest's tasks live in a module of their own.
+from .digest_tasks import digest_send, digest_sweep  # noqa: E402, F401
