@@ -85,9 +85,7 @@ def read_marker_list(*, chat_id: int, user: User) -> list[dict[str, int]]:
     computed from on the page (the member list is loaded in full anyway)."""
     if not Membership.objects.filter(chat_id=chat_id, user=user).exists():
         raise NotFoundError("Chat not found.")
-    return list(
-        ReadMarker.objects.filter(chat_id=chat_id).order_by("user_id").values("user_id", "last_read_id")
-    )
+    return list(ReadMarker.objects.filter(chat_id=chat_id).order_by("user_id").values("user_id", "last_read_id"))
 
 
 def message_read_count(*, chat_id: int, message_id: int, author_id: int | None) -> int:

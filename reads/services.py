@@ -90,7 +90,9 @@ def read_marker_move(*, chat_id: int, user: User, up_to: int) -> ReadState:
     if membership_id is None:
         raise NotFoundError("Chat not found.")
     state = ReadState(
-        chat_id=chat_id, user_id=user.pk, last_read_id=moved_to if moved_to is not None else current or 0,
+        chat_id=chat_id,
+        user_id=user.pk,
+        last_read_id=moved_to if moved_to is not None else current or 0,
         moved=moved_to is not None,
     )
     if state.moved:
