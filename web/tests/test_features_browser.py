@@ -105,4 +105,7 @@ def test_notification_settings_are_saved(open_page, team, client_for):
     expect(page.locator("#notification-settings .status")).to_have_text("saved")
     page.uncheck("#notification-settings input[name=enabled]")
     expect(page.locator("#notification-settings .status")).to_have_text("saved")
-    assert client_for(team.member).get("/api/notifications/settings/").json() == {"enabled": False, "window_minutes": 15}
+    assert client_for(team.member).get("/api/notifications/settings/").json() == {
+        "enabled": False,
+        "window_minutes": 15,
+    }
