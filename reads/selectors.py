@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
-from chats.models import Membership, Message
+from chats.models import Chat, Membership, Message
 from core.exceptions import NotFoundError
 
 from .mentions import mention_sql_pattern
@@ -94,23 +94,42 @@ def message_read_count(*, chat_id: int, message_id: int, author_id: int | None) 
     return ReadMarker.objects.filter(chat_id=chat_id, last_read_id__gte=message_id).exclude(user_id=author_id).count()
 
 
-def chat_list_with_read_state(*, user: User, chats) -> list[dict]:
-    """The chat list's rows: each chat's representation and the caller's read state of it."""
-    from chats.serializers import ChatSerializer
+_CHAT_LIST_SQL = f"""
+select c.*, coalesce(r.last_read_id, 0) as last_read_id, n.unread, n.mentions, n.scanned
+from {Membership._meta.db_table} mb
+join {Chat._meta.db_table} c on c.id = mb.chat_id
+left join {ReadMarker._meta.db_table} r on r.membership_id = mb.id
+cross join lateral (
+    select count(*) filter (where x.mine is false) as unread,
+           count(*) filter (where x.mine is false and x.text ~* %(pattern)s) as mentions,
+           count(*) as scanned
+    from (
+        select m.author_id is not distinct from mb.user_id as mine, m.text
+        from {Message._meta.db_table} m
+        where m.chat_id = mb.chat_id and m.id > coalesce(r.last_read_id, 0) and m.deleted_at is null
+        order by m.id desc
+        limit %(cap)s
+    ) x
+) n
+where mb.user_id = %(user_id)s
+order by c.last_activity_at desc, c.id desc
+"""  # noqa: S608 - table names only
 
-    chats = list(chats)
-    states = chat_read_states(user=user)
-    rows = []
-    for chat, data in zip(chats, ChatSerializer(chats, many=True).data, strict=True):
-        state = states.get(chat.pk)
-        rows.append(data | (_state_fields(state) if state else {}))
-    return rows
 
+def chat_list_with_read_state(*, user: User) -> list[dict]:
+    """The user's chats, newest activity first, each with the caller's read state of it:
+    the chat list in one query."""
+    from chats.representations import chat_data
 
-def _state_fields(state: ChatReadState) -> dict:
-    return {
-        "last_read_id": state.last_read_id,
-        "unread_count": state.unread_count,
-        "mention_count": state.mention_count,
-        "unread_more": state.unread_more,
-    }
+    cap = settings.READS_COUNT_CAP
+    params = {"pattern": mention_sql_pattern(user.get_username()), "cap": cap, "user_id": user.pk}
+    return [
+        chat_data(chat)
+        | {
+            "last_read_id": chat.last_read_id,
+            "unread_count": chat.unread,
+            "mention_count": chat.mentions,
+            "unread_more": chat.scanned >= cap,
+        }
+        for chat in Chat.objects.raw(_CHAT_LIST_SQL, params)
+    ]

@@ -102,10 +102,7 @@ def read_marker_move(*, chat_id: int, user: User, up_to: int) -> ReadState:
 
 
 def _read_event_emit(*, chat_id: int, reader_id: int, data: dict) -> None:
-    # Until the chat channels land, recipients are listed; then: to_members=not big,
-    # also_to=[reader_id] if big.
     if _chat_is_big(chat_id):
-        recipients = [reader_id]
+        event_emit(type="read.updated", chat_id=chat_id, data=data, to_members=False, also_to=[reader_id])
     else:
-        recipients = list(Membership.objects.filter(chat_id=chat_id).values_list("user_id", flat=True))
-    event_emit(type="read.updated", chat_id=chat_id, data=data, recipient_ids=recipients)
+        event_emit(type="read.updated", chat_id=chat_id, data=data)

@@ -26,7 +26,7 @@ def _digests(mails: list[Mail], user=None) -> list[Mail]:
 
 
 def _post(chat, author, text):
-    return message_create(chat=chat, author=author, text=text)[0]
+    return message_create(chat_id=chat.pk, author=author, text=text)[0]
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def test_read_state_and_digest_cost_do_not_grow_with_the_chat(big_room, settings
     assert Membership.objects.filter(chat=chat).count() == MEMBERS
 
     for n in range(30):
-        message_create(chat=chat, author=owner, text=f"new {n} @big1")
+        message_create(chat_id=chat.pk, author=owner, text=f"new {n} @big1")
     list_p50, list_max = _timed(lambda: chat_read_states(user=reader))
     state = chat_read_states(user=reader)[chat.pk]
     assert (state.unread_count, state.mention_count) == (30, 30)
@@ -86,7 +86,7 @@ def test_read_state_and_digest_cost_do_not_grow_with_the_chat(big_room, settings
     started = time.perf_counter()
     first = digest_sweep()
     first_ms = (time.perf_counter() - started) * 1000
-    message_create(chat=chat, author=owner, text="one more in the same window")
+    message_create(chat_id=chat.pk, author=owner, text="one more in the same window")
     started = time.perf_counter()
     second = digest_sweep()
     second_ms = (time.perf_counter() - started) * 1000

@@ -48,7 +48,7 @@ def test_events_made_by_every_service_pass(team, make_user, client_for):
     from realtime.models import Event
 
     newcomer = make_user()
-    message, _ = services.message_create(chat=team.chat, author=team.member, text="a", client_id="c1")
+    message, _ = services.message_create(chat_id=team.chat.pk, author=team.member, text="a", client_id="c1")
     read_marker_move(chat_id=team.chat.pk, user=team.owner, up_to=message.pk)
     services.message_update(message=message, actor=team.member, text="b")
     services.message_delete(message=message, actor=team.admin)

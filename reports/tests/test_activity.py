@@ -34,9 +34,9 @@ def test_rows_count_messages_per_chat_and_active_users_per_day(team, make_user):
     other = chat_create(created_by=team.owner, title="Other", member_ids=[team.admin.pk])
     yesterday = timezone.now() - timedelta(days=1)
     for author in (team.owner, team.owner, team.member):
-        message_create(chat=team.chat, author=author, text="x")
-    message_create(chat=other, author=team.admin, text="y")
-    message_create(chat=other, author=team.admin, text="today, not in yesterday's count")
+        message_create(chat_id=team.chat.pk, author=author, text="x")
+    message_create(chat_id=other.pk, author=team.admin, text="y")
+    message_create(chat_id=other.pk, author=team.admin, text="today, not in yesterday's count")
     Message.objects.exclude(text__startswith="today").update(created_at=yesterday)
 
     report = activity_report_build(day=yesterday.date(), days=3)
@@ -55,7 +55,7 @@ def test_rows_count_messages_per_chat_and_active_users_per_day(team, make_user):
 @pytest.mark.django_db(transaction=True)
 def test_the_daily_task_emails_staff_once_and_keeps_the_files(worker, broker, mailbox, make_user, client_for, team):
     staff = make_user(is_staff=True)
-    message_create(chat=team.chat, author=team.member, text="hello")
+    message_create(chat_id=team.chat.pk, author=team.member, text="hello")
     Message.objects.update(created_at=timezone.now() - timedelta(days=1))
 
     activity_report_daily.delay().get(timeout=30)

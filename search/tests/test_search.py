@@ -15,9 +15,9 @@ def _search(client, q, **params):
 
 
 def test_finds_only_the_callers_chats(team, client_for, make_user):
-    message_create(chat=team.chat, author=team.owner, text="the quarterly budget is ready")
+    message_create(chat_id=team.chat.pk, author=team.owner, text="the quarterly budget is ready")
     secret = chat_create(created_by=team.outsider, title="Secret")
-    message_create(chat=secret, author=team.outsider, text="secret budget numbers")
+    message_create(chat_id=secret.pk, author=team.outsider, text="secret budget numbers")
     hits = _search(client_for(team.member), "budget")["results"]
     assert [h["text"] for h in hits] == ["the quarterly budget is ready"]
     assert hits[0]["chat_id"] == team.chat.pk
@@ -26,7 +26,7 @@ def test_finds_only_the_callers_chats(team, client_for, make_user):
 
 
 def test_a_chat_the_caller_left_is_no_longer_searched(team, client_for):
-    message_create(chat=team.chat, author=team.owner, text="launch plan draft")
+    message_create(chat_id=team.chat.pk, author=team.owner, text="launch plan draft")
     member = client_for(team.member)
     assert len(_search(member, "launch")["results"]) == 1
     chat_member_remove(chat=team.chat, user_id=team.member.pk, actor=team.member)
@@ -34,9 +34,11 @@ def test_a_chat_the_caller_left_is_no_longer_searched(team, client_for):
 
 
 def test_ranked_then_newest_and_deleted_messages_are_gone(team, client_for):
-    weak = message_create(chat=team.chat, author=team.owner, text="deploy once, then a long unrelated sentence here")[0]
-    strong = message_create(chat=team.chat, author=team.owner, text="deploy deploy deploy")[0]
-    gone = message_create(chat=team.chat, author=team.owner, text="deploy this was deleted")[0]
+    weak = message_create(
+        chat_id=team.chat.pk, author=team.owner, text="deploy once, then a long unrelated sentence here"
+    )[0]
+    strong = message_create(chat_id=team.chat.pk, author=team.owner, text="deploy deploy deploy")[0]
+    gone = message_create(chat_id=team.chat.pk, author=team.owner, text="deploy this was deleted")[0]
     message_delete(message=gone, actor=team.owner)
     hits = _search(client_for(team.member), "deploy")["results"]
     assert [h["id"] for h in hits] == [strong.pk, weak.pk]
@@ -44,7 +46,7 @@ def test_ranked_then_newest_and_deleted_messages_are_gone(team, client_for):
 
 
 def test_cursor_pages_cover_every_hit_once(team, client_for):
-    ids = {message_create(chat=team.chat, author=team.owner, text=f"release note {n}")[0].pk for n in range(12)}
+    ids = {message_create(chat_id=team.chat.pk, author=team.owner, text=f"release note {n}")[0].pk for n in range(12)}
     member = client_for(team.member)
     seen, cursor, pages = [], None, 0
     while True:
@@ -68,7 +70,7 @@ def test_bad_input_is_400(team, client_for):
 
 
 def test_the_query_uses_the_gin_index(team):
-    message_create(chat=team.chat, author=team.owner, text="index me")
+    message_create(chat_id=team.chat.pk, author=team.owner, text="index me")
     with connection.cursor() as cursor:
         cursor.execute("set local enable_seqscan = off")
         cursor.execute(

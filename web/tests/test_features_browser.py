@@ -84,9 +84,9 @@ def test_presence_shows_a_second_browser_coming_and_going(typing_api, open_page,
 
 
 def test_search_box_finds_only_my_chats(open_page, team):
-    message_create(chat=team.chat, author=team.owner, text="the budget for next quarter")
+    message_create(chat_id=team.chat.pk, author=team.owner, text="the budget for next quarter")
     secret = chat_create(created_by=team.outsider, title="Secret")
-    message_create(chat=secret, author=team.outsider, text="secret budget")
+    message_create(chat_id=secret.pk, author=team.outsider, text="secret budget")
     page = open_page(team.member, "/")
     page.fill("#search input[name=q]", "budget")
     page.click("#search button")
