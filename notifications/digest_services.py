@@ -337,7 +337,3 @@ def _close(digest: Digest, state: str, now) -> None:
 def digest_failed(*, digest_id: int, error: str) -> None:
     """Counts a failed try (its own statement: the sending transaction was rolled back)."""
     Digest.objects.filter(pk=digest_id).update(attempts=F("attempts") + 1, last_error=error[:1000])
-
-
-def digest_window_seconds(*, user: User) -> float:
-    return digest_settings_get(user=user).window_minutes * settings.NOTIFICATIONS_DIGEST_MINUTE_SECONDS

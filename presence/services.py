@@ -23,8 +23,7 @@ from core.exceptions import ApplicationError, NotFoundError
 
 logger = logging.getLogger(__name__)
 
-# A subscription token lives as long as a connection token; centrifuge-js asks for a new
-# one (getToken) before it expires.
+# One Redis client per process for the throttle (made on first use).
 _redis: redis.Redis | None = None
 
 
@@ -56,7 +55,9 @@ def _member_check(*, chat_id: int, user: User) -> None:
 
 
 def typing_subscription_token_issue(*, chat_id: int, user: User, now: datetime | None = None) -> SubscriptionToken:
-    """A token that lets `user` (members only) subscribe to the chat's typing channel."""
+    """A token that lets `user` (members only) subscribe to the chat's typing channel; it
+    lives as long as a connection token, and centrifuge-js asks for a new one (getToken)
+    before it expires."""
     _member_check(chat_id=chat_id, user=user)
     now = now or datetime.now(tz=UTC)
     expires_at = now + timedelta(seconds=settings.CENTRIFUGO_TOKEN_TTL_SECONDS)

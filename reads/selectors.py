@@ -21,10 +21,9 @@ from core.exceptions import NotFoundError
 from .mentions import mention_sql_pattern
 from .models import ReadMarker
 
-_COUNTS_SQL = f"""
-select mb.chat_id, coalesce(r.last_read_id, 0), c.unread, c.mentions, c.scanned
-from {Membership._meta.db_table} mb
-left join {ReadMarker._meta.db_table} r on r.membership_id = mb.id
+# Per membership `mb` (with its marker `r`): the newest READS_COUNT_CAP messages above the
+# marker, of which those by others are unread and those naming the caller are mentions.
+_COUNTS_LATERAL = f"""
 cross join lateral (
     select count(*) filter (where x.mine is false) as unread,
            count(*) filter (where x.mine is false and x.text ~* %(pattern)s) as mentions,
@@ -36,7 +35,14 @@ cross join lateral (
         order by m.id desc
         limit %(cap)s
     ) x
-) c
+) n
+"""  # noqa: S608 - table names only
+
+_COUNTS_SQL = f"""
+select mb.chat_id, coalesce(r.last_read_id, 0), n.unread, n.mentions, n.scanned
+from {Membership._meta.db_table} mb
+left join {ReadMarker._meta.db_table} r on r.membership_id = mb.id
+{_COUNTS_LATERAL}
 where mb.user_id = %(user_id)s
 """  # noqa: S608 - table names only
 
@@ -99,18 +105,7 @@ select c.*, coalesce(r.last_read_id, 0) as last_read_id, n.unread, n.mentions, n
 from {Membership._meta.db_table} mb
 join {Chat._meta.db_table} c on c.id = mb.chat_id
 left join {ReadMarker._meta.db_table} r on r.membership_id = mb.id
-cross join lateral (
-    select count(*) filter (where x.mine is false) as unread,
-           count(*) filter (where x.mine is false and x.text ~* %(pattern)s) as mentions,
-           count(*) as scanned
-    from (
-        select m.author_id is not distinct from mb.user_id as mine, m.text
-        from {Message._meta.db_table} m
-        where m.chat_id = mb.chat_id and m.id > coalesce(r.last_read_id, 0) and m.deleted_at is null
-        order by m.id desc
-        limit %(cap)s
-    ) x
-) n
+{_COUNTS_LATERAL}
 where mb.user_id = %(user_id)s
 order by c.last_activity_at desc, c.id desc
 """  # noqa: S608 - table names only
