@@ -26,3 +26,6 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("", include("web.urls")),
 ]
+
+# Every unhandled error answers with the API's JSON body; an unreachable database with 503.
+handler500 = "core.apis.server_error"
