@@ -2,11 +2,10 @@
 besides messages."""
 
 from .base import env
-from .centrifugo import CENTRIFUGO_PORT
 
 # Unread and mention counts scan at most this many unread messages per chat (newest first):
 # the chat list costs what is unread, capped, never what the chat holds. Past it the page
-# shows "99+".
+# shows "100+".
 READS_COUNT_CAP = env.int("READS_COUNT_CAP", default=100)
 # A read marker that moves is an event to every member ("seen", "read by N") in a chat of
 # at most this many members; in a bigger one it goes to the reader's own tabs only.
@@ -15,8 +14,7 @@ READS_BROADCAST_MAX_MEMBERS = env.int("READS_BROADCAST_MAX_MEMBERS", default=200
 # between two typing publications of one user in one chat.
 CENTRIFUGO_TYPING_NAMESPACE = "typing"
 TYPING_THROTTLE_SECONDS = env.float("TYPING_THROTTLE_SECONDS", default=2.0)
-# Centrifugo's server API, for what is published straight from Django (typing only: every
-# event goes through the outbox instead).
-CENTRIFUGO_API_URL = env.str("CENTRIFUGO_API_URL", default=f"http://127.0.0.1:{CENTRIFUGO_PORT}/api")
+# Typing is published straight to Centrifugo's server API, CENTRIFUGO_API_URL (its internal
+# port; settings/centrifugo.py); every event goes through the outbox instead.
 # Search results per page (the most a client may ask for).
 SEARCH_PAGE_SIZE_MAX = 50

@@ -9,13 +9,6 @@ from chats.services import chat_create, message_create
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def typing_api(stack, settings):
-    settings.CENTRIFUGO_API_URL = stack.api_url
-    settings.TYPING_THROTTLE_SECONDS = 1.0
-    return stack
-
-
 def _badge(page, chat_id, kind):
     return page.locator(f"#chat-list li[data-chat-id='{chat_id}'] .badge.{kind}")
 
@@ -62,7 +55,7 @@ def test_direct_chat_shows_seen_and_group_shows_read_by(open_page, team):
     expect(group_sender.locator("#messages .message.mine .receipt")).to_have_text("read by 2")
 
 
-def test_typing_shows_within_a_second_and_disappears(typing_api, open_page, team):
+def test_typing_shows_within_a_second_and_disappears(open_page, team):
     watcher = open_page(team.owner, f"/chats/{team.chat.pk}/")
     typist = open_page(team.member, f"/chats/{team.chat.pk}/")
     expect(watcher.locator(f"#members li[data-user-id='{team.member.pk}'] .dot.online")).to_have_count(1)
@@ -72,7 +65,7 @@ def test_typing_shows_within_a_second_and_disappears(typing_api, open_page, team
     expect(watcher.locator("#typing")).to_have_text("", timeout=8000)  # a few seconds after it stopped
 
 
-def test_presence_shows_a_second_browser_coming_and_going(typing_api, open_page, browser, live_server, team):
+def test_presence_shows_a_second_browser_coming_and_going(open_page, team):
     watcher = open_page(team.owner, f"/chats/{team.chat.pk}/")
     member_dot = watcher.locator(f"#members li[data-user-id='{team.member.pk}'] .dot")
     expect(watcher.locator(f"#members li[data-user-id='{team.owner.pk}'] .dot.online")).to_have_count(1)
