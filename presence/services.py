@@ -11,7 +11,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
-import cent
 import jwt
 import redis
 from django.conf import settings
@@ -108,6 +107,8 @@ def typing_publish(*, chat_id: int, user: User) -> bool:
         "chat_id": chat_id,
         "user": {"id": user.pk, "username": user.get_username()},
     }
+    import cent  # imported when first used: web processes that never publish typing skip it
+
     client = cent.Client(settings.CENTRIFUGO_API_URL, api_key=settings.CENTRIFUGO_HTTP_API_KEY, timeout=1)
     try:
         client.publish(cent.PublishRequest(channel=typing_channel(chat_id), data=data))

@@ -102,3 +102,20 @@ def test_notification_settings_are_saved(open_page, team, client_for):
         "enabled": False,
         "window_minutes": 15,
     }
+
+
+@pytest.mark.parametrize("transport", ["sse", "longpoll"])
+def test_badges_seen_and_typing_on_the_other_transports(open_page, team, client_for, transport):
+    """The event feed's transports carry read.updated like every event; typing and presence
+    have their own Centrifugo connection, whatever the transport."""
+    reader = open_page(team.member, f"/?transport={transport}")
+    assert reader.evaluate("window.messenger.transportName") == transport
+    client_for(team.owner).post(f"/api/chats/{team.chat.pk}/messages/", {"text": "over the feed"}, format="json")
+    expect(_badge(reader, team.chat.pk, "unread")).to_have_text("1")
+
+    sender = open_page(team.owner, f"/chats/{team.chat.pk}/?transport={transport}")
+    watcher = open_page(team.member, f"/chats/{team.chat.pk}/?transport={transport}")
+    expect(_badge(reader, team.chat.pk, "unread")).to_have_count(0)  # read in the other tab
+    expect(sender.locator("#messages .message.mine .receipt")).to_have_text("read by 1")
+    sender.type("#send-box input[name=text]", "typ")
+    expect(watcher.locator("#typing")).to_have_text(f"{team.owner.username} is typing…")
