@@ -1,10 +1,10 @@
 """The product's processes for `make bench`, in production settings, on the bench database.
 
-INTERIM: until the project's own start script (nginx + gunicorn + uvicorn + Centrifugo under
-supervisord, issue 9's topology) is on main, this starts the same shape itself: nginx on a
-free loopback port in front of gunicorn (WSGI, one worker per core) for the API and pages,
-uvicorn for the long-poll/SSE feed and Centrifugo for /connection/. Once that script lands,
-`Stack` drives it instead and this launcher goes.
+`stack_start()` uses the project's own launcher when it is there (core.testing.SiteServer:
+nginx from deploy/nginx/, gunicorn and uvicorn with core.serving's command lines, as
+`make run`), with a Centrifugo where its nginx proxies /connection/. INTERIM: before that
+lands on main, `Stack` starts the same shape itself (nginx from stack_nginx.conf.template in
+front of gunicorn, uvicorn and Centrifugo); it goes once the project's launcher is merged.
 """
 
 import os
@@ -32,11 +32,14 @@ class Stack:
         self.workers = workers or os.cpu_count() or 2
         self.log_level = log_level
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-stack-"))
+        # nginx's workers (not root) reach the unix sockets in here.
+        self.workdir.chmod(0o711)
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
         self.url = self.origin
         self.ws_url = f"ws://127.0.0.1:{self.port}/connection/websocket"
         self.processes: dict[str, subprocess.Popen] = {}
+        self.commands: dict[str, tuple[list[str], dict[str, str] | None]] = {}
         self.centrifugo = None
 
     # -- processes -----------------------------------------------------------------------
@@ -59,13 +62,21 @@ class Stack:
         }
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
+        self.commands[name] = (command, env)
         log = (self.workdir / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(  # noqa: S603 (our own command lines)
+        self.processes[name] = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
 
     def start(self, timeout: float = 60) -> "Stack":
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> "Stack":
         from realtime.testing import CentrifugoServer
 
         self.centrifugo = CentrifugoServer(origin=self.origin, log_level="warn", workdir=self.workdir / "centrifugo")
@@ -75,14 +86,37 @@ class Stack:
         venv = Path(sys.executable).parent
         self._spawn(
             "gunicorn",
-            [str(venv / "gunicorn"), "messenger.wsgi:application", "--workers", str(self.workers)]
-            + ["--bind", f"unix:{gunicorn_sock}", "--backlog", "2048", "--log-level", self.log_level],
+            [
+                str(venv / "gunicorn"),
+                "messenger.wsgi:application",
+                "--workers",
+                str(self.workers),
+                "--bind",
+                f"unix:{gunicorn_sock}",
+                "--backlog",
+                "2048",
+                "--log-level",
+                self.log_level,
+            ],
             env,
         )
         self._spawn(
             "uvicorn",
-            [sys.executable, "-m", "uvicorn", "messenger.asgi:application", "--uds", str(uvicorn_sock)]
-            + ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", self.log_level],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "messenger.asgi:application",
+                "--uds",
+                str(uvicorn_sock),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                self.log_level,
+            ],
             env | {"DB_POOL_MAX_SIZE": "8", "DB_CONN_MAX_AGE": "0"},
         )
         config = self.workdir / "nginx.conf"
@@ -98,6 +132,16 @@ class Stack:
             text = text.replace("{" + key + "}", str(value))
         config.write_text(text)
         self._spawn("nginx", [NGINX, "-p", str(self.workdir), "-c", str(config), "-g", "daemon off;"])
+        self._wait_healthy(timeout)
+        return self
+
+    def restart(self, name: str, timeout: float = 60) -> None:
+        """Stops and starts one process again (a web server still busy with a backlog)."""
+        process_stop(self.processes.pop(name))
+        self._spawn(name, *self.commands[name])
+        self._wait_healthy(timeout)
+
+    def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
@@ -105,7 +149,7 @@ class Stack:
                     raise RuntimeError(f"{name} exited: {(self.workdir / f'{name}.log').read_text()[-2000:]}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return self
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
@@ -128,3 +172,69 @@ class Stack:
 
     def centrifugo_pid(self) -> int:
         return self.centrifugo.process.pid
+
+
+class SiteStack:
+    """The project's own launcher (core.testing.SiteServer) with a Centrifugo behind it."""
+
+    def __init__(self, *, workers: int | None = None) -> None:
+        from core.testing import SiteServer  # type: ignore[attr-defined]
+
+        self.workdir = Path(tempfile.mkdtemp(prefix="bench-site-"))
+        self.workdir.chmod(0o711)
+        self.site = SiteServer(
+            workdir=self.workdir,
+            settings_module="messenger.settings.production",
+            wsgi_workers=workers or os.cpu_count() or 2,
+        )
+        self.origin = self.url = self.site.url
+        self.ws_url = self.url.replace("http://", "ws://") + "/connection/websocket"
+        self.centrifugo = None
+        self.env: dict[str, str] = {}
+
+    def start(self) -> "SiteStack":
+        from realtime.testing import CentrifugoServer
+
+        self.centrifugo = CentrifugoServer(
+            origin=self.origin,
+            log_level="warn",
+            workdir=self.workdir / "centrifugo",
+            port=self.site.centrifugo_port,
+            internal_port=self.site.centrifugo_internal_port,
+        )
+        try:
+            self.centrifugo.start()
+            self.env = {"LOG_LEVEL": "WARNING", "CENTRIFUGO_WS_URL": self.ws_url}
+            self.site.start(**self.env)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def restart(self, name: str) -> None:
+        server = {"gunicorn": self.site.web, "uvicorn": self.site.feed}[name]
+        server.stop()
+        server.start(**self.env)
+
+    def stop(self) -> None:
+        self.site.stop()
+        if self.centrifugo:
+            self.centrifugo.stop()
+
+    def roles(self) -> dict[str, list[int]]:
+        roles = {}
+        for name, server in (("nginx", self.site.nginx), ("gunicorn", self.site.web), ("uvicorn", self.site.feed)):
+            if server is not None and server.process is not None:
+                roles[name] = procs.tree(server.process.pid)
+        if self.centrifugo and self.centrifugo.process:
+            roles["centrifugo"] = [self.centrifugo.process.pid]
+        return roles
+
+
+def stack_start() -> "Stack | SiteStack":
+    """The project's launcher if this checkout has it, else the interim one above."""
+    import core.testing
+
+    if hasattr(core.testing, "SiteServer"):
+        return SiteStack().start()
+    return Stack().start()

@@ -47,8 +47,13 @@ type LoadgenSelf struct {
 
 var stdoutMu sync.Mutex
 
+// marker prints a milestone with the generator's own CPU seconds so far: the runner reads
+// the servers' CPU from /proc at the same instant, and takes the generator's from here
+// (its /proc entry may already be gone by the time the last line is read).
 func marker(event string, fields map[string]any) {
-	line := map[string]any{"event": event}
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	line := map[string]any{"event": event, "cpu_s": time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()}
 	for k, v := range fields {
 		line[k] = v
 	}

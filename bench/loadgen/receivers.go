@@ -10,10 +10,12 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/centrifugal/centrifuge-go"
 	"github.com/gorilla/websocket"
+	"golang.org/x/sys/unix"
 )
 
 // Receiver is one subscriber's record: which messages of this run it got, how often and
@@ -22,13 +24,19 @@ type Receiver struct {
 	mu        sync.Mutex
 	chats     []int64
 	got       map[int]uint16
-	latency   []float64
+	latency   []sample
 	foreign   int // events that are not a message of this run (setup, other types)
 	readyAt   time.Duration
 	ready     chan struct{}
 	readyOnce sync.Once
 	subsLeft  atomic.Int32
 	closer    func()
+}
+
+// sample is one first receipt: which POST, how late (ms after its scheduled send).
+type sample struct {
+	seq int32
+	ms  float32
 }
 
 func newReceiver(chats []int64, subs int) *Receiver {
@@ -79,7 +87,7 @@ func (r *Receiver) handle(raw []byte, posts *Posts, clock *Clock, counters *recv
 	r.got[seq]++
 	if r.got[seq] == 1 {
 		if sent := atomic.LoadInt64(&posts.sendNs[seq]); sent > 0 {
-			r.latency = append(r.latency, float64(now-time.Duration(sent))/1e6)
+			r.latency = append(r.latency, sample{seq: int32(seq), ms: float32(float64(now-time.Duration(sent)) / 1e6)})
 		}
 	}
 }
@@ -107,8 +115,23 @@ func newDialer(sources []string) *dialer {
 	return d
 }
 
+// bindNoPort lets the kernel pick the source port at connect time, per destination,
+// instead of reserving one at bind time for every destination alike: with tens of
+// thousands of sockets, bound ports would run out of the ephemeral range that nginx's
+// own upstream connections to Centrifugo also draw from.
+func bindNoPort(_, _ string, c syscall.RawConn) error {
+	var sockErr error
+	err := c.Control(func(fd uintptr) {
+		sockErr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return sockErr
+}
+
 func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	nd := net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
+	nd := net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second, Control: bindNoPort}
 	if len(d.addrs) > 0 {
 		nd.LocalAddr = d.addrs[d.next.Add(1)%uint64(len(d.addrs))]
 	}
@@ -309,8 +332,16 @@ func receiptResult(receivers []*Receiver, posts *Posts, counters *recvCounters, 
 			}
 		}
 		res.Foreign += r.foreign
-		all = append(all, r.latency...)
-		if s := summarize(append([]float64(nil), r.latency...)); s != nil {
+		// POST → receipt of accepted messages only: a POST that timed out at the client
+		// but committed later is counted in received_not_accepted, not here.
+		var own []float64
+		for _, s := range r.latency {
+			if accepted(atomic.LoadInt32(&posts.status[s.seq])) {
+				own = append(own, float64(s.ms))
+			}
+		}
+		all = append(all, own...)
+		if s := summarize(own); s != nil {
 			perClient = append(perClient, s.P99)
 		}
 		r.mu.Unlock()
