@@ -72,6 +72,24 @@ def postgres_cpu(state_dir: Path) -> float:
     return cpu_seconds([master], children=True) + cpu_seconds(children_of(master))
 
 
+def postgres_backends(state_dir: Path, database: str) -> list[int]:
+    """The live backends connected to `database`: PostgreSQL titles each process
+    `postgres: <user> <database> <client> <state>`. Other work on the same cluster (other
+    databases) stays out of the figure."""
+    master = postgres_master(state_dir)
+    if master is None:
+        return []
+    found = []
+    for pid in children_of(master):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if f" {database} " in f" {title} ":
+            found.append(pid)
+    return found
+
+
 def machine_cpu_seconds() -> float:
     """Busy CPU seconds of the whole machine (all cores), from /proc/stat."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]

@@ -149,8 +149,11 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
         lines.append(f"| {n} | {cells} | {w.get('machine_busy_cores')} | {w.get('load_average_1m')} |")
     lines += [
         "",
-        "`loadgen` is the load generator itself. `postgres` is the whole cluster, shared with anything",
-        "else using it on this machine; the machine column counts every process, other work included.",
+        "`loadgen` is the load generator itself. `postgres` counts the backends of the bench database",
+        "only; `redis` is the whole Redis server (Channels' layer; the product's Centrifugo uses its",
+        "memory engine). The machine column counts every process, other work on the machine included:",
+        "when it is near the core count while the servers' own columns are low, the run was starved",
+        "by other work and its latencies say more about the machine than about the product.",
         "",
     ]
     for chart in chart_paths:

@@ -64,14 +64,21 @@ class Probe:
     def __init__(self, roles: Callable[[], dict[str, list[int]]]) -> None:
         self.roles = roles
         self.loadgen_pids: list[int] = []
+        # Last CPU seconds read of every backend seen: one that exits keeps its share.
+        self.backend_cpu: dict[int, float] = {}
 
     def snapshot(self) -> dict[str, Any]:
         roles = self.roles()
         cpu = {name: procs.cpu_seconds(pids) for name, pids in roles.items()}
         rss = {name: procs.rss_bytes(pids) for name, pids in roles.items()}
-        cpu["postgres"] = procs.postgres_cpu(STATE_DIR)
-        master = procs.postgres_master(STATE_DIR)
-        rss["postgres"] = procs.rss_bytes(procs.tree(master)) if master else 0
+        # Only the backends of the bench database: other sessions share this cluster.
+        # A backend that exits between two readings takes its CPU with it (the servers
+        # here keep theirs for the whole run).
+        backends = procs.postgres_backends(STATE_DIR, DATABASE)
+        for pid in backends:
+            self.backend_cpu[pid] = procs.cpu_seconds([pid])
+        cpu["postgres"] = sum(self.backend_cpu.values())
+        rss["postgres"] = procs.rss_bytes(backends)
         redis = _redis_pid()
         if redis:
             cpu["redis"] = procs.cpu_seconds([redis])
@@ -395,7 +402,7 @@ class Bench:
             "posters": posters,
             "concurrency": 64,
             "timeout_s": 10,
-            "phases": [{"name": "200/s", "rate": 200, "duration_s": duration}],
+            "phases": [{"name": f"{self.args.rate:g}/s", "rate": self.args.rate, "duration_s": duration}],
         }
         scenario = base | {
             "mode": mode,
@@ -412,7 +419,10 @@ class Bench:
         runs = []
         repeat = self.args.repeat_latency
         for rep in range(repeat):
-            log(f"scenario 2, run {rep + 1}/{repeat}: {self.args.clients} WebSocket clients, chats of 10, 200 msg/s")
+            log(
+                f"scenario 2, run {rep + 1}/{repeat}: {self.args.clients} WebSocket clients, chats of 10, "
+                f"{self.args.rate:g} msg/s"
+            )
             result = self.receipt_run(
                 label="2 latency",
                 mode="ws",
@@ -832,7 +842,7 @@ class Bench:
                 {"token": pop.api_tokens[i], "channels": [], "chat_ids": [pop.small_chat_of(i)]}
                 for i in range(self.args.clients)
             ]
-            log(f"scenario 7: the Channels peer at {peer.url}, {self.args.clients} clients, 200 msg/s")
+            log(f"scenario 7: the Channels peer at {peer.url}, {self.args.clients} clients, {self.args.rate:g} msg/s")
             base = {
                 "base_url": peer.url,
                 "ws_url": peer.ws_url,
@@ -926,6 +936,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of scenario 1 (medians)")
     parser.add_argument("--repeat-latency", type=int, default=1, help="runs of scenario 2 (60 s each)")
     parser.add_argument("--clients", type=int, default=1000, help="WebSocket clients of scenarios 2, 3, 7")
+    parser.add_argument("--rate", type=float, default=200, help="messages per second of scenarios 2 and 7")
     parser.add_argument("--big-room", type=int, default=10_000, help="members of scenario 4's room")
     parser.add_argument("--big-room-clients", type=int, default=10_000, help="of them connected")
     parser.add_argument("--idle", type=int, default=20_000, help="idle clients of scenario 5")
