@@ -21,31 +21,31 @@ def charts(results: dict[str, dict], directory: Path) -> list[Path]:
     plt = _plt()
     written = []
 
-    def timeline_axes(ax_rate, ax_lat, run: dict, label: str) -> None:
+    def timeline_axes(ax_rate, ax_lat, run: dict) -> None:
         offset = 0
         for ph in run.get("phases", []):
             tl = ph.get("timeline") or []
             t = [offset + b["t"] for b in tl]
             ok = [sum(v for k, v in b["statuses"].items() if k.startswith("2")) for b in tl]
             refused = [b["statuses"].get("503", 0) for b in tl]
-            ax_rate.plot(t, ok, label=f"{label} {ph['name']}: 2xx/s")
+            ax_rate.plot(t, ok, label=f"{ph['name']}: 2xx/s")
             if any(refused):
-                ax_rate.plot(t, refused, "--", label=f"{label} {ph['name']}: 503/s")
-            ax_lat.plot(t, [b["p99_ms"] for b in tl], label=f"{label} {ph['name']} p99")
+                ax_rate.plot(t, refused, "--", label=f"{ph['name']}: 503/s")
+            ax_lat.plot(t, [b["p99_ms"] for b in tl], label=f"{ph['name']} p99")
             offset += len(tl)
 
     panels = []
     if results.get("1", {}).get("runs"):
         runs = results["1"]["runs"]
-        panels.append(("1. throughput", [(runs["saturation"][0], "saturation"), (runs["at_500"][0], "500/s")]))
+        panels.append(("1. throughput", [runs["saturation"][0], runs["at_500"][0]]))
     if results.get("3", {}).get("runs"):
-        panels.append(("3. overload", [(results["3"]["runs"][0], "")]))
+        panels.append(("3. overload", [results["3"]["runs"][0]]))
     if panels:
         fig, axes = plt.subplots(2, len(panels), figsize=(7 * len(panels), 8), squeeze=False)
         for col, (title, runs) in enumerate(panels):
-            for run, label in runs:
-                timeline_axes(axes[0][col], axes[1][col], run, label)
-            axes[0][col].set_title(f"{title}: answers per second (by send second)")
+            for run in runs:
+                timeline_axes(axes[0][col], axes[1][col], run)
+            axes[0][col].set_title(f"{title}: answers per second, by the second they were sent")
             axes[1][col].set_title(f"{title}: POST latency p99 (ms)")
             axes[1][col].set_yscale("log")
             for ax in axes[:, col]:

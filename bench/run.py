@@ -546,6 +546,7 @@ class Bench:
             "refused_p99_ms": refused.get("p99"),
             "refused_max_ms": refused.get("max"),
             "retry_after_missing": over["retry_after_missing"] + tail["retry_after_missing"],
+            "bad_error_body": over.get("bad_error_body", 0) + tail.get("bad_error_body", 0),
             "accepted_per_s": over["accepted_per_s"],
             "accepted_p99_ms": (over["latency_by_status_ms"].get("201") or {}).get("p99"),
             "lost": rec["lost"],
@@ -559,6 +560,7 @@ class Bench:
             figures["not_2xx_or_503"] == 0
             and (not figures["refused_503"] or (figures["refused_max_ms"] or 0) <= 100)
             and figures["retry_after_missing"] == 0
+            and figures["bad_error_body"] == 0
             and rec["lost"] == 0
             and recovered is not None
             and recovered <= 5

@@ -65,6 +65,7 @@ type collector struct {
 	connWait          []float64
 	buckets           map[int]*bucket
 	retryAfterMissing int
+	badErrorBody      int
 	lastAnswer        time.Duration
 }
 
@@ -99,10 +100,12 @@ type PhaseResult struct {
 	// in front of a saturated server, included in the latency above.
 	ConnWait          *Summary `json:"conn_wait_ms"`
 	RetryAfterMissing int      `json:"retry_after_missing"`
-	Timeline          []Bucket `json:"timeline"`
+	// 503s whose body is not the project's JSON error ({"message", "extra"}).
+	BadErrorBody int      `json:"bad_error_body"`
+	Timeline     []Bucket `json:"timeline"`
 }
 
-func (c *collector) record(scheduled, connAt, answered time.Duration, key string, chat int64, retryAfterMissing bool) {
+func (c *collector) record(scheduled, connAt, answered time.Duration, key string, chat int64, retryAfterMissing, badBody bool) {
 	ms := float64(answered-scheduled) / 1e6
 	sec := int((scheduled - c.start) / time.Second)
 	c.mu.Lock()
@@ -122,6 +125,9 @@ func (c *collector) record(scheduled, connAt, answered time.Duration, key string
 	b.lat = append(b.lat, ms)
 	if retryAfterMissing {
 		c.retryAfterMissing++
+	}
+	if badBody {
+		c.badErrorBody++
 	}
 	if answered > c.lastAnswer {
 		c.lastAnswer = answered
@@ -202,12 +208,16 @@ func (r *HTTPRunner) do(ctx context.Context, seq int, scheduled time.Duration, c
 	col.sent(scheduled)
 	resp, err := r.client.Do(req)
 	var key string
-	missingRetryAfter := false
+	missingRetryAfter, badBody := false, false
 	if err != nil {
 		atomic.StoreInt32(&r.posts.status[seq], -1)
 		key = "error:" + errorKind(err)
 		r.live.failed.Add(1)
 	} else {
+		var raw []byte
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			raw, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
+		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		atomic.StoreInt32(&r.posts.status[seq], int32(resp.StatusCode))
@@ -218,11 +228,19 @@ func (r *HTTPRunner) do(ctx context.Context, seq int, scheduled time.Duration, c
 		case resp.StatusCode == http.StatusServiceUnavailable:
 			r.live.refused.Add(1)
 			missingRetryAfter = resp.Header.Get("Retry-After") == ""
+			// The project's error body: {"message": ..., "extra": {...}}.
+			var body struct {
+				Message *string         `json:"message"`
+				Extra   json.RawMessage `json:"extra"`
+			}
+			if json.Unmarshal(raw, &body) != nil || body.Message == nil || body.Extra == nil {
+				badBody = true
+			}
 		default:
 			r.live.failed.Add(1)
 		}
 	}
-	col.record(scheduled, time.Duration(connAt.Load()), r.clock.Now(), key, poster.ChatID, missingRetryAfter)
+	col.record(scheduled, time.Duration(connAt.Load()), r.clock.Now(), key, poster.ChatID, missingRetryAfter, badBody)
 }
 
 func errorKind(err error) string {
@@ -335,6 +353,7 @@ func (c *collector) result(phase Phase, scheduled, dropped int) PhaseResult {
 		Name: phase.Name, OfferedRate: phase.Rate, DurationS: round2(elapsed), Scheduled: scheduled,
 		DroppedByLoadgen: dropped, Statuses: statuses, LatencyByStatus: byStatus,
 		Latency: summarize(c.all), ConnWait: summarize(c.connWait), RetryAfterMissing: c.retryAfterMissing,
+		BadErrorBody: c.badErrorBody,
 	}
 	if elapsed > 0 {
 		res.AcceptedPerS = round2(float64(ok) / elapsed)

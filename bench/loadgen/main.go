@@ -223,7 +223,7 @@ func runReceipts(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
 	posts := newPosts(capacityN)
 	counters := &recvCounters{}
 	receivers := newReceivers(s)
-	connect := connectAll(ctx, s, receivers, openers(s, receivers, posts, clock, counters), counters)
+	connect := connectAll(ctx, s, receivers, openers(s, receivers, posts, clock, counters), counters, clock)
 	fmt.Fprintf(os.Stderr, "loadgen: %d/%d subscribers ready in %.1f s\n", counters.connected.Load(), len(receivers), connect.Seconds())
 	marker("ready", map[string]any{"connected": counters.connected.Load(), "connect_s": connect.Seconds()})
 	time.Sleep(time.Duration(s.SettleS * float64(time.Second)))
@@ -256,7 +256,7 @@ func runIdle(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
 	posts := newPosts(1)
 	counters := &recvCounters{}
 	receivers := newReceivers(s)
-	connect := connectAll(ctx, s, receivers, openers(s, receivers, posts, clock, counters), counters)
+	connect := connectAll(ctx, s, receivers, openers(s, receivers, posts, clock, counters), counters, clock)
 	fmt.Fprintf(os.Stderr, "loadgen: %d/%d idle clients connected in %.1f s\n", counters.connected.Load(), len(receivers), connect.Seconds())
 	marker("held", map[string]any{"connected": counters.connected.Load(), "connect_s": connect.Seconds()})
 	released := make(chan struct{})

@@ -142,8 +142,8 @@ func noProxy(*http.Request) (*url.URL, error) { return nil, nil }
 
 // connectAll opens every subscriber's connection, at most ConnectConcurrency handshakes
 // at a time, and returns once each is ready (connected and subscribed) or has timed out.
-func connectAll(ctx context.Context, s *Scenario, receivers []*Receiver, open func(i int), counters *recvCounters) time.Duration {
-	started := time.Now()
+func connectAll(ctx context.Context, s *Scenario, receivers []*Receiver, open func(i int), counters *recvCounters, clock *Clock) time.Duration {
+	started, startedAt := time.Now(), clock.Now()
 	sem := make(chan struct{}, s.ConnectConcurrency)
 	var wg sync.WaitGroup
 	timeout := time.Duration(s.ConnectTimeoutS * float64(time.Second))
@@ -162,19 +162,38 @@ func connectAll(ctx context.Context, s *Scenario, receivers []*Receiver, open fu
 			defer wg.Done()
 			defer func() { <-sem }()
 			open(i)
+			// Each connection has its own timeout: one that never comes up must not hold
+			// its slot (and the connect rate) until the global deadline.
+			wait := min(time.Until(deadline), perConnectTimeout)
 			select {
 			case <-receivers[i].ready:
 				counters.connected.Add(1)
-			case <-time.After(time.Until(deadline)):
+			case <-time.After(wait):
 				counters.failed.Add(1)
+				if closer := receivers[i].closer; closer != nil {
+					closer() // stop its reconnect attempts
+				}
 			case <-ctx.Done():
 			}
 		}()
 	}
 	wg.Wait()
 	close(done)
+	// Until the last connection that did come up, so that failures waiting out their
+	// timeout do not lower the connect rate.
+	var last time.Duration
+	for _, r := range receivers {
+		if r.isReady() {
+			last = max(last, r.readyAt)
+		}
+	}
+	if last > 0 && last > startedAt {
+		return last - startedAt
+	}
 	return time.Since(started)
 }
+
+const perConnectTimeout = 20 * time.Second
 
 func progress(done <-chan struct{}, line func() string) {
 	tick := time.NewTicker(2 * time.Second)
