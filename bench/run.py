@@ -8,7 +8,8 @@ database of its own (bench_run, dropped at the end) with users, chats and API to
 the stack (bench/stack.py: nginx in front of gunicorn, uvicorn and Centrifugo), runs each
 scenario with the load generator on this same machine, samples the CPU of every server
 process, of PostgreSQL and of the load generator itself (/proc) over each measured window,
-and writes bench/results/bench.json, PNG charts and docs/performance.md.
+and writes bench/results/bench.json, PNG charts and docs/performance.md. A quick run or one of
+some scenarios only writes the same files into a temporary directory (printed at the end).
 """
 
 import argparse
@@ -943,7 +944,6 @@ def main() -> None:
     parser.add_argument("--big-room-clients", type=int, default=10_000, help="of them connected")
     parser.add_argument("--idle", type=int, default=20_000, help="idle clients of scenario 5")
     parser.add_argument("--channels", choices=["auto", "chat", "personal"], default="auto")
-    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/performance.md")
     args = parser.parse_args()
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "messenger.settings.production"
@@ -971,14 +971,17 @@ def main() -> None:
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench.json").write_text(
+    # Only a whole run replaces the committed figures; a partial or quick one goes aside.
+    complete = not args.quick and set(args.scenarios) == set(range(1, 8))
+    out = RESULTS if complete else Path(tempfile.mkdtemp(prefix="bench-results-"))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(
         json.dumps({"meta": meta, "scenarios": bench.results}, indent=1, default=str) + "\n"
     )
-    charts = report.charts(bench.results, RESULTS)
-    if not args.no_docs:
-        report.performance_md(meta, bench.results, charts, ROOT / "docs" / "performance.md")
-    log("wrote bench/results/bench.json" + ("" if args.no_docs else " and docs/performance.md"))
+    charts = report.charts(bench.results, out)
+    docs = ROOT / "docs" / "performance.md" if complete else out / "performance.md"
+    report.performance_md(meta, bench.results, charts, docs)
+    log(f"wrote {out / 'bench.json'}, its charts and {docs}")
     for number, result in sorted(bench.results.items()):
         verdict = {True: "MET", False: "NOT MET", None: "n/a"}[result.get("met")]
         print(f"  {number}. {result.get('name')}: {verdict}: {result.get('measured')}")
