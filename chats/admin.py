@@ -108,7 +108,9 @@ class MessageAdmin(ServiceAdmin):
         if change:
             services.message_update(message=obj, actor=None, text=obj.text)
         else:
-            obj.pk = services.message_create(chat=obj.chat, author=obj.author or request.user, text=obj.text)[0].pk
+            obj.pk = services.message_create(chat_id=obj.chat_id, author=obj.author or request.user, text=obj.text)[
+                0
+            ].pk
 
     def delete_model(self, request, obj: Message) -> None:
         services.message_delete(message=obj, actor=None)

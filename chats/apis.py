@@ -10,6 +10,7 @@ from accounts.models import User
 from core.exceptions import ApplicationError
 
 from . import selectors, services
+from .representations import chat_data, membership_data, message_data
 from .serializers import (
     ChatCreateInputSerializer,
     ChatSerializer,
@@ -35,19 +36,19 @@ class ChatListApi(APIView):
     @extend_schema(responses={200: ChatSerializer(many=True)})
     def get(self, request: Request) -> Response:
         chats = selectors.chat_list(user=request.user)
-        return Response(ChatSerializer(chats, many=True).data)
+        return Response([chat_data(chat) for chat in chats])
 
     @extend_schema(request=ChatCreateInputSerializer, responses={201: ChatSerializer})
     def post(self, request: Request) -> Response:
         chat = services.chat_create(created_by=request.user, **_validated(ChatCreateInputSerializer, request.data))
-        return Response(ChatSerializer(chat).data, status=status.HTTP_201_CREATED)
+        return Response(chat_data(chat), status=status.HTTP_201_CREATED)
 
 
 class ChatDetailApi(APIView):
     @extend_schema(responses={200: ChatSerializer})
     def get(self, request: Request, chat_id: int) -> Response:
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
-        return Response(ChatSerializer(chat).data)
+        return Response(chat_data(chat))
 
     @extend_schema(request=ChatUpdateInputSerializer, responses={200: ChatSerializer})
     def patch(self, request: Request, chat_id: int) -> Response:
@@ -55,7 +56,7 @@ class ChatDetailApi(APIView):
         chat = services.chat_update(
             chat=chat, actor=request.user, **_validated(ChatUpdateInputSerializer, request.data)
         )
-        return Response(ChatSerializer(chat).data)
+        return Response(chat_data(chat))
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, chat_id: int) -> Response:
@@ -68,7 +69,7 @@ class MemberListApi(APIView):
     @extend_schema(responses={200: MembershipSerializer(many=True)})
     def get(self, request: Request, chat_id: int) -> Response:
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
-        return Response(MembershipSerializer(selectors.membership_list(chat=chat), many=True).data)
+        return Response([membership_data(m) for m in selectors.membership_list(chat=chat)])
 
     @extend_schema(
         request=MemberAddInputSerializer,
@@ -81,7 +82,7 @@ class MemberListApi(APIView):
         if user is None:
             raise ApplicationError("Unknown user.", extra={"fields": {"user_id": ["No active user with this id."]}})
         membership = services.chat_member_add(chat=chat, user=user, role=data["role"], added_by=request.user)
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+        return Response(membership_data(membership), status=status.HTTP_201_CREATED)
 
 
 class MemberDetailApi(APIView):
@@ -91,7 +92,7 @@ class MemberDetailApi(APIView):
         membership = services.chat_member_update(
             chat=chat, user_id=user_id, actor=request.user, **_validated(MemberUpdateInputSerializer, request.data)
         )
-        return Response(MembershipSerializer(membership).data)
+        return Response(membership_data(membership))
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, chat_id: int, user_id: int) -> Response:
@@ -107,9 +108,7 @@ class MessageListApi(APIView):
         page, has_older, has_newer = selectors.message_page(
             chat=chat, **_validated(MessagePageInputSerializer, request.query_params)
         )
-        return Response(
-            {"results": MessageSerializer(page, many=True).data, "has_older": has_older, "has_newer": has_newer}
-        )
+        return Response({"results": [message_data(m) for m in page], "has_older": has_older, "has_newer": has_newer})
 
     @extend_schema(
         request=MessageCreateInputSerializer,
@@ -119,13 +118,10 @@ class MessageListApi(APIView):
         },
     )
     def post(self, request: Request, chat_id: int) -> Response:
-        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
         message, created = services.message_create(
-            chat=chat, author=request.user, **_validated(MessageCreateInputSerializer, request.data)
+            chat_id=chat_id, author=request.user, **_validated(MessageCreateInputSerializer, request.data)
         )
-        return Response(
-            MessageSerializer(message).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
+        return Response(message_data(message), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class MessageDetailApi(APIView):
@@ -136,7 +132,7 @@ class MessageDetailApi(APIView):
         message = services.message_update(
             message=message, actor=request.user, **_validated(MessageUpdateInputSerializer, request.data)
         )
-        return Response(MessageSerializer(message).data)
+        return Response(message_data(message))
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, chat_id: int, message_id: int) -> Response:

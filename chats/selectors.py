@@ -63,3 +63,8 @@ def message_page(
     page = page[:limit][::-1]
     has_newer = before is not None and messages.filter(id__gte=before).exists()
     return page, has_older, has_newer
+
+
+def chat_ids_of(*, user_id: int) -> list[int]:
+    """The ids of the chats the user is a member of (the feed shows their events)."""
+    return list(Membership.objects.filter(user_id=user_id).values_list("chat_id", flat=True))

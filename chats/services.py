@@ -3,30 +3,24 @@ database and emits its event in one transaction (see `realtime.services.event_em
 
 from collections.abc import Iterable
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from core.exceptions import ApplicationError, ConflictError, PermissionDeniedError
+from core.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from notifications.services import member_added_notify_later
-from realtime.events import EventType
-from realtime.services import event_emit
+from realtime.services import chat_unsubscribe_later, event_emit, event_insert_sql
 
 from .models import Chat, Membership, Message
+from .representations import chat_data, membership_data, message_data
 from .selectors import member_get, member_ids
-from .serializers import ChatSerializer, MembershipSerializer, MessageSerializer
 
 Role = Membership.Role
 
 
-def _emit(type: EventType, *, chat: Chat, data: dict, recipient_ids: Iterable[int] | None = None) -> None:
-    recipients = member_ids(chat=chat) if recipient_ids is None else recipient_ids
-    event_emit(type=type, chat_id=chat.pk, data=data, recipient_ids=recipients)
-
-
 def _lock_chat(chat: Chat) -> Chat:
-    """Locks the chat row: membership changes and new messages of one chat take turns, so
-    every event goes to exactly the members of the moment it happened."""
+    """Locks the chat row: changes to one chat's members and settings take turns (one owner,
+    roles checked against the current state). Messages do not take it."""
     return Chat.objects.select_for_update().get(pk=chat.pk)
 
 
@@ -68,11 +62,9 @@ def _membership_add(*, chat: Chat, user: User, role: str, added_by: User | None)
             membership = Membership.objects.create(chat=chat, user=user, role=role)
     except IntegrityError:
         raise ConflictError(f"{user.username} is already a member of this chat.") from None
-    data = MembershipSerializer(membership).data | {
-        "chat": ChatSerializer(chat).data,
-        "added_by": added_by.pk if added_by else None,
-    }
-    _emit("member.added", chat=chat, data=data)
+    data = membership_data(membership) | {"chat": chat_data(chat), "added_by": added_by.pk if added_by else None}
+    # The new member is not on the chat's channel yet: their personal channel tells them.
+    event_emit(type="member.added", chat_id=chat.pk, data=data, also_to=[user.pk])
     # Emails the chat's admins, from a Celery task sent after this transaction commits.
     member_added_notify_later(membership=membership, added_by=added_by)
     return membership
@@ -96,7 +88,8 @@ def chat_create(
     Membership.objects.create(chat=chat, user=created_by, role=Role.OWNER)
     for user in others.values():
         Membership.objects.create(chat=chat, user=user, role=Role.MEMBER)
-    _emit("chat.created", chat=chat, data=ChatSerializer(chat).data)
+    # Nobody is on the new chat's channel yet: each member hears of it on their own.
+    event_emit(type="chat.created", chat_id=chat.pk, data=chat_data(chat), also_to=[created_by.pk, *others])
     return chat
 
 
@@ -106,7 +99,7 @@ def chat_update(*, chat: Chat, actor: User | None, title: str) -> Chat:
     _require_role(chat, actor, ADMINS, "change it")
     chat.title = title
     chat.save(update_fields=["title", "updated_at"])
-    _emit("chat.updated", chat=chat, data=ChatSerializer(chat).data)
+    event_emit(type="chat.updated", chat_id=chat.pk, data=chat_data(chat))
     return chat
 
 
@@ -115,10 +108,9 @@ def chat_delete(*, chat: Chat, actor: User | None) -> None:
     chat = _lock_chat(chat)
     _require_role(chat, actor, (Role.OWNER,), "delete it")
     chat_id, recipients = chat.pk, member_ids(chat=chat)
-    # Deleted before the event: the cascade can be long, and the event log's lock, taken by
-    # event_emit until commit, would make every other chat's writes wait for it.
     chat.delete()
-    event_emit(type="chat.deleted", chat_id=chat_id, data={"id": chat_id}, recipient_ids=recipients)
+    # The memberships are gone with the chat: every former member is named.
+    event_emit(type="chat.deleted", chat_id=chat_id, data={"id": chat_id}, to_members=False, also_to=recipients)
 
 
 @transaction.atomic
@@ -149,7 +141,7 @@ def chat_member_update(*, chat: Chat, user_id: int, role: str, actor: User | Non
         raise ApplicationError("The owner's role cannot change.")
     membership.role = role
     membership.save(update_fields=["role"])
-    _emit("member.updated", chat=chat, data=MembershipSerializer(membership).data)
+    event_emit(type="member.updated", chat_id=chat.pk, data=membership_data(membership))
     return membership
 
 
@@ -168,45 +160,81 @@ def chat_member_remove(*, chat: Chat, user_id: int, actor: User | None) -> None:
             _require_role(chat, actor, (Role.OWNER,), "remove admins")
         else:
             _require_role(chat, actor, ADMINS, "remove members")
-    recipients = member_ids(chat=chat)  # the removed member hears of their own removal
     membership.delete()
-    _emit(
-        "member.removed",
-        chat=chat,
+    # Off the chat's channel first (the outbox keeps order), then told on their own channel.
+    chat_unsubscribe_later(chat_id=chat.pk, user_id=user_id)
+    event_emit(
+        type="member.removed",
+        chat_id=chat.pk,
         data={"chat_id": chat.pk, "user_id": user_id, "removed_by": actor.pk if actor else None},
-        recipient_ids=recipients,
+        also_to=[user_id],
     )
 
 
-@transaction.atomic
-def message_create(*, chat: Chat, author: User, text: str, client_id: str | None = None) -> tuple[Message, bool]:
-    """Posts a message; returns it and whether it is new.
+# Checks membership, inserts the message (a repeated client_id inserts nothing), moves the
+# chat's activity time and appends the event with its outbox rows: one statement, one round
+# trip, atomic on its own (or part of the caller's transaction). No lock is taken beyond the
+# chat row's update, so writes to different chats never wait for each other.
+_MESSAGE_INSERT = """
+with member as (
+    select 1 from {membership} where chat_id = %(chat_id)s and user_id = %(author_id)s
+),
+new_message as (
+    insert into {message} (chat_id, author_id, text, client_id, created_at)
+    select %(chat_id)s, %(author_id)s, %(text)s, %(client_id)s, %(created_at)s from member
+    on conflict (author_id, chat_id, client_id) where client_id is not null do nothing
+    returning id
+),
+activity as (
+    update {chat} set last_activity_at = %(created_at)s
+    where id = %(chat_id)s and exists (select 1 from new_message)
+),
+{event}
+select (select id from new_message), exists (select 1 from member)
+"""
+
+
+def message_create(*, chat_id: int, author: User, text: str, client_id: str | None = None) -> tuple[Message, bool]:
+    """Posts a message as a member of the chat; returns it and whether it is new.
 
     A `client_id` the author already used in this chat returns the first message instead
-    of a duplicate, so a client may retry a POST whose answer it never got.
+    of a duplicate, so a client may retry a POST whose answer it never got. A chat the
+    author is not in is not found.
     """
-    if client_id is not None:
-        existing = Message.objects.filter(chat=chat, author=author, client_id=client_id).first()
-        if existing is not None:
-            return existing, False
-    chat = _lock_chat(chat)
-    member_get(chat=chat, user_id=author.pk)
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(chat=chat, author=author, text=text, client_id=client_id)
-    except IntegrityError:  # the same client_id raced in; the first one wins
-        return Message.objects.get(chat=chat, author=author, client_id=client_id), False
-    chat.last_activity_at = message.created_at
-    chat.save(update_fields=["last_activity_at"])
-    _emit("message.created", chat=chat, data=MessageSerializer(message).data)
+    message = Message(chat_id=chat_id, author=author, text=text, client_id=client_id, created_at=timezone.now())
+    data = message_data(message)
+    event_sql, params, _ = event_insert_sql(
+        type="message.created",
+        chat_id=chat_id,
+        data=data,
+        source="new_message",
+        data_sql="jsonb_set(%(event_data)s::jsonb, '{id}', to_jsonb(new_message.id))",
+    )
+    sql = _MESSAGE_INSERT.format(
+        membership=Membership._meta.db_table, message=Message._meta.db_table, chat=Chat._meta.db_table, event=event_sql
+    )
+    params |= {"chat_id": chat_id, "author_id": author.pk, "text": text, "client_id": client_id}
+    params["created_at"] = message.created_at
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        message_id, is_member = cursor.fetchone()
+    if not is_member:
+        raise NotFoundError("Chat not found.")
+    if message_id is None:  # this client_id was used before: the first message wins
+        return Message.objects.select_related("author").get(chat_id=chat_id, author=author, client_id=client_id), False
+    message.pk = message_id
     return message, True
+
+
+def _lock_message(message: Message) -> Message:
+    """Locks the message row (edits and deletes of one message take turns), author loaded."""
+    return Message.objects.select_for_update(of=("self",)).select_related("author").get(pk=message.pk)
 
 
 @transaction.atomic
 def message_update(*, message: Message, actor: User | None, text: str) -> Message:
     """Edits the text; only its author may (`actor=None`: a moderator in the Django admin)."""
-    chat = _lock_chat(message.chat)
-    message = Message.objects.select_for_update().get(pk=message.pk)
+    message = _lock_message(message)
     if actor is not None and message.author_id != actor.pk:
         raise PermissionDeniedError("Only the author may edit a message.")
     if message.deleted_at is not None:
@@ -214,21 +242,20 @@ def message_update(*, message: Message, actor: User | None, text: str) -> Messag
     message.text = text
     message.edited_at = timezone.now()
     message.save(update_fields=["text", "edited_at"])
-    _emit("message.updated", chat=chat, data=MessageSerializer(message).data)
+    event_emit(type="message.updated", chat_id=message.chat_id, data=message_data(message))
     return message
 
 
 @transaction.atomic
 def message_delete(*, message: Message, actor: User | None) -> Message:
     """Soft-deletes: the row stays (so paging has no holes) with its text cleared."""
-    chat = _lock_chat(message.chat)
-    message = Message.objects.select_for_update().get(pk=message.pk)
+    message = _lock_message(message)
     if actor is not None and message.author_id != actor.pk:
-        _require_role(chat, actor, ADMINS, "delete others' messages")
+        _require_role(message.chat, actor, ADMINS, "delete others' messages")
     if message.deleted_at is not None:
         return message
     message.text = ""
     message.deleted_at = timezone.now()
     message.save(update_fields=["text", "deleted_at"])
-    _emit("message.deleted", chat=chat, data=MessageSerializer(message).data)
+    event_emit(type="message.deleted", chat_id=message.chat_id, data=message_data(message))
     return message

@@ -7,7 +7,7 @@ from .models import Event
 class EventAdmin(admin.ModelAdmin):
     list_display = ["id", "type", "chat_id", "created_at"]
     list_filter = ["type"]
-    readonly_fields = ["type", "chat_id", "recipient_ids", "data", "created_at"]
+    readonly_fields = ["type", "chat_id", "to_members", "also_to", "data", "created_at", "txid"]
 
     # The log is written by event_emit and pruned by event_log_prune only: an event added or
     # deleted here would be a gap or a fake that no client could tell from a real one.

@@ -58,6 +58,8 @@ def config_values(**overrides: Any) -> dict[str, Any]:
         "redis_url": settings.REDIS_URL,
         "redis_prefix": "centrifugo",
         "personal_namespace": settings.CENTRIFUGO_PERSONAL_NAMESPACE,
+        "chat_namespace": settings.CENTRIFUGO_CHAT_NAMESPACE,
+        "chat_history_size": settings.CENTRIFUGO_CHAT_HISTORY_SIZE,
         "history_size": settings.CENTRIFUGO_HISTORY_SIZE,
         "history_ttl": settings.CENTRIFUGO_HISTORY_TTL,
         "database_dsn": database_dsn(),

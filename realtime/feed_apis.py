@@ -13,6 +13,7 @@ database once a second instead, and SSE is refused with 501.
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from asgiref.sync import SyncToAsync, sync_to_async
@@ -24,10 +25,11 @@ from django.views.decorators.http import require_GET
 from rest_framework import exceptions, serializers
 
 from accounts.authentication import ExpiringTokenAuthentication
+from chats.selectors import chat_ids_of
 from core.exceptions import ApplicationError
 
 from . import selectors
-from .listener import EventListener, envelope_json, get_listener
+from .listener import EventListener, Waiter, envelope_json, get_listener
 
 T = TypeVar("T")
 
@@ -105,31 +107,42 @@ def _user_id(request: HttpRequest) -> int | None:
     return user.pk if user.is_authenticated and user.is_active else None
 
 
-def _user_id_and_feed(request: HttpRequest, feed: dict[str, Any] | None) -> tuple[int | None, Any]:
-    """Authenticates, then reads the feed (`event_feed(**feed)`) on the same connection:
-    one connection per request, not two."""
+@dataclass
+class Reader:
+    """Who reads the feed: the user, their chats now, and the first page when one was asked."""
+
+    user_id: int
+    chat_ids: list[int]
+    page: selectors.FeedPage | None = None
+
+
+def _feed_read(user_id: int, feed: dict[str, Any] | None) -> Reader:
+    """The user's chats, then the feed (`event_feed(**feed)`) on the same connection."""
+    chat_ids = chat_ids_of(user_id=user_id)
+    page = None if feed is None else selectors.event_feed(user_id=user_id, chat_ids=chat_ids, **feed)
+    return Reader(user_id, chat_ids, page)
+
+
+def _reader(request: HttpRequest, feed: dict[str, Any] | None) -> Reader | None:
+    """Authenticates and reads (`_feed_read`) on one connection: one per request, not two."""
     user_id = _user_id(request)
-    if user_id is None or feed is None:
-        return user_id, None
-    return user_id, selectors.event_feed(user_id=user_id, **feed)
+    return None if user_id is None else _feed_read(user_id, feed)
 
 
-async def _authenticate(
-    request: HttpRequest, *, feed: dict[str, Any] | None = None
-) -> tuple[int, selectors.FeedPage | None] | JsonResponse:
-    """(user id, the feed page when `feed` names one), or a 401 answer. CursorGoneError
-    from the feed propagates."""
+async def _authenticate(request: HttpRequest, *, feed: dict[str, Any] | None = None) -> Reader | JsonResponse:
+    """The reader (with the feed page when `feed` names one), or a 401 answer.
+    CursorGoneError from the feed propagates."""
     try:
-        user_id, page = await _db(_user_id_and_feed, request, feed)
+        reader = await _db(_reader, request, feed)
     except exceptions.AuthenticationFailed as exc:
-        user_id, page, message = None, None, str(exc.detail)
+        reader, message = None, str(exc.detail)
     else:
         message = "Authentication credentials were not provided."
-    if user_id is None:
+    if reader is None:
         response = _error(message, status=401)
         response["WWW-Authenticate"] = "Token"
         return response
-    return user_id, page
+    return reader
 
 
 def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any] | JsonResponse:
@@ -139,17 +152,19 @@ def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dic
     return serializer.validated_data
 
 
-async def _read(listener: EventListener, *, user_id: int, after: int | None, limit: int) -> tuple[list[str], int]:
-    """The user's events after the cursor as JSON strings, and the next cursor: from the
+async def _read(
+    listener: EventListener, waiter: Waiter, *, after: int, limit: int
+) -> tuple[list[tuple[int, str]], int]:
+    """The waiter's events after the cursor as (id, JSON) pairs, and the next cursor: from the
     listener's memory when it covers the cursor, else from the database (which also
-    raises CursorGoneError for a cursor outside the log)."""
-    if after is not None:
-        found = listener.read(user_id=user_id, after=after, limit=limit)
-        if found is not None:
-            events, cursor = found
-            return [event.json for event in events], cursor
-    page = await _db(selectors.event_feed, user_id=user_id, after=after, limit=limit)
-    return [envelope_json(envelope) for envelope in page.events], page.cursor
+    raises CursorGoneError for a cursor outside the log, and refreshes the user's chats)."""
+    found = listener.read(waiter, after=after, limit=limit)
+    if found is not None:
+        events, cursor = found
+        return [(event.id, event.json) for event in events], cursor
+    reader = await _db(_feed_read, waiter.user_id, {"after": after, "limit": limit})
+    listener.chats_set(waiter, reader.chat_ids)
+    return [(envelope["id"], envelope_json(envelope)) for envelope in reader.page.events], reader.page.cursor
 
 
 def _page_response(events: list[str], cursor: int) -> HttpResponse:
@@ -172,7 +187,7 @@ async def updates_api(request: HttpRequest) -> HttpResponse:
         authenticated = await _authenticate(request, feed=None if in_memory else {"after": after, "limit": limit})
         if isinstance(authenticated, HttpResponse):
             return authenticated
-        user_id, page = authenticated
+        page = authenticated.page
         if page is not None and (page.events or not wait or after is None):
             return _page_response([envelope_json(envelope) for envelope in page.events], page.cursor)
         loop = asyncio.get_running_loop()
@@ -181,11 +196,11 @@ async def updates_api(request: HttpRequest) -> HttpResponse:
             # WSGI: no listener; read the database again and again.
             while not page.events and (remaining := deadline - loop.time()) > 0:
                 await asyncio.sleep(min(remaining, WSGI_POLL_SECONDS))
-                page = await _db(selectors.event_feed, user_id=user_id, after=page.cursor, limit=limit)
+                page = (await _db(_feed_read, authenticated.user_id, {"after": page.cursor, "limit": limit})).page
             return _page_response([envelope_json(envelope) for envelope in page.events], page.cursor)
-        with listener.waiter(user_id) as waiter:
+        with listener.waiter(authenticated.user_id, authenticated.chat_ids) as waiter:
             # Read again with the waiter registered: nothing committed since is missed.
-            events, cursor = await _read(listener, user_id=user_id, after=page.cursor if page else after, limit=limit)
+            events, cursor = await _read(listener, waiter, after=page.cursor if page else after, limit=limit)
             if not events:
                 _release_request_thread()
             while not events:
@@ -193,8 +208,8 @@ async def updates_api(request: HttpRequest) -> HttpResponse:
                 if remaining <= 0:
                     break
                 await waiter.wait(remaining if listener.ready else min(remaining, FALLBACK_POLL_SECONDS))
-                events, cursor = await _read(listener, user_id=user_id, after=cursor, limit=limit)
-        return _page_response(events, cursor)
+                events, cursor = await _read(listener, waiter, after=cursor, limit=limit)
+        return _page_response([event for _, event in events], cursor)
     except ApplicationError as exc:
         return _error(exc.message, status=exc.status_code, extra=exc.extra)
 
@@ -203,27 +218,22 @@ def _sse_event(event_id: int, data: str) -> str:
     return f"id: {event_id}\ndata: {data}\n\n"
 
 
-async def _sse_stream(
-    listener: EventListener, *, user_id: int, first: list[str], first_ids: list[int], cursor: int
-) -> AsyncIterator[str]:
+async def _sse_stream(listener: EventListener, reader: Reader) -> AsyncIterator[str]:
     limit = selectors.FEED_PAGE_SIZE_MAX
+    page = reader.page
     # The middleware is done with the response once streaming starts.
     _release_request_thread()
-    with listener.waiter(user_id) as waiter:
-        yield f"retry: {SSE_RETRY_MS}\n\n" + "".join(map(_sse_event, first_ids, first))
+    with listener.waiter(reader.user_id, reader.chat_ids) as waiter:
+        first = "".join(_sse_event(envelope["id"], envelope_json(envelope)) for envelope in page.events)
+        yield f"retry: {SSE_RETRY_MS}\n\n" + first
+        cursor = page.cursor
         while True:
-            found = listener.read(user_id=user_id, after=cursor, limit=limit)
-            if found is None:
-                try:
-                    page = await _db(selectors.event_feed, user_id=user_id, after=cursor, limit=limit)
-                except ApplicationError:
-                    # The cursor left the log while streaming: end; the reconnect gets the 410.
-                    return
-                chunk = "".join(_sse_event(envelope["id"], envelope_json(envelope)) for envelope in page.events)
-                cursor = page.cursor
-            else:
-                events, cursor = found
-                chunk = "".join(_sse_event(event.id, event.json) for event in events)
+            try:
+                events, cursor = await _read(listener, waiter, after=cursor, limit=limit)
+            except ApplicationError:
+                # The cursor left the log while streaming: end; the reconnect gets the 410.
+                return
+            chunk = "".join(_sse_event(event_id, event) for event_id, event in events)
             if chunk:
                 yield chunk
                 continue
@@ -255,10 +265,7 @@ async def updates_stream_api(request: HttpRequest) -> HttpResponse:
         return _error(exc.message, status=exc.status_code, extra=exc.extra)
     if isinstance(authenticated, HttpResponse):
         return authenticated
-    user_id, page = authenticated
-    first_ids = [envelope["id"] for envelope in page.events]
-    first = [envelope_json(envelope) for envelope in page.events]
-    stream = _sse_stream(get_listener(), user_id=user_id, first=first, first_ids=first_ids, cursor=page.cursor)
+    stream = _sse_stream(get_listener(), authenticated)
     return StreamingHttpResponse(
         stream,
         content_type="text/event-stream",

@@ -2,12 +2,15 @@
 
 A trigger NOTIFYs `realtime_events` when an event row commits (migration 0002). The
 listener then reads the new rows once, on that same connection, keeps the newest events
-in memory, and wakes only the waiters of their recipients. A waiting client holds an
-`asyncio.Event`: no thread and no database connection. A woken client whose cursor is in
-memory is answered without a query; an older cursor goes to the database (`event_feed`).
+in memory, and wakes only the waiters they concern: the waiters of the event's chat, and
+those of the users it names. A waiting client holds an `asyncio.Event` and the set of its
+chats: no thread and no database connection. A woken client whose cursor is in memory is
+answered without a query; an older cursor goes to the database (`event_feed`).
 
-The NOTIFY payload is only a nudge: the listener always reads "every event above the
-last one I have", so a lost notification or a reconnect loses nothing.
+The NOTIFY payload is only a nudge: the listener always reads "every readable event past
+the last one I have" (in feed order, `realtime.selectors`), so a lost notification or a
+reconnect loses nothing. An event that committed while an older transaction still runs is
+not readable yet; the listener then looks again shortly instead of waiting for a NOTIFY.
 """
 
 import asyncio
@@ -26,6 +29,7 @@ from django.db import connections
 
 from .events import EventEnvelope
 from .models import Event, EventLogPrune
+from .selectors import SAFE_TXID_SQL, START, Position
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,8 @@ IDLE_READ_SECONDS = 30.0
 # Rows per read when catching up after a reconnect.
 READ_BATCH = 1000
 RECONNECT_DELAY_MIN, RECONNECT_DELAY_MAX = 0.5, 10.0
+# While committed events wait behind an older running transaction, look again this often.
+BEHIND_READ_SECONDS = 0.01
 
 
 def envelope_json(envelope: EventEnvelope) -> str:
@@ -55,21 +61,36 @@ def database_conninfo(alias: str = "default") -> dict[str, Any]:
     return params
 
 
+# Events naming a user that make them a member of the chat, or no longer one.
+JOINS = frozenset({"chat.created", "member.added"})
+LEAVES = frozenset({"chat.deleted", "member.removed"})
+
+
 @dataclass(slots=True, frozen=True)
 class BufferedEvent:
     id: int
-    recipients: frozenset[int]
+    position: Position
+    type: str
+    chat_id: int
+    to_members: bool
+    also_to: frozenset[int]
     envelope: EventEnvelope
     json: str
 
 
 class Waiter:
-    """What one waiting client holds: set by the listener, cleared when the client wakes."""
+    """What one waiting client holds: set by the listener, cleared when the client wakes.
 
-    __slots__ = ("_flag",)
+    `chats` are the user's chats; reading an event that adds or removes the user (it names
+    them) updates it, so a stream follows its user into a new chat and out of an old one.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_flag", "chats", "user_id")
+
+    def __init__(self, user_id: int, chats: set[int]) -> None:
         self._flag = asyncio.Event()
+        self.user_id = user_id
+        self.chats = chats
 
     def wake(self) -> None:
         self._flag.set()
@@ -99,13 +120,18 @@ class EventListener:
         self._conninfo = conninfo
         self._buffer_size = max(buffer_size, 1)
         self._on_events = on_events
-        self._ids: list[int] = []
+        self._positions: list[Position] = []
         self._events: list[BufferedEvent] = []
-        # Memory holds every event with floor < id <= head; None until the first read.
+        self._position_of: dict[int, Position] = {}
+        # Memory holds every event after the floor up to the head, in feed order; the floor
+        # and head are cursors (ids) with their positions. None until the first read.
         self.floor: int | None = None
         self.head: int | None = None
+        self.floor_position: Position = START
+        self.head_position: Position = START
         self.ready = False
-        self._waiters: dict[int, set[Waiter]] = {}
+        self._by_user: dict[int, set[Waiter]] = {}
+        self._by_chat: dict[int, set[Waiter]] = {}
         self._task = asyncio.create_task(self._run(), name="realtime-event-listener")
 
     @property
@@ -118,41 +144,65 @@ class EventListener:
             await self._task
 
     @contextmanager
-    def waiter(self, user_id: int) -> Iterator[Waiter]:
+    def waiter(self, user_id: int, chats: list[int]) -> Iterator[Waiter]:
         """Registers a waiter for the user's events. Register before reading, so an event
         committed between the read and the wait still wakes it."""
-        waiter = Waiter()
-        self._waiters.setdefault(user_id, set()).add(waiter)
+        waiter = Waiter(user_id, set(chats))
+        self._by_user.setdefault(user_id, set()).add(waiter)
+        for chat_id in waiter.chats:
+            self._by_chat.setdefault(chat_id, set()).add(waiter)
         try:
             yield waiter
         finally:
-            waiters = self._waiters.get(user_id)
-            if waiters is not None:
-                waiters.discard(waiter)
-                if not waiters:
-                    del self._waiters[user_id]
+            _index_discard(self._by_user, user_id, waiter)
+            for chat_id in waiter.chats:
+                _index_discard(self._by_chat, chat_id, waiter)
 
     @property
     def waiting(self) -> int:
-        return sum(len(waiters) for waiters in self._waiters.values())
+        return sum(len(waiters) for waiters in self._by_user.values())
 
     def covers(self, after: int) -> bool:
         """Whether memory holds every event after this cursor (a cursor from this log)."""
-        return self.ready and self.floor is not None and self.head is not None and self.floor <= after <= self.head
+        return self.ready and (after == self.floor or after in self._position_of)
 
-    def read(self, *, user_id: int, after: int, limit: int) -> tuple[list[BufferedEvent], int] | None:
-        """The user's events after the cursor from memory with the next cursor, or None when
-        memory does not cover the cursor (then ask the database, which also checks it)."""
+    def read(self, waiter: Waiter, *, after: int, limit: int) -> tuple[list[BufferedEvent], int] | None:
+        """The waiter's events after the cursor from memory with the next cursor, or None
+        when memory does not cover the cursor (then ask the database, which also checks it)."""
         if not self.covers(after):
             return None
+        position = self.floor_position if after == self.floor else self._position_of[after]
         found: list[BufferedEvent] = []
-        for index in range(bisect.bisect_right(self._ids, after), len(self._events)):
+        user_id = waiter.user_id
+        for index in range(bisect.bisect_right(self._positions, position), len(self._events)):
             event = self._events[index]
-            if user_id in event.recipients:
+            if user_id in event.also_to:
                 found.append(event)
-                if len(found) == limit:
-                    return found, event.id
-        return found, max(after, self.head)
+                self._follow(waiter, event)
+            elif event.to_members and event.chat_id in waiter.chats:
+                found.append(event)
+            else:
+                continue
+            if len(found) == limit:
+                return found, event.id
+        return found, self.head if self.head_position > position else after
+
+    def chats_set(self, waiter: Waiter, chats: list[int]) -> None:
+        """Replaces the waiter's chats (read from the database) and re-indexes it."""
+        for chat_id in waiter.chats:
+            _index_discard(self._by_chat, chat_id, waiter)
+        waiter.chats = set(chats)
+        for chat_id in waiter.chats:
+            self._by_chat.setdefault(chat_id, set()).add(waiter)
+
+    def _follow(self, waiter: Waiter, event: BufferedEvent) -> None:
+        """Keeps the waiter's chats (and the chat index) in step with an event naming it."""
+        if event.type in JOINS and event.chat_id not in waiter.chats:
+            waiter.chats.add(event.chat_id)
+            self._by_chat.setdefault(event.chat_id, set()).add(waiter)
+        elif event.type in LEAVES and event.chat_id in waiter.chats:
+            waiter.chats.discard(event.chat_id)
+            _index_discard(self._by_chat, event.chat_id, waiter)
 
     async def _run(self) -> None:
         delay = RECONNECT_DELAY_MIN
@@ -167,10 +217,12 @@ class EventListener:
                     self.ready = True
                     delay = RECONNECT_DELAY_MIN
                     self._wake_all()
+                    behind = False
                     while True:
-                        async for _ in conn.notifies(timeout=IDLE_READ_SECONDS, stop_after=1):
+                        timeout = BEHIND_READ_SECONDS if behind else IDLE_READ_SECONDS
+                        async for _ in conn.notifies(timeout=timeout, stop_after=1):
                             pass
-                        await self._read_new(conn)
+                        behind = await self._read_new(conn)
             except asyncio.CancelledError:
                 self.ready = False
                 raise
@@ -182,58 +234,95 @@ class EventListener:
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_DELAY_MAX)
 
-    async def _start(self, conn: psycopg.AsyncConnection) -> None:
-        cursor = await conn.execute(
-            f"select coalesce(greatest((select max(id) from {Event._meta.db_table}),"  # noqa: S608 (table names)
-            f" (select max(pruned_through) from {EventLogPrune._meta.db_table})), 0)"
-        )
-        row = await cursor.fetchone()
-        self.floor = self.head = row[0] if row else 0
+    async def _safe_txid(self, conn: psycopg.AsyncConnection) -> int:
+        cursor = await conn.execute(SAFE_TXID_SQL)
+        return (await cursor.fetchone())[0]
 
-    async def _read_new(self, conn: psycopg.AsyncConnection) -> None:
-        """Reads every event above the head: ids commit in order, so this is all that is new."""
+    async def _start(self, conn: psycopg.AsyncConnection) -> None:
+        """Starts memory at the newest readable event: clients waiting from then on are
+        served from memory; older cursors from the database."""
+        safe = await self._safe_txid(conn)
+        cursor = await conn.execute(
+            f"""select (select array[txid, id] from {Event._meta.db_table}
+                        where txid < %s order by txid desc, id desc limit 1),
+                       (select max(pruned_through) from {EventLogPrune._meta.db_table})""",  # noqa: S608 (table names)
+            [safe],
+        )
+        head, horizon = await cursor.fetchone()
+        if head is None:
+            self.floor = self.head = horizon or 0
+            self.floor_position = self.head_position = (START[0], self.head)
+        else:
+            self.floor = self.head = head[1]
+            self.floor_position = self.head_position = (head[0], head[1])
+
+    async def _read_new(self, conn: psycopg.AsyncConnection) -> bool:
+        """Reads every readable event past the head; returns whether committed events wait
+        behind an older running transaction (then the caller looks again soon)."""
         while True:
+            safe = await self._safe_txid(conn)
             cursor = await conn.execute(
-                "select id, type, chat_id, recipient_ids, data, created_at"  # noqa: S608 (table name)
-                f" from {Event._meta.db_table} where id > %s order by id limit %s",
-                [self.head, READ_BATCH],
+                f"""select id, txid, type, chat_id, to_members, also_to, data, created_at from {Event._meta.db_table}
+                    where (txid, id) > (%s, %s) order by txid, id limit %s""",  # noqa: S608 (table name)
+                [self.head_position[0], self.head_position[1], READ_BATCH],
             )
             rows = await cursor.fetchall()
-            if not rows:
-                return
             batch = []
-            for id_, type_, chat_id, recipient_ids, data, created_at in rows:
-                envelope = Event(
-                    id=id_, type=type_, chat_id=chat_id, recipient_ids=recipient_ids, data=data, created_at=created_at
-                ).envelope()
-                batch.append(BufferedEvent(id_, frozenset(recipient_ids), envelope, envelope_json(envelope)))
-            self._append(batch)
-            self._wake(batch)
-            if self._on_events is not None:
-                await self._on_events(batch)
+            for id_, txid, type_, chat_id, to_members, also_to, data, created_at in rows:
+                if txid >= safe:
+                    break
+                envelope = Event(id=id_, type=type_, chat_id=chat_id, data=data, created_at=created_at).envelope()
+                position = (txid, id_)
+                json_text = envelope_json(envelope)
+                batch.append(
+                    BufferedEvent(id_, position, type_, chat_id, to_members, frozenset(also_to), envelope, json_text)
+                )
+            if batch:
+                self._append(batch)
+                self._wake(batch)
+                if self._on_events is not None:
+                    await self._on_events(batch)
+            if len(batch) < len(rows):
+                return True
             if len(rows) < READ_BATCH:
-                return
+                return False
 
     def _append(self, batch: list[BufferedEvent]) -> None:
         self._events.extend(batch)
-        self._ids.extend(event.id for event in batch)
-        self.head = batch[-1].id
+        self._positions.extend(event.position for event in batch)
+        self._position_of.update((event.id, event.position) for event in batch)
+        self.head, self.head_position = batch[-1].id, batch[-1].position
         # Trim in chunks so that appending stays cheap.
         excess = len(self._events) - self._buffer_size
         if excess > self._buffer_size // 4:
-            self.floor = self._ids[excess - 1]
+            self.floor, self.floor_position = self._events[excess - 1].id, self._positions[excess - 1]
+            for event in self._events[:excess]:
+                del self._position_of[event.id]
             del self._events[:excess]
-            del self._ids[:excess]
+            del self._positions[:excess]
 
     def _wake(self, batch: list[BufferedEvent]) -> None:
-        for user_id in set().union(*(event.recipients for event in batch)):
-            for waiter in self._waiters.get(user_id, ()):
-                waiter.wake()
+        woken: set[Waiter] = set()
+        for event in batch:
+            for user_id in event.also_to:
+                woken.update(self._by_user.get(user_id, ()))
+            if event.to_members:
+                woken.update(self._by_chat.get(event.chat_id, ()))
+        for waiter in woken:
+            waiter.wake()
 
     def _wake_all(self) -> None:
-        for waiters in self._waiters.values():
+        for waiters in self._by_user.values():
             for waiter in waiters:
                 waiter.wake()
+
+
+def _index_discard(index: dict[int, set[Waiter]], key: int, waiter: Waiter) -> None:
+    waiters = index.get(key)
+    if waiters is not None:
+        waiters.discard(waiter)
+        if not waiters:
+            del index[key]
 
 
 _listener: EventListener | None = None

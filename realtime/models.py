@@ -1,27 +1,49 @@
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.utils import timezone
 
 from .events import EventEnvelope
+
+
+class CurrentTransactionId(models.Func):
+    """`pg_current_xact_id()` as a bigint: the id of the writing transaction."""
+
+    template = "(pg_current_xact_id()::text::bigint)"
+    output_field = models.BigIntegerField()
 
 
 class Event(models.Model):
     """The event log: every domain change, in commit order, with who may see it.
 
     `id` is the cursor of every transport (polling, long polling, SSE) and the idempotency
-    key of the Centrifugo broadcast. Events are written only by `realtime.services.event_emit`.
+    key of the Centrifugo publication. Events are written only by `realtime.services`.
+
+    Who sees an event is decided when it is read, not stored per member: the chat's members
+    of the moment (`to_members`) and the users in `also_to` (a removed member, the members
+    of a deleted chat). A message to a chat of 10,000 costs one row, not a list of 10,000.
+
+    Feed order is `(txid, id)`, not `id`: ids are handed out at insert, so a transaction can
+    commit after another that took a higher id. Readers take only events whose transaction
+    is below the oldest one still running (`pg_snapshot_xmin`), so none can appear behind a
+    cursor later; no lock serialises the writers.
     """
 
     type = models.CharField(max_length=50)
-    chat_id = models.BigIntegerField(db_index=True)
-    # The users who receive this event: the chat's members when it happened (plus a removed
-    # member, for their own removal). A feed is `recipient_ids @> [user_id]`.
-    recipient_ids = ArrayField(models.BigIntegerField())
+    chat_id = models.BigIntegerField()
+    to_members = models.BooleanField(default=True)
+    also_to = ArrayField(models.BigIntegerField(), default=list, blank=True)
     data = models.JSONField()
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    txid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
 
     class Meta:
-        indexes = [GinIndex(fields=["recipient_ids"], name="realtime_event_recipients")]
+        indexes = [
+            models.Index(fields=["txid", "id"], name="realtime_event_position"),
+            models.Index(fields=["chat_id", "txid", "id"], name="realtime_event_chat_position"),
+            models.Index(fields=["created_at"], name="realtime_event_created_at"),
+            GinIndex(fields=["also_to"], name="realtime_event_also_to"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} #{self.pk}"

@@ -6,3 +6,12 @@ class ConnectionTokenSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(help_text="Ask for a new token before this.")
     ws_url = serializers.CharField(help_text="Centrifugo's WebSocket endpoint.")
     channel = serializers.CharField(help_text="The user's personal channel, where every event for them arrives.")
+
+
+class SubscriptionTokenQuerySerializer(serializers.Serializer):
+    channel = serializers.RegexField(r"^chat:[1-9][0-9]{0,18}$", help_text="A chat's channel, `chat:<chat id>`.")
+
+
+class SubscriptionTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="JWT (HS256) for subscribing to the channel; `sub` is the user id.")
+    expires_at = serializers.DateTimeField(help_text="Ask for a new token before this.")

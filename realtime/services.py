@@ -1,16 +1,25 @@
 """The one place where a domain change becomes an event.
 
-Services call `event_emit` inside their transaction. It appends the event to the event log
-and queues its Centrifugo broadcast in the outbox table, both in the caller's transaction:
-the change and its event commit together or not at all, and a write succeeds while
-Centrifugo is down (the outbox consumer sends the broadcast when Centrifugo is back).
+Services call `event_emit` inside their transaction (the hot path, `message_create`, puts
+`event_insert_sql` into its own single statement). One SQL statement appends the event to
+the event log and queues its Centrifugo publications in the outbox table, in the caller's
+transaction: the change and its event commit together or not at all, and a write succeeds
+while Centrifugo is down (the outbox consumer sends the publications when it is back).
+
+Who receives an event is not listed per member. `to_members` events go to the chat's
+channel `chat:<id>` (members subscribe with a subscription token) and, in the feed, to
+whoever is a member when they read; `also_to` names users who get it on their personal
+channel as well (a removed member, a new one). A message costs the same for a chat of 2 as
+for a chat of 10,000.
 """
 
+import json
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -18,38 +27,104 @@ from django.utils import timezone
 from .events import EventEnvelope, EventType
 from .models import CentrifugoOutbox, Event, EventLogPrune
 
-# Taken before an event row is inserted and held until commit, so that event ids are
-# assigned in commit order. Without it, a transaction that took id 10 could commit after
-# one that took id 11, and a client whose cursor had moved to 11 would never see 10.
-EVENT_LOG_LOCK_KEY = 0x6D657373  # "mess"
-
 
 def personal_channel(user_id: int) -> str:
     """The user's own Centrifugo channel; `#` limits it to the user whose token says so."""
     return f"{settings.CENTRIFUGO_PERSONAL_NAMESPACE}:#{user_id}"
 
 
-def event_emit(*, type: EventType, chat_id: int, data: dict[str, Any], recipient_ids: Iterable[int]) -> EventEnvelope:
-    """Records an event for `recipient_ids`; the caller's transaction must be open."""
+def chat_channel(chat_id: int) -> str:
+    """A chat's Centrifugo channel; subscribing needs a subscription token (members only)."""
+    return f"{settings.CENTRIFUGO_CHAT_NAMESPACE}:{chat_id}"
+
+
+# Appends one event and its outbox rows. `%(source)s` is the FROM of the event row: a
+# one-row VALUES list for `event_emit`, or the caller's CTE (one row, or none: then there is
+# no event). The envelope in each outbox payload lacks the event id until SQL sets it, with
+# the idempotency key that makes a repeated dispatch reach a client once.
+_EVENT_INSERT = """
+new_event as (
+    insert into {event} (type, chat_id, to_members, also_to, data, created_at)
+    select %(event_type)s, %(event_chat_id)s, %(event_to_members)s, %(event_also_to)s, {data}, %(event_created_at)s
+    from {source}
+    returning id, data
+),
+new_outbox as (
+    insert into {outbox} (method, payload, partition, created_at)
+    select command.method,
+           jsonb_set(
+               jsonb_set(command.payload, '{{data}}', jsonb_set(command.payload->'data', '{{id}}', to_jsonb(e.id))
+                                                      || jsonb_build_object('data', e.data)),
+               '{{idempotency_key}}', to_jsonb('event-' || e.id)),
+           0, %(event_created_at)s
+    from new_event e, unnest(%(event_methods)s::text[], %(event_payloads)s::jsonb[]) as command(method, payload)
+)"""
+
+
+def event_insert_sql(
+    *,
+    type: EventType,
+    chat_id: int,
+    data: dict[str, Any],
+    to_members: bool = True,
+    also_to: Iterable[int] = (),
+    source: str = "(values (1)) as one",
+    data_sql: str = "%(event_data)s::jsonb",
+) -> tuple[str, dict[str, Any], EventEnvelope]:
+    """The CTEs `new_event, new_outbox` for one event, their parameters, and the envelope
+    without its id. `data_sql` may patch `data` with columns of `source` (a message's id)."""
+    also_to = sorted(set(also_to))
+    created_at = timezone.now()
+    envelope: EventEnvelope = {"type": type, "chat_id": chat_id, "id": 0, "data": {}, "ts": created_at.isoformat()}
+    commands: list[tuple[str, dict[str, Any]]] = []
+    if to_members:
+        commands.append(("publish", {"channel": chat_channel(chat_id), "data": envelope}))
+    if also_to:
+        channels = [personal_channel(user_id) for user_id in also_to]
+        commands.append(("broadcast", {"channels": channels, "data": envelope}))
+    sql = _EVENT_INSERT.format(
+        event=Event._meta.db_table, outbox=CentrifugoOutbox._meta.db_table, source=source, data=data_sql
+    )
+    params = {
+        "event_type": type,
+        "event_chat_id": chat_id,
+        "event_to_members": to_members,
+        "event_also_to": also_to,
+        "event_data": _json(data),
+        "event_created_at": created_at,
+        "event_methods": [method for method, _ in commands],
+        "event_payloads": [_json(payload) for _, payload in commands],
+    }
+    return sql, params, envelope | {"data": data}
+
+
+def event_emit(
+    *, type: EventType, chat_id: int, data: dict[str, Any], to_members: bool = True, also_to: Iterable[int] = ()
+) -> EventEnvelope:
+    """Records an event of the chat for its members (`to_members`) and for `also_to`; the
+    caller's transaction must be open."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_emit must run inside the transaction of the change")
-    recipients = sorted(set(recipient_ids))
+    sql, params, envelope = event_insert_sql(
+        type=type, chat_id=chat_id, data=data, to_members=to_members, also_to=also_to
+    )
     with connection.cursor() as cursor:
-        cursor.execute("select pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK_KEY])
-    event = Event.objects.create(type=type, chat_id=chat_id, recipient_ids=recipients, data=data)
-    envelope = event.envelope()
-    if recipients:
-        CentrifugoOutbox.objects.create(
-            method="broadcast",
-            payload={
-                "channels": [personal_channel(user_id) for user_id in recipients],
-                "data": envelope,
-                # Centrifugo drops a repeat with the same key: a retried dispatch never
-                # reaches a client twice.
-                "idempotency_key": f"event-{event.pk}",
-            },
-        )
-    return envelope
+        cursor.execute(f"with {sql} select id from new_event", params)  # noqa: S608 (fixed SQL, values are parameters)
+        (event_id,) = cursor.fetchone()
+    return envelope | {"id": event_id}
+
+
+def chat_unsubscribe_later(*, chat_id: int, user_id: int) -> None:
+    """Queues Centrifugo's server-API unsubscribe of the user from the chat's channel, in the
+    caller's transaction: a removed member stops receiving at once, and the row waits in the
+    outbox while Centrifugo is down."""
+    CentrifugoOutbox.objects.create(
+        method="unsubscribe", payload={"channel": chat_channel(chat_id), "user": str(user_id)}
+    )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
 
 
 # Rows deleted per statement: a backlog of months is deleted in short transactions, not one

@@ -106,10 +106,19 @@ class ChannelClient:
     for them from the (synchronous) test thread.
     """
 
-    def __init__(self, *, url: str, channel: str, token: Callable[[], str], max_reconnect_delay: float = 1.0):
+    def __init__(
+        self,
+        *,
+        url: str,
+        channel: str,
+        token: Callable[[], str],
+        sub_token: Callable[[], str] | None = None,
+        max_reconnect_delay: float = 1.0,
+    ):
         self.url = url
         self.channel = channel
         self.token = token
+        self.sub_token = sub_token
         self.max_reconnect_delay = max_reconnect_delay
         self.publications: list[Any] = []
         self.subscribed: list[dict[str, bool]] = []
@@ -187,7 +196,17 @@ class ChannelClient:
             max_reconnect_delay=self.max_reconnect_delay,
             proxy=None,
         )
-        sub = self._client.new_subscription(self.channel, events=SubEvents(), recoverable=True, positioned=True)
+
+        async def get_sub_token(channel: str) -> str:
+            return self.sub_token()
+
+        sub = self._client.new_subscription(
+            self.channel,
+            events=SubEvents(),
+            recoverable=True,
+            positioned=True,
+            get_token=get_sub_token if self.sub_token else None,
+        )
         await self._client.connect()
         await sub.subscribe()
 

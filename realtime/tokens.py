@@ -1,7 +1,9 @@
-"""Centrifugo connection tokens: a short-lived JWT naming the user.
+"""Centrifugo tokens: short-lived JWTs signed with the HMAC secret Centrifugo checks.
 
-Centrifugo checks the HMAC signature and `exp`; `sub` is the user id, which is also what
-lets the user (and only the user) subscribe to `personal:#<id>`.
+A connection token names the user (`sub`), which is also what lets the user (and only the
+user) subscribe to `personal:#<id>`. A subscription token lets that user into one chat's
+channel `chat:<id>`; Django issues it to members only, and its short life bounds how long a
+removed member could still use one they kept (removal also unsubscribes them at once).
 """
 
 from datetime import UTC, datetime, timedelta
@@ -24,5 +26,14 @@ def connection_token_issue(*, user: User, now: datetime | None = None, ttl: time
     ttl = ttl if ttl is not None else timedelta(seconds=settings.CENTRIFUGO_TOKEN_TTL_SECONDS)
     expires_at = now + ttl
     claims = {"sub": str(user.pk), "iat": int(now.timestamp()), "exp": int(expires_at.timestamp())}
+    token = jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET, algorithm="HS256")
+    return {"token": token, "expires_at": expires_at.replace(microsecond=0)}
+
+
+def subscription_token_issue(*, user: User, channel: str, now: datetime | None = None) -> ConnectionToken:
+    """Signs a subscription token for `user` to `channel`; the caller has checked access."""
+    now = now or datetime.now(tz=UTC)
+    expires_at = now + timedelta(seconds=settings.CENTRIFUGO_SUBSCRIPTION_TOKEN_TTL_SECONDS)
+    claims = {"sub": str(user.pk), "channel": channel, "iat": int(now.timestamp()), "exp": int(expires_at.timestamp())}
     token = jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET, algorithm="HS256")
     return {"token": token, "expires_at": expires_at.replace(microsecond=0)}

@@ -24,8 +24,15 @@ def _page_config(request: HttpRequest, chat_id: int | None) -> dict:
         "user": {"id": request.user.pk, "username": request.user.get_username()},
         "chat_id": chat_id,
         "channel": personal_channel(request.user.pk),
+        "chat_ids": chat_selectors.chat_ids_of(user_id=request.user.pk),
+        "chat_channel_prefix": f"{settings.CENTRIFUGO_CHAT_NAMESPACE}:",
         "ws_url": settings.CENTRIFUGO_WS_URL,
-        "urls": {"api": "/api/", "token": "/api/realtime/token/", "lookup": "/users/lookup/"},
+        "urls": {
+            "api": "/api/",
+            "token": "/api/realtime/token/",
+            "subscription_token": "/api/realtime/subscription-token/",
+            "lookup": "/users/lookup/",
+        },
     }
 
 

@@ -51,7 +51,7 @@ def main() -> None:
             while next_at < start + args.duration and time.monotonic() < start + 1.5 * args.duration:
                 time.sleep(max(0.0, next_at - time.monotonic()))
                 chat, author = mine[counts[index] % len(mine)]
-                message_create(chat=chat, author=author, text=f"bench message {counts[index]}")
+                message_create(chat_id=chat.pk, author=author, text=f"bench message {counts[index]}")
                 counts[index] += 1
                 next_at += interval
         finally:

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 def test_chat_list_holds_only_my_chats_newest_activity_first(team, make_user, client_for):
     quiet = chat_create(created_by=team.member, title="Quiet")
     other_people = chat_create(created_by=team.outsider, title="Not mine")
-    message_create(chat=team.chat, author=team.owner, text="activity")
+    message_create(chat_id=team.chat.pk, author=team.owner, text="activity")
 
     titles = [chat["title"] for chat in client_for(team.member).get("/api/chats/").json()]
 

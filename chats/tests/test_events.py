@@ -21,22 +21,34 @@ def mark() -> int:
     return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def test_message_created_matches_rest_read_and_reaches_every_member(team, client_for, mark):
+def test_message_created_matches_rest_read_and_goes_to_the_chat_channel(team, client_for, mark):
     response = client_for(team.member).post(f"/api/chats/{team.chat.pk}/messages/", {"text": "hello"}, format="json")
     [event] = _events_since(mark)
     assert event.type == "message.created"
     assert event.data == response.json()
-    assert set(event.recipient_ids) == {team.owner.pk, team.admin.pk, team.member.pk}
+    assert event.to_members and event.also_to == []
 
-    outbox = CentrifugoOutbox.objects.get(payload__idempotency_key=f"event-{event.pk}")
-    assert outbox.method == "broadcast"
-    assert set(outbox.payload["channels"]) == {f"personal:#{u.pk}" for u in (team.owner, team.admin, team.member)}
+    [outbox] = CentrifugoOutbox.objects.filter(payload__idempotency_key=f"event-{event.pk}")
+    assert outbox.method == "publish"
+    assert outbox.payload["channel"] == f"chat:{team.chat.pk}"
     assert outbox.payload["data"] == event.envelope()
+
+
+def test_a_message_costs_the_same_rows_for_a_big_chat(team, make_user, mark):
+    """One event row and one outbox row, without member lists, whatever the chat's size."""
+    for _ in range(30):
+        services.chat_member_add(chat=team.chat, user=make_user(), added_by=team.owner)
+    mark = _events_since(0)[-1].pk
+    services.message_create(chat_id=team.chat.pk, author=team.member, text="to 33")
+    [event] = _events_since(mark)
+    outbox = CentrifugoOutbox.objects.filter(payload__idempotency_key=f"event-{event.pk}")
+    assert [row.method for row in outbox] == ["publish"]
+    assert event.also_to == [] and "channels" not in outbox[0].payload
 
 
 def test_each_service_emits_one_event_of_its_type(team, make_user, mark):
     newcomer = make_user()
-    message, _ = services.message_create(chat=team.chat, author=team.member, text="a")
+    message, _ = services.message_create(chat_id=team.chat.pk, author=team.member, text="a")
     services.message_update(message=message, actor=team.member, text="b")
     services.message_delete(message=message, actor=team.admin)
     services.chat_update(chat=team.chat, actor=team.owner, title="Renamed")
@@ -56,11 +68,16 @@ def test_each_service_emits_one_event_of_its_type(team, make_user, mark):
         "member.removed",
         "chat.deleted",
     ]
-    added, removed = events[4], events[6]
-    assert newcomer.pk in added.recipient_ids
+    added, removed, deleted = events[4], events[6], events[7]
+    assert added.to_members and added.also_to == [newcomer.pk], "the newcomer hears on their own channel"
     assert added.data["chat"]["title"] == "Renamed"
-    assert newcomer.pk in removed.recipient_ids, "a removed member hears of their own removal"
-    assert newcomer.pk not in events[7].recipient_ids
+    assert removed.also_to == [newcomer.pk], "a removed member hears of their own removal"
+    assert not deleted.to_members
+    assert set(deleted.also_to) == {team.owner.pk, team.admin.pk, team.member.pk}
+    unsubscribe = CentrifugoOutbox.objects.get(method="unsubscribe")
+    assert unsubscribe.payload == {"channel": f"chat:{team.chat.pk}", "user": str(newcomer.pk)}
+    removed_rows = CentrifugoOutbox.objects.filter(payload__idempotency_key=f"event-{removed.pk}")
+    assert unsubscribe.pk < min(row.pk for row in removed_rows), "off the channel before the event"
 
 
 def test_a_refused_write_emits_nothing(team, mark):
@@ -72,7 +89,7 @@ def test_a_refused_write_emits_nothing(team, mark):
 def test_a_rolled_back_write_leaves_no_event_and_no_outbox_row(team, mark):
     outbox_before = CentrifugoOutbox.objects.count()
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.message_create(chat=team.chat, author=team.member, text="never")
+        services.message_create(chat_id=team.chat.pk, author=team.member, text="never")
         raise RuntimeError("rolled back")
     assert _events_since(mark) == []
     assert CentrifugoOutbox.objects.count() == outbox_before
@@ -82,4 +99,4 @@ def test_event_emit_refuses_to_run_outside_a_transaction(transactional_db):
     from realtime.services import event_emit
 
     with pytest.raises(RuntimeError):
-        event_emit(type="chat.updated", chat_id=1, data={}, recipient_ids=[1])
+        event_emit(type="chat.updated", chat_id=1, data={})

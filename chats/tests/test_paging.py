@@ -7,7 +7,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def sixty_messages(team) -> list[int]:
-    return [message_create(chat=team.chat, author=team.member, text=f"m{i}")[0].pk for i in range(60)]
+    return [message_create(chat_id=team.chat.pk, author=team.member, text=f"m{i}")[0].pk for i in range(60)]
 
 
 def test_newest_page_is_oldest_to_newest(team, client_for, sixty_messages):
@@ -50,5 +50,5 @@ def test_after_picks_up_messages_posted_since(team, client_for, sixty_messages):
     url = f"/api/chats/{team.chat.pk}/messages/"
     newest = sixty_messages[-1]
     assert client.get(url, {"after": newest}).json()["results"] == []
-    new = message_create(chat=team.chat, author=team.admin, text="late")[0]
+    new = message_create(chat_id=team.chat.pk, author=team.admin, text="late")[0]
     assert [m["id"] for m in client.get(url, {"after": newest}).json()["results"]] == [new.pk]

@@ -54,7 +54,7 @@ def test_permission_matrix(
 ):
     other = make_user()
     chat_member_add(chat=team.chat, user=other, added_by=team.owner)
-    message, _ = message_create(chat=team.chat, author=team.member, text="by member")
+    message, _ = message_create(chat_id=team.chat.pk, author=team.member, text="by member")
     actor = team.user(role)
     ids = {
         "chat": team.chat.pk,

@@ -32,9 +32,9 @@ def test_default_schedule_exists(app, before, task, schedule):
 
 @pytest.mark.django_db(transaction=True)
 def test_event_log_prune_runs_on_the_worker(worker, team):
-    message_create(chat=team.chat, author=team.member, text="old")
+    message_create(chat_id=team.chat.pk, author=team.member, text="old")
     Event.objects.update(created_at=timezone.now() - timedelta(days=365))
-    message_create(chat=team.chat, author=team.member, text="new")
+    message_create(chat_id=team.chat.pk, author=team.member, text="new")
 
     deleted = event_log_prune.delay().get(timeout=30)
 

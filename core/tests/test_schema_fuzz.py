@@ -17,7 +17,7 @@ def auth_header(make_user) -> dict[str, str]:
     """A member of a chat with a message, so some of the ids the fuzzer tries exist."""
     user = make_user()
     chat = chat_create(created_by=user, title="fuzz", member_ids=[make_user().pk])
-    message_create(chat=chat, author=user, text="hello")
+    message_create(chat_id=chat.pk, author=user, text="hello")
     return {"Authorization": f"Token {Token.objects.create(user=user).key}"}
 
 

@@ -27,3 +27,11 @@ CENTRIFUGO_ENGINE = env.str("CENTRIFUGO_ENGINE", default="memory")
 CENTRIFUGO_HISTORY_SIZE = env.int("CENTRIFUGO_HISTORY_SIZE", default=1000)
 CENTRIFUGO_HISTORY_TTL = env.str("CENTRIFUGO_HISTORY_TTL", default="12h")
 CENTRIFUGO_PERSONAL_NAMESPACE = "personal"
+# Every chat's events go to one channel `chat:<id>`: a message costs one publication and one
+# history entry whatever the chat's size. Members subscribe with a subscription token.
+CENTRIFUGO_CHAT_NAMESPACE = "chat"
+# A subscription token is checked once, when the client subscribes; removal from the chat
+# also unsubscribes at once. Short, so a kept token is soon useless.
+CENTRIFUGO_SUBSCRIPTION_TOKEN_TTL_SECONDS = min(env.int("CENTRIFUGO_SUBSCRIPTION_TOKEN_TTL_SECONDS", default=300), 900)
+# History of each chat channel: what a page that reconnects recovers without a REST reload.
+CENTRIFUGO_CHAT_HISTORY_SIZE = env.int("CENTRIFUGO_CHAT_HISTORY_SIZE", default=1000)

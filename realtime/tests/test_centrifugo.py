@@ -10,13 +10,18 @@ import pytest
 import websockets
 import websockets.sync.client
 
+from chats.services import chat_create, chat_member_remove, message_create
 from realtime.models import CentrifugoOutbox
-from realtime.services import personal_channel
+from realtime.services import chat_channel, personal_channel
 from realtime.testing import ChannelClient
-from realtime.tokens import connection_token_issue
+from realtime.tokens import connection_token_issue, subscription_token_issue
 
 
-def client_of(server, user, channel=None, **kwargs) -> ChannelClient:
+def client_of(server, user, chat=None, channel=None, **kwargs) -> ChannelClient:
+    """A client of `user` on the chat's channel (with a subscription token), or on `channel`."""
+    if chat is not None:
+        channel = chat_channel(chat.pk)
+        kwargs["sub_token"] = lambda: subscription_token_issue(user=user, channel=channel)["token"]
     return ChannelClient(
         url=server.ws_url,
         channel=channel or personal_channel(user.pk),
@@ -26,7 +31,8 @@ def client_of(server, user, channel=None, **kwargs) -> ChannelClient:
 
 
 def test_member_receives_message_created_and_outsider_nothing(centrifugo, team, client_for):
-    with client_of(centrifugo, team.member) as member, client_of(centrifugo, team.outsider) as outsider:
+    # The outsider listens where they may: their own channel.
+    with client_of(centrifugo, team.member, chat=team.chat) as member, client_of(centrifugo, team.outsider) as outsider:
         assert member.wait_for(lambda c: c.subscribed) and outsider.wait_for(lambda c: c.subscribed)
         response = client_for(team.owner).post(f"/api/chats/{team.chat.pk}/messages/", {"text": "hi"}, format="json")
         assert response.status_code == 201
@@ -44,24 +50,60 @@ def test_a_repeated_outbox_row_reaches_the_client_once(centrifugo, team, client_
     the idempotency key makes Centrifugo drop the repeat."""
     poster = client_for(team.owner)
     url = f"/api/chats/{team.chat.pk}/messages/"
-    with client_of(centrifugo, team.member) as member:
+    with client_of(centrifugo, team.member, chat=team.chat) as member:
         assert member.wait_for(lambda c: c.subscribed)
         poster.post(url, {"text": "once"}, format="json")
         assert member.wait_for(lambda c: c.events("message.created"))
         [first] = member.events("message.created")
-        # The retry of that broadcast, as the consumer would send it again.
+        # The retry of that publication, as the consumer would send it again.
         CentrifugoOutbox.objects.create(
-            method="broadcast",
-            payload={
-                "channels": [personal_channel(team.member.pk)],
-                "data": first,
-                "idempotency_key": f"event-{first['id']}",
-            },
+            method="publish",
+            payload={"channel": chat_channel(team.chat.pk), "data": first, "idempotency_key": f"event-{first['id']}"},
         )
         poster.post(url, {"text": "twice?"}, format="json")  # dispatched after the retry
         assert member.wait_for(lambda c: len(c.events("message.created")) >= 2)
         assert not member.wait_for(lambda c: len(c.events("message.created")) > 2, timeout=1)
         assert [e["data"]["text"] for e in member.events("message.created")] == ["once", "twice?"]
+
+
+def test_a_chat_channel_needs_a_subscription_token_for_that_chat_and_user(centrifugo, team, make_user):
+    other_chat = chat_create(created_by=team.outsider, title="elsewhere")
+    channel = chat_channel(team.chat.pk)
+    for token in (
+        lambda: "",  # none
+        lambda: subscription_token_issue(user=team.outsider, channel=chat_channel(other_chat.pk))["token"],
+        lambda: subscription_token_issue(user=team.member, channel=channel)["token"],  # someone else's
+    ):
+        with ChannelClient(
+            url=centrifugo.ws_url,
+            channel=channel,
+            token=lambda: connection_token_issue(user=team.outsider)["token"],
+            sub_token=token,
+        ) as intruder:
+            # No token: unsubscribed as unauthorized; a token not theirs: disconnected (3500).
+            assert intruder.wait_for(lambda c: c.unsubscribed or c.disconnected)
+            assert not intruder.subscribed
+
+
+def test_subscription_token_api_is_for_members_only(team, client_for, settings):
+    url = "/api/realtime/subscription-token/"
+    response = client_for(team.member).get(url, {"channel": f"chat:{team.chat.pk}"})
+    assert response.status_code == 200
+    claims = jwt.decode(response.json()["token"], settings.CENTRIFUGO_TOKEN_HMAC_SECRET, algorithms=["HS256"])
+    assert claims["sub"] == str(team.member.pk) and claims["channel"] == f"chat:{team.chat.pk}"
+    assert 0 < claims["exp"] - datetime.now(tz=UTC).timestamp() <= 15 * 60
+    assert client_for(team.outsider).get(url, {"channel": f"chat:{team.chat.pk}"}).status_code == 404
+    for bad in ("personal:#1", "chat:0", "chat:x", "chat:99999999999999999999", ""):
+        assert client_for(team.member).get(url, {"channel": bad}).status_code == 400, bad
+
+
+def test_a_removed_member_is_unsubscribed_from_the_chat_channel_at_once(centrifugo, team):
+    with client_of(centrifugo, team.member, chat=team.chat) as member:
+        assert member.wait_for(lambda c: c.subscribed)
+        chat_member_remove(chat=team.chat, user_id=team.member.pk, actor=team.owner)
+        assert member.wait_for(lambda c: c.unsubscribed)
+        message_create(chat_id=team.chat.pk, author=team.owner, text="after you left")
+        assert not member.wait_for(lambda c: c.events("message.created"), timeout=1)
 
 
 def test_personal_channel_of_another_user_is_refused(centrifugo, team):
@@ -88,7 +130,13 @@ def test_client_refreshes_its_token_before_expiry_and_stays_connected(centrifugo
         issued.append(connection_token_issue(user=team.member)["token"])
         return issued[-1]
 
-    with ChannelClient(url=centrifugo.ws_url, channel=personal_channel(team.member.pk), token=token) as client:
+    channel = chat_channel(team.chat.pk)
+    with ChannelClient(
+        url=centrifugo.ws_url,
+        channel=channel,
+        token=token,
+        sub_token=lambda: subscription_token_issue(user=team.member, channel=channel)["token"],
+    ) as client:
         assert client.wait_for(lambda c: c.subscribed)
         assert client.wait_for(lambda c: len(issued) >= 3, timeout=10)  # refreshed, more than once
         client_for(team.owner).post(f"/api/chats/{team.chat.pk}/messages/", {"text": "still here"}, format="json")
@@ -143,7 +191,7 @@ def test_outage_then_restart_delivers_all_messages_once_in_order(engine, centrif
     server = centrifugo_factory(engine=engine)
     poster = client_for(team.owner)
     reader = client_for(team.member)
-    with client_of(server, team.member) as client:
+    with client_of(server, team.member, chat=team.chat) as client:
         assert client.wait_for(lambda c: c.subscribed)
         server.stop()
         assert client.wait_for(lambda c: not c.connected.is_set())

@@ -19,9 +19,13 @@ def test_config_has_the_settings_secrets_and_only_the_site_origin(settings):
     assert config["http_server"] == {"address": "127.0.0.1", "port": settings.CENTRIFUGO_PORT}
     assert config["admin"]["enabled"] and config["admin"]["password"] == settings.CENTRIFUGO_ADMIN_PASSWORD
     assert config["health"]["enabled"] and config["prometheus"]["enabled"]
-    [personal] = config["channel"]["namespaces"]
+    personal, chat = config["channel"]["namespaces"]
     assert personal["name"] == "personal" and personal["allow_user_limited_channels"]
     assert personal["history_size"] > 0 and personal["history_ttl"] and personal["force_recovery"]
+    # A chat's channel: no user limit, so only a subscription token lets anyone in.
+    assert chat["name"] == "chat" and not chat.get("allow_user_limited_channels")
+    assert not chat.get("allow_subscribe_for_client") and not chat.get("allow_publish_for_client")
+    assert chat["history_size"] > 0 and chat["force_recovery"]
     [consumer] = config["consumers"]
     assert consumer["type"] == "postgresql"
     assert consumer["postgresql"]["outbox_table_name"] == "centrifugo_outbox"

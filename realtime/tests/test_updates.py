@@ -92,7 +92,9 @@ def test_a_removed_member_gets_the_removal_and_nothing_after(team, team_clients)
     assert [event["type"] for event in owner_events] == ["member.removed", "message.created"]
 
 
-def test_a_member_added_later_sees_from_the_addition(team, team_clients, client_for):
+def test_a_member_added_later_receives_the_chat_from_then_on(team, team_clients, client_for):
+    """Who reads a chat's events is decided when they read, as for REST (which shows a new
+    member the chat's history): the newcomer's feed carries its addition and what follows."""
     start = _feed(team_clients["outsider"])["cursor"]
     _post_message(team_clients["owner"], team.chat, "before")
     response = team_clients["owner"].post(
@@ -103,9 +105,20 @@ def test_a_member_added_later_sees_from_the_addition(team, team_clients, client_
     assert response.status_code == 201, response.content
     _post_message(team_clients["owner"], team.chat, "after")
     events = _feed(team_clients["outsider"], after=start)["events"]
-    assert [event["type"] for event in events] == ["member.added", "message.created"]
-    assert events[0]["data"]["chat"]["id"] == team.chat.pk
-    assert events[1]["data"]["text"] == "after"
+    added = [event for event in events if event["type"] == "member.added"]
+    assert [event["data"]["chat"]["id"] for event in added] == [team.chat.pk]
+    assert events[-1]["type"] == "message.created" and events[-1]["data"]["text"] == "after"
+
+
+def test_a_removed_member_gets_their_removal_and_nothing_after(team, team_clients):
+    start = _feed(team_clients["member"])["cursor"]
+    response = team_clients["owner"].delete(f"/api/chats/{team.chat.pk}/members/{team.member.pk}/")
+    assert response.status_code == 204
+    _post_message(team_clients["owner"], team.chat, "after you left")
+    events = _feed(team_clients["member"], after=start)["events"]
+    assert [(event["type"], event["data"]["user_id"]) for event in events] == [("member.removed", team.member.pk)]
+    others = _feed(team_clients["admin"], after=start)["events"]
+    assert [event["type"] for event in others] == ["member.removed", "message.created"]
 
 
 @pytest.mark.parametrize(
@@ -150,7 +163,9 @@ def test_prune_keeps_the_retention_period(team):
     assert event_log_prune() == 0
     assert Event.objects.count() == kept
     assert event_log_prune(keep=timedelta(0)) == kept
-    assert event_feed(user_id=team.member.pk, after=None).cursor == EventLogPrune.objects.get().pruned_through
+    assert (
+        event_feed(user_id=team.member.pk, chat_ids=[], after=None).cursor == EventLogPrune.objects.get().pruned_through
+    )
 
 
 def test_long_poll_times_out_empty(team, team_clients):

@@ -21,6 +21,7 @@ const state = {
   members: new Map(), // user id -> membership (current chat only)
   seen: new Set(), // event ids already applied
   resyncing: null, // the running snapshot load, or null
+  resyncAgain: false, // asked for while one ran: it may have started too early
   held: [], // events that arrived during a snapshot load
   chatGone: null, // why the current chat is no longer ours
   snapshots: 0, // how many times the state was (re)loaded through REST
@@ -129,12 +130,15 @@ const handlers = {
 };
 
 function upsertChat(chat) {
+  const known = state.chats.has(chat.id);
   state.chats.set(chat.id, { ...state.chats.get(chat.id), ...chat });
   renderChatList();
+  if (!known) chatsChanged();
 }
 
 function dropChat(chatId, reason) {
   state.chats.delete(chatId);
+  chatsChanged();
   state.unread.delete(chatId);
   renderChatList();
   if (chatId === currentChatId) {
@@ -189,9 +193,13 @@ async function loadAllMessagesSince() {
 }
 
 async function resync() {
-  if (state.resyncing) return state.resyncing;
+  if (state.resyncing) {
+    state.resyncAgain = true;
+    return state.resyncing;
+  }
   state.held = [];
   state.snapshots += 1;
+  console.log("resync", state.snapshots, new Error().stack);
   state.resyncing = (async () => {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -211,9 +219,21 @@ async function resync() {
     const held = state.held;
     state.held = [];
     renderAll();
+    chatsChanged();
     for (const envelope of held) applyOnce(envelope);
     document.body.dataset.ready = "true";
+    if (state.resyncAgain) {
+      state.resyncAgain = false;
+      resync();
+    }
   }
+}
+
+// The transport hears of every change to the chats listed (WebSocket subscribes per chat);
+// until the first snapshot the page's own list (`config.chat_ids`) stands.
+let activeTransport = null;
+function chatsChanged() {
+  if (state.snapshots && !state.resyncing) activeTransport?.chatsChanged?.([...state.chats.keys()]);
 }
 
 // ---------------------------------------------------------------- rendering
@@ -437,6 +457,7 @@ async function startTransport(index, requested) {
       lastEventId: () => state.lastEventId,
       onFail: fallBack,
     });
+    activeTransport = transport;
     window.messenger = { state, handleEvent, transport, transportName: name };
   } catch (error) {
     fallBack(error.message);

@@ -1,0 +1,60 @@
+"""The JSON of chats, members and messages: what the REST API answers and what events carry.
+
+Plain functions, not ModelSerializers: they run on every message POST and every event, and
+a ModelSerializer pass costs more than the rest of the request's Python. The serializers in
+`serializers.py` describe the same shapes for OpenAPI; a test keeps the two equal.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from accounts.models import User
+
+from .models import Chat, Membership, Message
+
+
+def iso_time(value: datetime | None) -> str | None:
+    """A timestamp as DRF writes it (ISO 8601, UTC as `Z`)."""
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def user_public_data(user: User | None) -> dict[str, Any] | None:
+    """What other members see of a user: never the email."""
+    return None if user is None else {"id": user.pk, "username": user.username}
+
+
+def chat_data(chat: Chat) -> dict[str, Any]:
+    return {
+        "id": chat.pk,
+        "title": chat.title,
+        "kind": chat.kind,
+        "created_by": chat.created_by_id,
+        "created_at": iso_time(chat.created_at),
+        "updated_at": iso_time(chat.updated_at),
+        "last_activity_at": iso_time(chat.last_activity_at),
+    }
+
+
+def membership_data(membership: Membership) -> dict[str, Any]:
+    return {
+        "chat_id": membership.chat_id,
+        "user": user_public_data(membership.user),
+        "role": membership.role,
+        "joined_at": iso_time(membership.joined_at),
+    }
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "chat_id": message.chat_id,
+        "author": user_public_data(message.author),
+        "text": message.text,
+        "client_id": message.client_id,
+        "created_at": iso_time(message.created_at),
+        "edited_at": iso_time(message.edited_at),
+        "deleted_at": iso_time(message.deleted_at),
+    }

@@ -1,0 +1,123 @@
+"""The hot path's costs and guarantees: statements per request, writes of one chat never
+waiting for another's, and a feed cursor that never skips an event committing late."""
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+from django.db import connection, transaction
+
+from chats.services import message_create
+from realtime.selectors import event_feed
+from realtime.services import event_emit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_message_post_is_two_statements(team, client_for, django_assert_num_queries):
+    client = client_for(team.member)
+    url = f"/api/chats/{team.chat.pk}/messages/"
+    # The token, then one statement: membership, message, chat activity, event, outbox.
+    with django_assert_num_queries(2):
+        response = client.post(url, {"text": "fast", "client_id": "c-1"}, format="json")
+    assert response.status_code == 201
+    # A retry with the same client_id: the same statement inserts nothing, then the first is read.
+    with django_assert_num_queries(3):
+        again = client.post(url, {"text": "fast", "client_id": "c-1"}, format="json")
+    assert again.status_code == 200 and again.json() == response.json()
+    # Not a member: the same one statement says so.
+    outsider = client_for(team.outsider)
+    with django_assert_num_queries(2):
+        assert outsider.post(url, {"text": "no"}, format="json").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "statements"),
+    [
+        ("/api/chats/", 2),  # token, chats
+        ("/api/chats/{chat}/messages/", 4),  # token, membership, page, "has older"
+        ("/api/chats/{chat}/members/", 3),  # token, membership, members with users
+        ("/api/realtime/token/", 1),
+        ("/api/realtime/subscription-token/?channel=chat:{chat}", 2),  # token, membership
+        ("/api/updates/?after=0", 5),  # token, chats, bounds, head, events
+    ],
+)
+def test_statements_per_read(team, client_for, django_assert_max_num_queries, path, statements):
+    client = client_for(team.member)
+    with django_assert_max_num_queries(statements):
+        response = client.get(path.format(chat=team.chat.pk))
+    assert response.status_code == 200, response.content
+
+
+def _in_thread(work: Callable[[], object]) -> threading.Thread:
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@contextmanager
+def _open_transaction(work: Callable[[], object]) -> Iterator[threading.Event]:
+    """Runs `work` in a transaction on another connection and keeps it open until the
+    block ends; yields once `work` has run."""
+    done, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with transaction.atomic():
+            work()
+            done.set()
+            release.wait(timeout=30)
+
+    thread = _in_thread(hold)
+    assert done.wait(timeout=10), "the held transaction did not start"
+    try:
+        yield release
+    finally:
+        release.set()
+        thread.join(timeout=10)
+
+
+def test_a_write_to_one_chat_never_waits_for_another_chat(team, make_user):
+    from chats.services import chat_create, chat_member_add
+
+    other = chat_create(created_by=team.owner, title="B")
+    newcomer = make_user()
+
+    committed = threading.Event()
+
+    def post_to_b() -> None:
+        message_create(chat_id=other.pk, author=team.owner, text="to B")
+        committed.set()
+
+    # Chat A has a message and a membership change open (its chat row locked) meanwhile.
+    def busy_with_a() -> None:
+        message_create(chat_id=team.chat.pk, author=team.member, text="to A, not committed")
+        chat_member_add(chat=team.chat, user=newcomer, added_by=team.owner)
+
+    with _open_transaction(busy_with_a):
+        _in_thread(post_to_b)
+        assert committed.wait(timeout=5), "a message to chat B waited for chat A's transaction"
+
+
+def test_an_event_committing_after_a_higher_id_is_not_skipped(team):
+    member = team.member.pk
+    start = event_feed(user_id=member, chat_ids=[team.chat.pk], after=None).cursor
+
+    def emit(text: str) -> Callable[[], object]:
+        return lambda: event_emit(type="chat.updated", chat_id=team.chat.pk, data={"title": text})
+
+    with _open_transaction(emit("first, commits last")):
+        later = _in_thread(lambda: transaction.atomic(emit("second, commits first"))())
+        later.join(timeout=10)
+        # The second event has committed with the higher id; the first is still open.
+        page = event_feed(user_id=member, chat_ids=[team.chat.pk], after=start)
+        assert page.events == [] and page.cursor == start, "the cursor moved past an open event"
+    page = event_feed(user_id=member, chat_ids=[team.chat.pk], after=start)
+    assert [event["data"]["title"] for event in page.events] == ["first, commits last", "second, commits first"]
+    assert page.events[0]["id"] < page.events[1]["id"]
