@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-
 SMALL_CHAT_SIZE = 10
 
 
@@ -84,11 +82,10 @@ def connection_token(user_id: int) -> str:
 
 
 def chat_channels_available() -> bool:
-    """Whether the product has per-chat channels (issue 9's `chat:<id>`) yet."""
-    import json
+    """Whether the product has per-chat channels (issue 9's `chat:<id>`)."""
+    from realtime import services, tokens
 
-    template = json.loads((settings.BASE_DIR / "deploy" / "centrifugo" / "config.template.json").read_text())
-    return any(ns.get("name") == "chat" for ns in template.get("channel", {}).get("namespaces", []))
+    return hasattr(services, "chat_channel") and hasattr(tokens, "subscription_token_issue")
 
 
 def subscription_token(user_id: int, channel: str) -> str:
@@ -106,10 +103,9 @@ def subscription_token(user_id: int, channel: str) -> str:
 def subscriptions(user_id: int, chat_ids: list[int], channel_mode: str) -> list[dict[str, str]]:
     """What a client of this user subscribes to: its chats' channels, or (before issue 9's
     write path) its personal channel, which carries every chat's events."""
-    from realtime.services import personal_channel
+    from realtime import services
 
     if channel_mode == "personal":
-        return [{"channel": personal_channel(user_id), "token": ""}]
-    return [
-        {"channel": f"chat:{chat_id}", "token": subscription_token(user_id, f"chat:{chat_id}")} for chat_id in chat_ids
-    ]
+        return [{"channel": services.personal_channel(user_id), "token": ""}]
+    channels = [services.chat_channel(chat_id) for chat_id in chat_ids]
+    return [{"channel": channel, "token": subscription_token(user_id, channel)} for channel in channels]
