@@ -354,7 +354,7 @@ class Bench:
 
     # -- 1
     def scenario_1(self) -> dict:
-        duration = self.seconds(15, 5)
+        duration = self.seconds(10, 5)
         saturation, paced = [], []
         for rep in range(self.args.repeat):
             log(f"scenario 1, run {rep + 1}/{self.args.repeat}: saturation (closed loop, 32 clients), {duration:.0f} s")
