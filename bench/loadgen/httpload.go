@@ -22,16 +22,20 @@ import (
 // was scheduled to leave (ns on the run's monotonic clock) and how it was answered. The
 // receipt side reads it to turn a publication's client_id into a POST→receipt latency.
 type Posts struct {
-	tag    string
-	sendNs []int64 // scheduled send time; 0 until scheduled
-	status []int32 // HTTP status; -1 transport error; 0 not answered (yet)
-	chat   []int64
-	next   atomic.Int64
+	tag      string
+	external bool    // a receiver's table, filled from the poster's list at the end
+	sendNs   []int64 // scheduled send time; 0 until scheduled
+	status   []int32 // HTTP status; -1 transport error; 0 not answered (yet)
+	chat     []int64
+	next     atomic.Int64
 }
 
-func newPosts(capacity int) *Posts {
+func newPosts(capacity int, tag string) *Posts {
+	if tag == "" {
+		tag = fmt.Sprintf("lg%x", time.Now().UnixNano()&0xffffffffff)
+	}
 	return &Posts{
-		tag:    fmt.Sprintf("lg%x", time.Now().UnixNano()&0xffffffffff),
+		tag:    tag,
 		sendNs: make([]int64, capacity),
 		status: make([]int32, capacity),
 		chat:   make([]int64, capacity),
@@ -47,10 +51,45 @@ func (p *Posts) seqOf(clientID string) int {
 		return -1
 	}
 	seq, err := strconv.Atoi(rest)
-	if err != nil || seq < 0 || seq >= len(p.sendNs) {
+	if err != nil || seq < 0 || (!p.external && seq >= len(p.sendNs)) {
 		return -1
 	}
 	return seq
+}
+
+// AcceptedPost is what a poster hands to the receiver processes: which message, to
+// which chat, sent when (clock ns).
+type AcceptedPost struct {
+	ClientID string `json:"client_id"`
+	ChatID   int64  `json:"chat_id"`
+	SentNs   int64  `json:"sent_ns"`
+}
+
+func (p *Posts) acceptedList() []AcceptedPost {
+	var out []AcceptedPost
+	for seq := 0; seq < int(p.next.Load()) && seq < len(p.sendNs); seq++ {
+		if accepted(atomic.LoadInt32(&p.status[seq])) {
+			out = append(out, AcceptedPost{p.clientID(seq), p.chat[seq], p.sendNs[seq]})
+		}
+	}
+	return out
+}
+
+// fill makes a receiver's table from a poster's list of accepted POSTs.
+func (p *Posts) fill(list []AcceptedPost) {
+	top := -1
+	seqs := make([]int, len(list))
+	for i, a := range list {
+		seqs[i] = p.seqOf(a.ClientID)
+		top = max(top, seqs[i])
+	}
+	p.sendNs, p.status, p.chat = make([]int64, top+1), make([]int32, top+1), make([]int64, top+1)
+	for i, a := range list {
+		if seq := seqs[i]; seq >= 0 {
+			p.sendNs[seq], p.status[seq], p.chat[seq] = a.SentNs, 201, a.ChatID
+		}
+	}
+	p.next.Store(int64(top + 1))
 }
 
 func accepted(status int32) bool { return status >= 200 && status < 300 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,9 +32,9 @@ type Result struct {
 	WallS    float64        `json:"wall_s"`
 	Phases   []PhaseResult  `json:"phases,omitempty"`
 	Receipts *ReceiptResult `json:"receipts,omitempty"`
-	// The send time (ms on the run's clock) of every accepted message, by client_id.
-	AcceptedSendMs map[string]float64 `json:"accepted_send_ms,omitempty"`
-	Loadgen        LoadgenSelf        `json:"loadgen"`
+	// Every accepted message: its client_id, chat and send time (for receiver processes).
+	AcceptedPosts []AcceptedPost `json:"accepted_posts,omitempty"`
+	Loadgen       LoadgenSelf    `json:"loadgen"`
 }
 
 // LoadgenSelf is the generator's own cost, so that its share of the machine is reported.
@@ -116,7 +117,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "loadgen: unknown mode %q\n", s.Mode)
 		os.Exit(2)
 	}
-	res.WallS = round2(clock.Now().Seconds())
+	res.WallS = round2(time.Since(clock.zero).Seconds())
 	res.Loadgen = self(nofile)
 	raw, _ := json.Marshal(res)
 	if *outPath != "" {
@@ -142,16 +143,6 @@ func capacity(h *HTTPLoad) int {
 	return n
 }
 
-func acceptedSendTimes(posts *Posts) map[string]float64 {
-	out := map[string]float64{}
-	for seq := 0; seq < int(posts.next.Load()) && seq < len(posts.sendNs); seq++ {
-		if accepted(posts.status[seq]) {
-			out[posts.clientID(seq)] = round2(float64(posts.sendNs[seq]) / 1e6)
-		}
-	}
-	return out
-}
-
 func liveLine(r *HTTPRunner) string {
 	return fmt.Sprintf("sent %d, 2xx %d, 503 %d, failed %d, in flight %d",
 		r.live.sent.Load(), r.live.ok.Load(), r.live.refused.Load(), r.live.failed.Load(), r.live.inflight.Load())
@@ -162,7 +153,7 @@ func runRequests(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
 		fmt.Fprintln(os.Stderr, "loadgen: mode post needs an http section")
 		os.Exit(2)
 	}
-	posts := newPosts(capacity(s.HTTP))
+	posts := newPosts(capacity(s.HTTP), s.Tag)
 	runner := newHTTPRunner(s, posts, clock)
 	marker("ready", nil)
 	marker("measure_start", nil)
@@ -172,7 +163,7 @@ func runRequests(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
 	close(done)
 	marker("measure_end", nil)
 	if s.HTTP.Method == "POST" {
-		res.AcceptedSendMs = acceptedSendTimes(posts)
+		res.AcceptedPosts = posts.acceptedList()
 	}
 }
 
@@ -220,7 +211,8 @@ func runReceipts(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
 	if s.HTTP != nil {
 		capacityN = capacity(s.HTTP)
 	}
-	posts := newPosts(capacityN)
+	posts := newPosts(capacityN, s.Tag)
+	posts.external = s.ExternalPosts
 	counters := &recvCounters{}
 	receivers := newReceivers(s)
 	connect := connectAll(ctx, s, receivers, openers(s, receivers, posts, clock, counters), counters, clock)
@@ -245,7 +237,9 @@ func runReceipts(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
 		}
 		close(done)
 		marker("measure_end", nil)
-		res.AcceptedSendMs = acceptedSendTimes(posts)
+		res.AcceptedPosts = posts.acceptedList()
+	} else if s.ExternalPosts {
+		waitExternalPosts(ctx, s, receivers, posts, counters, connect)
 	}
 	res.Receipts = receiptResult(receivers, posts, counters, connect)
 	closeAll(receivers)
@@ -253,7 +247,7 @@ func runReceipts(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
 
 // runIdle: hold the connections until stdin closes (or hold_s), for the memory reading.
 func runIdle(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
-	posts := newPosts(1)
+	posts := newPosts(1, s.Tag)
 	counters := &recvCounters{}
 	receivers := newReceivers(s)
 	connect := connectAll(ctx, s, receivers, openers(s, receivers, posts, clock, counters), counters, clock)
@@ -280,4 +274,39 @@ func runIdle(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
 	}
 	res.Receipts = receiptResult(receivers, posts, counters, connect)
 	closeAll(receivers)
+}
+
+// waitExternalPosts: the poster is another process. Its list of accepted POSTs arrives as
+// a file named on stdin; then the receipts still on their way get drain_s at most.
+func waitExternalPosts(ctx context.Context, s *Scenario, receivers []*Receiver, posts *Posts, counters *recvCounters, connect time.Duration) {
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return
+	}
+	raw, err := os.ReadFile(strings.TrimSpace(line))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		return
+	}
+	var list []AcceptedPost
+	if err := json.Unmarshal(raw, &list); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		return
+	}
+	// Receipts are written by the clients' goroutines: fill the table under their locks.
+	for _, r := range receivers {
+		r.mu.Lock()
+	}
+	posts.fill(list)
+	for _, r := range receivers {
+		r.mu.Unlock()
+	}
+	deadline := time.Now().Add(time.Duration(s.DrainS * float64(time.Second)))
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if r := receiptResult(receivers, posts, counters, connect); r.Lost == 0 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	marker("drained", map[string]any{"received": counters.received.Load()})
 }

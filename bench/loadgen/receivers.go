@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,10 +34,10 @@ type Receiver struct {
 	closer    func()
 }
 
-// sample is one first receipt: which POST, how late (ms after its scheduled send).
+// sample is one first receipt: which POST, and when (clock ns).
 type sample struct {
 	seq int32
-	ms  float32
+	at  int64
 }
 
 func newReceiver(chats []int64, subs int) *Receiver {
@@ -72,10 +73,9 @@ type envelope struct {
 
 func (r *Receiver) handle(raw []byte, posts *Posts, clock *Clock, counters *recvCounters) {
 	now := clock.Now()
-	var ev envelope
 	seq := -1
-	if json.Unmarshal(raw, &ev) == nil && ev.Type == "message.created" {
-		seq = posts.seqOf(ev.Data.ClientID)
+	if clientID, ok := messageClientID(raw); ok {
+		seq = posts.seqOf(clientID)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -86,20 +86,45 @@ func (r *Receiver) handle(raw []byte, posts *Posts, clock *Clock, counters *recv
 	counters.received.Add(1)
 	r.got[seq]++
 	if r.got[seq] == 1 {
-		if sent := atomic.LoadInt64(&posts.sendNs[seq]); sent > 0 {
-			r.latency = append(r.latency, sample{seq: int32(seq), ms: float32(float64(now-time.Duration(sent)) / 1e6)})
+		r.latency = append(r.latency, sample{seq: int32(seq), at: int64(now)})
+	}
+}
+
+var (
+	createdMarker  = []byte(`"type":"message.created"`)
+	clientIDMarker = []byte(`"client_id":"`)
+)
+
+// messageClientID finds a message.created event's data.client_id without decoding the
+// whole envelope (tens of thousands of receipts a second share the generator's CPU);
+// an envelope laid out otherwise is decoded in full.
+func messageClientID(raw []byte) (string, bool) {
+	if bytes.Contains(raw, createdMarker) {
+		if i := bytes.Index(raw, clientIDMarker); i >= 0 {
+			rest := raw[i+len(clientIDMarker):]
+			if j := bytes.IndexByte(rest, '"'); j >= 0 {
+				return string(rest[:j]), true
+			}
 		}
 	}
+	var ev envelope
+	if json.Unmarshal(raw, &ev) == nil && ev.Type == "message.created" && ev.Data.ClientID != "" {
+		return ev.Data.ClientID, true
+	}
+	return "", false
 }
 
 type recvCounters struct {
 	connected, failed, disconnects, subErrors, received atomic.Int64
 }
 
-// Clock is the run's monotonic clock: every send and receipt time is on it.
+// Clock reads the wall clock, in ns since the Unix epoch, so that a POST sent by one
+// load generator process and its receipt in another (scenarios with many subscribers
+// keep the two apart: a process busy with 20,000 receipts a second would delay its own
+// POSTs) are on one time line. Every process of a run is on this one machine.
 type Clock struct{ zero time.Time }
 
-func (c *Clock) Now() time.Duration { return time.Since(c.zero) }
+func (c *Clock) Now() time.Duration { return time.Duration(time.Now().UnixNano()) }
 
 // dialer hands out the source addresses in turn.
 type dialer struct {
@@ -346,7 +371,7 @@ func receiptResult(receivers []*Receiver, posts *Posts, counters *recvCounters, 
 			if n > 1 {
 				res.Duplicated += int(n - 1)
 			}
-			if !accepted(atomic.LoadInt32(&posts.status[seq])) {
+			if seq >= len(posts.status) || !accepted(atomic.LoadInt32(&posts.status[seq])) {
 				res.ReceivedNotAccepted++
 			}
 		}
@@ -355,8 +380,8 @@ func receiptResult(receivers []*Receiver, posts *Posts, counters *recvCounters, 
 		// but committed later is counted in received_not_accepted, not here.
 		var own []float64
 		for _, s := range r.latency {
-			if accepted(atomic.LoadInt32(&posts.status[s.seq])) {
-				own = append(own, float64(s.ms))
+			if int(s.seq) < len(posts.status) && accepted(atomic.LoadInt32(&posts.status[s.seq])) {
+				own = append(own, float64(s.at-atomic.LoadInt64(&posts.sendNs[s.seq]))/1e6)
 			}
 		}
 		all = append(all, own...)

@@ -36,6 +36,12 @@ type Scenario struct {
 	HoldS float64 `json:"hold_s"`
 	// Settle time between "everyone subscribed" and the first POST.
 	SettleS float64 `json:"settle_s"`
+	// The client_id prefix of a run's messages; a poster and its receiver processes share it.
+	Tag string `json:"tag"`
+	// ws/channels without an http section: another process posts. Once connected, this one
+	// waits for a line on stdin naming the poster's list of accepted POSTs (JSON), then for
+	// their receipts (drain_s at most).
+	ExternalPosts bool `json:"external_posts"`
 }
 
 // HTTPLoad is the request side: open loop (each request leaves at its scheduled time,
