@@ -10,11 +10,11 @@ setup:            ## install what is missing (Debian packages, .venv, Centrifugo
 services: setup   ## start the project's PostgreSQL and Redis under .state/
 	@scripts/services.sh start
 
-run: services     ## migrate, create the demo data, start every process of the Procfile
+run: services     ## migrate, create the demo data, start every process under supervisord (foreground)
 	@scripts/bootstrap.sh
 	@scripts/run.sh
 
-stop:             ## stop what make run started
+stop:             ## stop what make run started (supervisord and its processes, PostgreSQL, Redis)
 	@scripts/run.sh stop
 	@scripts/services.sh stop
 

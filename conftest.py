@@ -1,7 +1,7 @@
 """Fixtures shared by every app's tests: users, API clients and chats with roles."""
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -10,12 +10,29 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from chats.models import Chat, Membership
 from chats.services import chat_create, chat_member_add
+from core.testing import SiteServer
 
 # Real Centrifugo processes for the real-time tests; a real Celery worker, SMTP server and
 # Flower for the background-work tests.
 pytest_plugins = ["realtime.fixtures", "core.celery_fixtures"]
 
 _numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def site_server(django_db_setup, tmp_path_factory) -> Iterator[SiteServer]:
+    """nginx + gunicorn + uvicorn on the test database, as `make run` serves the site,
+    started once per session (about 4 s). The feed's SSE heartbeat is 1 s, for the tests."""
+    server = SiteServer(workdir=tmp_path_factory.mktemp("site")).start(REALTIME_SSE_HEARTBEAT_SECONDS="1")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def site(site_server, transactional_db) -> SiteServer:
+    """The session's site for a test that talks HTTP to it: the test's data is committed
+    (transactional_db), so the site's processes see it."""
+    return site_server
 
 
 @pytest.fixture

@@ -1,26 +1,44 @@
-"""REST API throughput under uvicorn, with a connection per request against a connection pool.
+"""REST API throughput: the old single uvicorn against nginx + gunicorn, side by side.
 
-    .venv/bin/python bench/api_throughput.py                 # 4 rounds x 2 settings, 300 POSTs each
-    .venv/bin/python bench/api_throughput.py --posts 100 --concurrency 4 --rounds 2
+    .venv/bin/python bench/api_throughput.py                      # before vs after, 1/8/32 clients
+    .venv/bin/python bench/api_throughput.py --seconds 3 --rounds 1
+    .venv/bin/python bench/api_throughput.py --servers all --concurrency 8 32   # WSGI variants too
 
-It creates a database of its own (bench_api, dropped at the end), a chat of 10 members and
-one uvicorn per round, alternately with DB_POOL_MAX_SIZE=0 (Django's default: a new
-PostgreSQL connection per request) and DB_POOL_MAX_SIZE=8 (the Procfile's web process).
-Each round, --concurrency threads post --posts messages in all through
-POST /api/chats/<id>/messages/ (every POST also writes its event and outbox row) and then
-read as many pages with GET .../messages/. Prints requests/s and the latency p50/p99 of each
-setting (medians over the rounds, which alternate, so drift of a shared machine hits both
-alike) and writes bench/results/api_throughput.json.
+It creates a database of its own (bench_api, dropped at the end) and a chat of 10 members,
+then, for each round, starts each server setting in turn and loads it with wrk (Debian's
+`wrk`, a compiled client, so the load generator is not the bottleneck): `GET /healthz` and
+`POST /api/chats/<id>/messages/` (each POST also writes its event and outbox row), for
+--seconds at each concurrency. Rounds alternate the settings, so drift of a shared machine
+hits all alike; the figures are medians over rounds. Prints requests/s, p50/p99 latency,
+non-2xx answers and wrk's own CPU share, and writes bench/results/api_throughput.json.
+
+Settings (--servers):
+  before               uvicorn, one process, h11 + asyncio, a pool of 8 (the old Procfile's web)
+  after                nginx + gunicorn gthread, one process per core with WSGI_THREADS threads
+                       and a psycopg pool of as many connections (what `make run` runs:
+                       core/serving.py)
+  with --servers all, also:
+  sync                 nginx + gunicorn sync workers, one per core, a persistent connection each
+  sync+pool            the same with a psycopg pool of 1 per worker
+  gthread+persistent   gthread with a persistent connection per thread instead of the pool
+  granian              nginx + granian (WSGI), one process per core, persistent connections
+
+--endpoints adds `get` (GET .../messages/?limit=20, a read with token authentication).
 """
 
 import argparse
 import json
 import os
 import platform
+import re
+import resource
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,18 +50,150 @@ import django  # noqa: E402
 
 django.setup()
 
-import httpx  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import User  # noqa: E402
-from bench.stats import percentile  # noqa: E402
 from chats.services import chat_create  # noqa: E402
-from realtime.feed_testing import UvicornServer  # noqa: E402
+from core.serving import wsgi_command  # noqa: E402
+from core.testing import GunicornServer, ServerProcess, SiteServer, django_environment  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "api_throughput.json"
 DATABASE = "bench_api"
-SETTINGS = {"per-request connection": "0", "pool of 8": "8"}
+CORES = os.cpu_count() or 2
+
+
+class CommandServer(ServerProcess):
+    """A Django server process from a given command line (the settings compared here)."""
+
+    def __init__(self, command: Callable[[int], list[str]], env: dict[str, str], log_path: Path) -> None:
+        super().__init__(log_path=log_path)
+        self._command = command
+        self._env = env
+
+    def command(self) -> list[str]:
+        return self._command(self.port)
+
+    def environment(self) -> dict[str, str]:
+        name = f"bench-{self.port}"
+        return django_environment(settings_module="messenger.settings.test", application_name=name) | self._env
+
+
+class Setting:
+    """One way of serving the site: `start()` returns the URL to load, `stop()` ends it."""
+
+    def __init__(self, name: str, start: Callable[[Path], tuple[str, Callable[[], None]]]) -> None:
+        self.name = name
+        self._start = start
+
+    def start(self, workdir: Path) -> tuple[str, Callable[[], None]]:
+        return self._start(workdir)
+
+
+def _old_uvicorn(workdir: Path) -> tuple[str, Callable[[], None]]:
+    def command(port: int) -> list[str]:
+        # As the old Procfile ran it; h11 and asyncio named, since uvicorn would now pick
+        # httptools and uvloop by itself.
+        line = [sys.executable, "-m", "uvicorn", "messenger.asgi:application", "--host", "127.0.0.1"]
+        return [*line, "--port", str(port), "--no-access-log", "--loop", "asyncio", "--http", "h11"]
+
+    server = CommandServer(command, {"DB_POOL_MAX_SIZE": "8"}, workdir / "uvicorn.log").start()
+    return server.url, server.stop
+
+
+def _site(web: Callable[[Path], ServerProcess] | None = None) -> Callable[[Path], tuple[str, Callable[[], None]]]:
+    def start(workdir: Path) -> tuple[str, Callable[[], None]]:
+        site = SiteServer(workdir=workdir, wsgi_workers=CORES, web=web(workdir) if web else None).start()
+        return site.url, site.stop
+
+    return start
+
+
+def _sync(workdir: Path, env: dict[str, str]) -> ServerProcess:
+    def command(port: int) -> list[str]:
+        line = wsgi_command(port=port, workers=CORES)
+        del line[line.index("--threads") : line.index("--threads") + 2]
+        line[line.index("gthread")] = "sync"
+        return line
+
+    return CommandServer(command, env, workdir / "gunicorn.log")
+
+
+PERSISTENT = {"DB_POOL_MAX_SIZE": "0", "DB_CONN_MAX_AGE": "600"}
+POOL_OF_ONE = {"DB_POOL_MAX_SIZE": "1", "DB_CONN_MAX_AGE": "0"}
+
+
+def _gthread_persistent(workdir: Path) -> ServerProcess:
+    server = GunicornServer(workers=CORES, log_path=workdir / "gunicorn.log")
+    server.environment = lambda: GunicornServer.environment(server) | PERSISTENT
+    return server
+
+
+def _granian(workdir: Path) -> ServerProcess:
+    def command(port: int) -> list[str]:
+        line = [sys.executable, "-m", "granian", "--interface", "wsgi", "messenger.wsgi:application"]
+        return [*line, "--host", "127.0.0.1", "--port", str(port), "--workers", str(CORES), "--log-level", "warning"]
+
+    return CommandServer(command, PERSISTENT, workdir / "granian.log")
+
+
+SETTINGS = {
+    "before": Setting("uvicorn, 1 process (before)", _old_uvicorn),
+    "after": Setting(f"nginx + gunicorn gthread {CORES}x{settings.WSGI_THREADS}, pool (after)", _site()),
+    "sync": Setting(f"nginx + gunicorn sync x{CORES}, persistent", _site(lambda w: _sync(w, PERSISTENT))),
+    "sync+pool": Setting(f"nginx + gunicorn sync x{CORES}, pool", _site(lambda w: _sync(w, POOL_OF_ONE))),
+    "gthread+persistent": Setting(f"nginx + gunicorn gthread {CORES}x4, persistent", _site(_gthread_persistent)),
+    "granian": Setting(f"nginx + granian x{CORES}, persistent", _site(_granian)),
+}
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def wrk(url: str, *, concurrency: int, seconds: float, script: Path | None) -> dict:
+    """One wrk run; its figures and its own CPU time (user + system) as a share of the machine."""
+    command = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{seconds:g}s", "--latency"]
+    command += ["--timeout", "10s"] + (["-s", str(script)] if script else []) + [url]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    elapsed = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    latency = dict(re.findall(r"^\s+(50|90|99)(?:\.000)?%\s+(\S+)\s*$", output, re.M))
+    if "99" not in latency:
+        raise RuntimeError(f"wrk printed no latency distribution:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": _ms(latency["50"]),
+        "p99_ms": _ms(latency["99"]),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": sum(map(int, errors.groups())) if errors else 0,
+        "wrk_cpu_share": cpu / (elapsed * CORES),
+    }
+
+
+def wrk_script(workdir: Path, tokens: list[str], *, post: bool) -> Path:
+    """A wrk script: each request with the next member's token; POST a message, or GET."""
+    script = workdir / ("post.lua" if post else "get.lua")
+    body = 'wrk.method = "POST"\nwrk.body = \'{"text": "bench"}\'\n' if post else ""
+    script.write_text(
+        "local tokens = {" + ", ".join(f'"{t}"' for t in tokens) + "}\n"
+        "local n = 0\n" + body + 'wrk.headers["Content-Type"] = "application/json"\n'
+        "request = function()\n"
+        "  n = n + 1\n"
+        '  wrk.headers["Authorization"] = "Token " .. tokens[(n % #tokens) + 1]\n'
+        "  return wrk.format()\n"
+        "end\n"
+    )
+    return script
 
 
 def population() -> tuple[int, list[str]]:
@@ -52,87 +202,83 @@ def population() -> tuple[int, list[str]]:
     return chat.pk, [Token.objects.create(user=u).key for u in users]
 
 
-def round_(url: str, chat_id: int, tokens: list[str], posts: int, concurrency: int) -> dict:
-    def call(i: int, method: str) -> float:
-        headers = {"Authorization": f"Token {tokens[i % len(tokens)]}"}
-        started = time.perf_counter()
-        if method == "post":
-            response = httpx.post(f"{url}/api/chats/{chat_id}/messages/", json={"text": f"m{i}"}, headers=headers)
-        else:
-            response = httpx.get(f"{url}/api/chats/{chat_id}/messages/?limit=50", headers=headers)
-        response.raise_for_status()
-        return time.perf_counter() - started
-
-    figures = {}
-    for method in ("post", "get"):
-        with ThreadPoolExecutor(concurrency) as pool:
-            started = time.perf_counter()
-            latencies = list(pool.map(lambda i, m=method: call(i, m), range(posts)))
-            elapsed = time.perf_counter() - started
-        figures[method] = {
-            "requests_per_s": posts / elapsed,
-            "p50_ms": percentile(latencies, 50) * 1000,
-            "p99_ms": percentile(latencies, 99) * 1000,
-        }
-    return figures
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--posts", type=int, default=300)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=5, help="per endpoint, concurrency and setting")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--servers", nargs="+", default=["before", "after"], help="names, or all")
+    parser.add_argument("--endpoints", nargs="+", default=["healthz", "post"], choices=["healthz", "post", "get"])
     args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk (scripts/setup.sh installs it)")
+    names = list(SETTINGS) if args.servers == ["all"] else args.servers
 
     connection.settings_dict["TEST"]["NAME"] = DATABASE
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    workroot = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    rounds: dict[str, list[dict]] = {name: [] for name in names}
     try:
         chat_id, tokens = population()
-        rounds: dict[str, list[dict]] = {name: [] for name in SETTINGS}
+        messages = f"/api/chats/{chat_id}/messages/"
+        endpoints = {
+            "healthz": ("/healthz", None),
+            "post": (messages, wrk_script(workroot, tokens, post=True)),
+            "get": (f"{messages}?limit=20", wrk_script(workroot, tokens, post=False)),
+        }
+        endpoints = {name: endpoints[name] for name in args.endpoints}
         for number in range(args.rounds):
-            for name, pool_size in SETTINGS.items():
-                server = UvicornServer().start(DB_POOL_MAX_SIZE=pool_size)
+            for name in names:
+                workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workroot))
+                url, stop = SETTINGS[name].start(workdir)
+                figures: dict[str, dict] = {}
                 try:
-                    figures = round_(server.url, chat_id, tokens, args.posts, args.concurrency)
+                    for endpoint, (path, lua) in endpoints.items():
+                        for concurrency in args.concurrency:
+                            cell = wrk(f"{url}{path}", concurrency=concurrency, seconds=args.seconds, script=lua)
+                            figures[f"{endpoint}@{concurrency}"] = cell
+                            print(
+                                f"round {number + 1}/{args.rounds} {SETTINGS[name].name:>38} {endpoint:>7} "
+                                f"c={concurrency:<3} {cell['requests_per_s']:7.0f}/s p50 {cell['p50_ms']:6.1f} ms "
+                                f"p99 {cell['p99_ms']:6.1f} ms non-2xx {cell['non_2xx']} "
+                                f"wrk cpu {cell['wrk_cpu_share']:.0%}",
+                                flush=True,
+                            )
                 finally:
-                    server.stop()
+                    stop()
                 rounds[name].append(figures)
-                print(
-                    f"round {number + 1}/{args.rounds} {name:>24}: "
-                    + "  ".join(
-                        f"{m.upper()} {f['requests_per_s']:.0f}/s p50 {f['p50_ms']:.0f} ms" for m, f in figures.items()
-                    ),
-                    flush=True,
-                )
     finally:
         connection.creation.destroy_test_db(DATABASE, verbosity=0)
+        shutil.rmtree(workroot, ignore_errors=True)
 
+    cells = list(rounds[names[0]][0])
     summary = {
         name: {
-            method: {key: statistics.median(r[method][key] for r in results) for key in results[0][method]}
-            for method in ("post", "get")
+            cell: {key: statistics.median(r[cell][key] for r in results) for key in results[0][cell]} for cell in cells
         }
         for name, results in rounds.items()
     }
-    print(f"\nmedians over {args.rounds} alternating rounds, {args.concurrency} concurrent clients:")
-    print(f"{'setting':>24} | POST/s | POST p50 | POST p99 | GET/s | GET p50 | GET p99")
-    for name, s in summary.items():
-        print(
-            f"{name:>24} | {s['post']['requests_per_s']:6.0f} | {s['post']['p50_ms']:6.0f} ms | "
-            f"{s['post']['p99_ms']:6.0f} ms | {s['get']['requests_per_s']:5.0f} | {s['get']['p50_ms']:5.0f} ms | "
-            f"{s['get']['p99_ms']:5.0f} ms"
-        )
+    print(f"\nmedians over {args.rounds} alternating rounds of {args.seconds:g} s, {CORES} cores:")
+    print(f"{'setting':>38} | {'endpoint':>11} | req/s  | p50 ms | p99 ms | non-2xx | wrk cpu")
+    for name, figures in summary.items():
+        for cell, f in figures.items():
+            print(
+                f"{SETTINGS[name].name:>38} | {cell:>11} | {f['requests_per_s']:6.0f} | {f['p50_ms']:6.1f} | "
+                f"{f['p99_ms']:6.1f} | {f['non_2xx']:7.0f} | {f['wrk_cpu_share']:.0%}"
+            )
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(
         json.dumps(
             {
                 "when": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": {
-                    "cpus": os.cpu_count(),
+                    "cpus": CORES,
                     "load_average": os.getloadavg(),
                     "python": platform.python_version(),
+                    "max_in_flight": settings.WSGI_MAX_IN_FLIGHT,
                 },
                 "args": vars(args),
+                "settings": {name: SETTINGS[name].name for name in names},
                 "rounds": rounds,
                 "medians": summary,
             },

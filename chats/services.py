@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
+from core.fields import MAX_ID
 from notifications.services import member_added_notify_later
 from realtime.services import chat_unsubscribe_later, event_emit, event_insert_sql
 
@@ -201,6 +202,8 @@ def message_create(*, chat_id: int, author: User, text: str, client_id: str | No
     of a duplicate, so a client may retry a POST whose answer it never got. A chat the
     author is not in is not found.
     """
+    if not 0 < chat_id <= MAX_ID:  # not an id PostgreSQL could hold: no such chat
+        raise NotFoundError("Chat not found.")
     message = Message(chat_id=chat_id, author=author, text=text, client_id=client_id, created_at=timezone.now())
     data = message_data(message)
     event_sql, params, _ = event_insert_sql(

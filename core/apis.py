@@ -1,10 +1,15 @@
+import sys
+
 import redis
 from django.conf import settings
 from django.db import connection
+from django.http import HttpRequest, JsonResponse
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from core.exceptions import database_unavailable, database_unavailable_response
 
 
 class HealthApi(APIView):
@@ -50,3 +55,12 @@ def _check_redis() -> str:
         return "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return f"error: {exc.__class__.__name__}"
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """handler500: the API's error body instead of Django's HTML page, and 503 + Retry-After
+    when the cause is a database out of reach. Django calls it while handling the exception,
+    so sys.exc_info() holds it."""
+    if database_unavailable(sys.exc_info()[1]):
+        return database_unavailable_response()
+    return JsonResponse({"message": "Server error.", "extra": {}}, status=500)

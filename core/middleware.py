@@ -7,6 +7,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from core.exceptions import database_unavailable, database_unavailable_response
+
 
 class BodySizeLimitMiddleware(MiddlewareMixin):
     """Refuses oversized bodies with 413 before any parser reads them.
@@ -24,6 +26,18 @@ class BodySizeLimitMiddleware(MiddlewareMixin):
         if length > settings.MAX_REQUEST_BODY_BYTES:
             message = f"Request body too large (limit {settings.MAX_REQUEST_BODY_BYTES} bytes)."
             return JsonResponse({"message": message, "extra": {}}, status=413)
+        return None
+
+
+class DatabaseUnavailableMiddleware(MiddlewareMixin):
+    """A view that fails because the database is out of reach answers 503 + Retry-After in
+    the API's error shape. DRF views get it from their exception handler; this covers the
+    others, async ones included (under ASGI, handler500 runs in a thread without the
+    exception, so it cannot tell a 503 from a 500)."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if database_unavailable(exception):
+            return database_unavailable_response()
         return None
 
 

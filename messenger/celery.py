@@ -1,7 +1,8 @@
 """The Celery app. Its configuration is the Django settings under the CELERY_ namespace
 (see messenger/settings/celery.py); tasks are found in every installed app's tasks.py.
 
-Start a worker with `celery -A messenger worker`; the Procfile shows the flags used.
+Start a worker with `celery -A messenger worker`; deploy/supervisor/supervisord.conf.template
+shows the flags used.
 """
 
 import os

@@ -20,3 +20,6 @@ urlpatterns = [
     path("readyz", ReadinessApi.as_view(), name="readyz"),
     path("", include("web.urls")),
 ]
+
+# Every unhandled error answers with the API's JSON body; an unreachable database with 503.
+handler500 = "core.apis.server_error"

@@ -2,7 +2,7 @@
 
     python -m notifications.smtp_sink --port 8825 --dir .state/mail
 
-`make run` starts it (Procfile `smtp:`) on EMAIL_PORT, so the app's emails land in .state/mail/
+`make run` starts it (supervisord `[program:smtp]`) on EMAIL_PORT, so the app's emails land in .state/mail/
 instead of anyone's inbox. Loopback only; it accepts any sender and recipient.
 """
 
@@ -50,8 +50,8 @@ def main() -> None:
         signal.signal(signum, lambda *_: stop.set())
     email_host = os.environ.get("EMAIL_HOST", "127.0.0.1")
     if email_host not in ("127.0.0.1", "localhost", "::1"):
-        # A real server is configured: nothing to catch. Stay up, idle (honcho stops the whole
-        # stack when one of its processes exits).
+        # A real server is configured: nothing to catch. Stay up, idle (supervisord would
+        # otherwise start it again and again).
         print(f"EMAIL_HOST is {email_host}: no local SMTP sink", flush=True)
         stop.wait()
         return

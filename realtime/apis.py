@@ -1,6 +1,5 @@
 """The HTTP edge of real-time delivery."""
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,7 +9,7 @@ from chats.selectors import membership_get
 
 from .serializers import ConnectionTokenSerializer, SubscriptionTokenQuerySerializer, SubscriptionTokenSerializer
 from .services import personal_channel
-from .tokens import connection_token_issue, subscription_token_issue
+from .tokens import centrifugo_ws_url, connection_token_issue, subscription_token_issue
 
 
 class ConnectionTokenApi(APIView):
@@ -19,7 +18,7 @@ class ConnectionTokenApi(APIView):
     @extend_schema(responses={200: ConnectionTokenSerializer})
     def get(self, request: Request) -> Response:
         token = connection_token_issue(user=request.user)
-        data = token | {"ws_url": settings.CENTRIFUGO_WS_URL, "channel": personal_channel(request.user.pk)}
+        data = token | {"ws_url": centrifugo_ws_url(request), "channel": personal_channel(request.user.pk)}
         response = Response(ConnectionTokenSerializer(data).data)
         response["Cache-Control"] = "no-store"
         return response

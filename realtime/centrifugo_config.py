@@ -12,7 +12,7 @@ import re
 import subprocess
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from django.conf import settings
 
@@ -39,17 +39,14 @@ def database_dsn(database: dict[str, Any] | None = None) -> str:
     return f"postgres://{auth}{host}:{port}/{quote(db['NAME'], safe='')}?sslmode=disable"
 
 
-def _site_origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def config_values(**overrides: Any) -> dict[str, Any]:
     """The template's values from settings; `overrides` replaces any of them (tests)."""
     values: dict[str, Any] = {
         "port": settings.CENTRIFUGO_PORT,
+        # Its internal_port is a string in v6's config.
+        "internal_port": str(settings.CENTRIFUGO_INTERNAL_PORT),
         "log_level": "info",
-        "site_origin": _site_origin(settings.SITE_URL),
+        "site_origins": settings.SITE_ORIGINS,
         "token_hmac_secret": settings.CENTRIFUGO_TOKEN_HMAC_SECRET,
         "http_api_key": settings.CENTRIFUGO_HTTP_API_KEY,
         "admin_password": settings.CENTRIFUGO_ADMIN_PASSWORD,

@@ -13,18 +13,26 @@ from .testing import CentrifugoServer
 @pytest.fixture
 def centrifugo_factory(transactional_db, tmp_path) -> Iterator[Callable[..., CentrifugoServer]]:
     """Starts Centrifugo processes for one test (`engine="memory"` or `"redis"`), reading the
-    test database's outbox, and stops them afterwards. The Redis engine gets a key prefix of
+    test database's outbox, and stops them afterwards; `port`/`internal_port` put one where a
+    SiteServer's nginx expects it (`site_centrifugo`). The Redis engine gets a key prefix of
     its own, deleted at the end."""
     servers: list[CentrifugoServer] = []
     prefixes: list[str] = []
 
-    def start(*, engine: str = "memory", origin: str = "") -> CentrifugoServer:
+    def start(
+        *, engine: str = "memory", origin: str = "", port: int | None = None, internal_port: int | None = None
+    ) -> CentrifugoServer:
         prefix = ""
         if engine == "redis":
             prefix = f"test-centrifugo-{uuid.uuid4().hex[:12]}"
             prefixes.append(prefix)
         server = CentrifugoServer(
-            engine=engine, origin=origin, redis_prefix=prefix, workdir=tmp_path / f"centrifugo-{len(servers)}"
+            engine=engine,
+            origin=origin,
+            redis_prefix=prefix,
+            workdir=tmp_path / f"centrifugo-{len(servers)}",
+            port=port,
+            internal_port=internal_port,
         )
         servers.append(server)
         server.start()
@@ -46,3 +54,16 @@ def centrifugo_factory(transactional_db, tmp_path) -> Iterator[Callable[..., Cen
 def centrifugo(centrifugo_factory) -> CentrifugoServer:
     """A Centrifugo with the memory engine."""
     return centrifugo_factory()
+
+
+@pytest.fixture
+def site_centrifugo(centrifugo_factory, site) -> Callable[..., CentrifugoServer]:
+    """Starts a Centrifugo behind the session's site: on the port its nginx proxies
+    /connection/ to, accepting the site's origin."""
+
+    def start(*, engine: str = "memory") -> CentrifugoServer:
+        return centrifugo_factory(
+            engine=engine, origin=site.url, port=site.centrifugo_port, internal_port=site.centrifugo_internal_port
+        )
+
+    return start

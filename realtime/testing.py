@@ -39,20 +39,26 @@ class CentrifugoServer:
         redis_prefix: str = "",
         workdir: Path | None = None,
         log_level: str = "info",
+        port: int | None = None,
+        internal_port: int | None = None,
     ) -> None:
         self.engine = engine
-        self.port = free_port()
+        # The client port (WebSocket; core.testing.SiteServer's nginx proxies its own to it)
+        # and the internal one: server API, admin, health, metrics.
+        self.port = port or free_port()
+        self.internal_port = internal_port or free_port()
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="centrifugo-"))
         self.config_path = self.workdir / "config.json"
         self.log_path = self.workdir / "centrifugo.log"
         overrides: dict[str, Any] = {
             "port": self.port,
+            "internal_port": str(self.internal_port),
             "engine": engine,
             "database_dsn": database_dsn(connection.settings_dict),
             "log_level": log_level,
         }
         if origin:
-            overrides["site_origin"] = origin
+            overrides["site_origins"] = [origin]
         if redis_prefix:
             overrides["redis_prefix"] = redis_prefix
         config_write(self.config_path, **overrides)
@@ -63,8 +69,12 @@ class CentrifugoServer:
         return f"ws://127.0.0.1:{self.port}/connection/websocket"
 
     @property
+    def internal_url(self) -> str:
+        return f"http://127.0.0.1:{self.internal_port}"
+
+    @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api"
+        return f"{self.internal_url}/api"
 
     def start(self, timeout: float = 15) -> None:
         # Centrifugo takes CENTRIFUGO_* variables and a .env in its directory as config;
@@ -84,7 +94,7 @@ class CentrifugoServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"Centrifugo exited: {self.log_path.read_text()[-2000:]}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.internal_url}/health", timeout=1).status_code == 200:
                     return
             time.sleep(0.05)
         raise RuntimeError(f"Centrifugo did not start: {self.log_path.read_text()[-2000:]}")

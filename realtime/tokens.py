@@ -11,6 +11,7 @@ from typing import TypedDict
 
 import jwt
 from django.conf import settings
+from django.http import HttpRequest
 
 from accounts.models import User
 
@@ -18,6 +19,16 @@ from accounts.models import User
 class ConnectionToken(TypedDict):
     token: str
     expires_at: datetime
+
+
+def centrifugo_ws_url(request: HttpRequest) -> str:
+    """Where this request's client opens its WebSocket: CENTRIFUGO_WS_URL when set, else
+    `/connection/websocket` on the origin the request came to, which nginx proxies to
+    Centrifugo. Same-origin, so the page works at localhost and 127.0.0.1 alike."""
+    if settings.CENTRIFUGO_WS_URL:
+        return settings.CENTRIFUGO_WS_URL
+    scheme = "wss" if request.is_secure() else "ws"
+    return f"{scheme}://{request.get_host()}/connection/websocket"
 
 
 def connection_token_issue(*, user: User, now: datetime | None = None, ttl: timedelta | None = None) -> ConnectionToken:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Procfile's `centrifugo:` process: renders Centrifugo's config from the template and
+# supervisord's `centrifugo` program: renders Centrifugo's config from the template and
 # the environment (secrets stay under .state/, never in git), checks it with `centrifugo
 # checkconfig`, waits until the database answers (the outbox consumer pings it on start and
 # exits without it), then runs Centrifugo in the foreground.

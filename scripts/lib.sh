@@ -17,7 +17,7 @@ log() { printf '\033[1m[messenger]\033[0m %s\n' "$*" >&2; }
 # Read KEY from the env file (empty when absent).
 env_get() { [ -f "$ENV_FILE" ] && sed -n "s/^$1=//p" "$ENV_FILE" | tail -n1 || true; }
 
-# The env file holds ports and secrets for scripts, honcho and Django; like Django's
+# The env file holds ports and secrets for scripts, supervisord and Django; like Django's
 # read_env, it only fills what the environment does not already set.
 load_env_file() {
   local line key

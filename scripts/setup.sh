@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what is missing; idempotent and quick when everything is there.
-#   Debian packages: PostgreSQL, Redis, Chromium, nginx + Nchan
+#   Debian packages: PostgreSQL, Redis, Chromium, nginx + Nchan, wrk (bench)
 #   .venv with the pinned Python dependencies
 #   Centrifugo built once into a cache outside the clone, keyed by version
 #   centrifuge-js copied from the npm registry into the static files
 #   .env with generated secrets, written on the first run only
 source "$(dirname "$0")/lib.sh"
 
-apt_packages=(postgresql redis-server chromium nginx-light libnginx-mod-nchan)
+apt_packages=(postgresql redis-server chromium nginx-light libnginx-mod-nchan wrk)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

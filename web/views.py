@@ -16,6 +16,7 @@ from accounts.services import user_create
 from chats import selectors as chat_selectors
 from core.exceptions import ApplicationError, NotFoundError
 from realtime.services import personal_channel
+from realtime.tokens import centrifugo_ws_url
 
 
 def _page_config(request: HttpRequest, chat_id: int | None) -> dict:
@@ -26,7 +27,7 @@ def _page_config(request: HttpRequest, chat_id: int | None) -> dict:
         "channel": personal_channel(request.user.pk),
         "chat_ids": chat_selectors.chat_ids_of(user_id=request.user.pk),
         "chat_channel_prefix": f"{settings.CENTRIFUGO_CHAT_NAMESPACE}:",
-        "ws_url": settings.CENTRIFUGO_WS_URL,
+        "ws_url": centrifugo_ws_url(request),
         "urls": {
             "api": "/api/",
             "token": "/api/realtime/token/",

@@ -83,7 +83,7 @@ class Bench:
         self.args = args
         self.results: list[dict] = []
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-transports-"))
-        # --pool: the Django server pools its connections, as the Procfile's web process does,
+        # --pool: the Django server pools its connections, as the web processes do,
         # instead of opening one per request.
         self.server_env = {"DB_POOL_MAX_SIZE": "8"} if args.pool else {}
 

@@ -121,3 +121,8 @@ def test_an_event_committing_after_a_higher_id_is_not_skipped(team):
     page = event_feed(user_id=member, chat_ids=[team.chat.pk], after=start)
     assert [event["data"]["title"] for event in page.events] == ["first, commits last", "second, commits first"]
     assert page.events[0]["id"] < page.events[1]["id"]
+
+
+def test_a_chat_id_past_bigint_is_not_found(team, client_for):
+    response = client_for(team.member).post(f"/api/chats/{2**63}/messages/", {"text": "x"}, format="json")
+    assert response.status_code == 404 and response.json()["message"] == "Chat not found."

@@ -1,45 +1,39 @@
-"""The web process as the Procfile runs it: uvicorn with a pool of PostgreSQL connections."""
+"""The web process as `make run` runs it: gunicorn, one process per core with a few
+threads, each process with a pool of PostgreSQL connections (core.serving.wsgi_command),
+reached through nginx (the `site` fixture)."""
 
 import asyncio
 
 import httpx
 import psycopg
-import pytest
+from django.conf import settings
 from rest_framework.authtoken.models import Token
 
 from realtime.centrifugo_config import database_dsn
-from realtime.feed_testing import UvicornServer
-
-POOL_SIZE = 3
 
 
-@pytest.fixture
-def pooled_server(transactional_db, tmp_path):
-    server = UvicornServer(log_path=tmp_path / "uvicorn.log").start(DB_POOL_MAX_SIZE=str(POOL_SIZE))
-    yield server
-    server.stop()
-
-
-def _server_connections(server: UvicornServer) -> int:
+def _server_connections(application_name: str) -> int:
     with psycopg.connect(database_dsn(), autocommit=True) as conn:
         return conn.execute(
             "select count(*) from pg_stat_activity where datname = current_database() and application_name = %s",
-            [server.application_name],
+            [application_name],
         ).fetchone()[0]
 
 
-def test_forty_concurrent_writes_share_the_pool(pooled_server, team):
+def test_concurrent_writes_share_the_pools(site, team):
     headers = {"Authorization": f"Token {Token.objects.create(user=team.member).key}"}
     url = f"/api/chats/{team.chat.pk}/messages/"
+    clients = 24  # under nginx's in-flight limit (WSGI_MAX_IN_FLIGHT), over the threads
 
     async def post_all() -> list[int]:
-        async with httpx.AsyncClient(base_url=pooled_server.url, headers=headers, timeout=60) as http:
-            responses = await asyncio.gather(*(http.post(url, json={"text": f"m{i}"}) for i in range(40)))
+        async with httpx.AsyncClient(base_url=site.url, headers=headers, timeout=60) as http:
+            responses = await asyncio.gather(*(http.post(url, json={"text": f"m{i}"}) for i in range(clients)))
             return [response.status_code for response in responses]
 
-    assert asyncio.run(post_all()) == [201] * 40
-    page = httpx.get(f"{pooled_server.url}{url}?limit=100", headers=headers).json()["results"]
-    assert sorted(m["text"] for m in page) == sorted(f"m{i}" for i in range(40))
-    # The pool keeps its connections open for the next requests (a connection per request
-    # would leave none behind), and never opens more than its size.
-    assert 2 <= _server_connections(pooled_server) <= POOL_SIZE
+    assert asyncio.run(post_all()) == [201] * clients
+    page = httpx.get(f"{site.url}{url}?limit=100", headers=headers).json()["results"]
+    assert sorted(m["text"] for m in page) == sorted(f"m{i}" for i in range(clients))
+    # The pools keep their connections open for the next requests (a connection per request
+    # would leave none behind), and never open more than a connection per thread.
+    workers, threads = site.web.workers, settings.WSGI_THREADS
+    assert workers <= _server_connections(site.web.application_name) <= workers * threads

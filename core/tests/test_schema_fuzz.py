@@ -1,5 +1,6 @@
-"""Schemathesis sends generated requests, valid and not, to every documented operation of a
-live server: none may answer with a server error."""
+"""Schemathesis sends generated requests, valid and not, to every documented operation of
+the site as `make run` serves it (nginx, gunicorn, uvicorn): none may answer with a server
+error."""
 
 import pytest
 import schemathesis
@@ -24,6 +25,6 @@ def auth_header(make_user) -> dict[str, str]:
 @pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_operation_answers_500(case, live_server, auth_header):
-    response = case.call(base_url=live_server.url, headers=auth_header)
+def test_no_operation_answers_500(case, site, auth_header):
+    response = case.call(base_url=site.url, headers=auth_header)
     assert response.status_code < 500, (case.method, case.formatted_path, response.text[:300])

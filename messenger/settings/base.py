@@ -1,6 +1,7 @@
 """Settings shared by every environment. Every value comes from the environment or `.env`."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -16,7 +17,21 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8800").rstrip("/")
-CSRF_TRUSTED_ORIGINS = [SITE_URL]
+
+
+def _site_origins(url: str) -> list[str]:
+    """SITE_URL's origin, and its loopback twin: a page opened at localhost and one opened
+    at 127.0.0.1 are two origins to a browser, and both reach the same nginx."""
+    parts = urlsplit(url)
+    twins = {"localhost": "127.0.0.1", "127.0.0.1": "localhost"}
+    hosts = [parts.hostname] + ([twins[parts.hostname]] if parts.hostname in twins else [])
+    port = f":{parts.port}" if parts.port else ""
+    return [f"{parts.scheme}://{host}{port}" for host in hosts]
+
+
+# Where the browser may come from: Centrifugo's allowed origins and Django's CSRF check.
+SITE_ORIGINS = _site_origins(SITE_URL)
+CSRF_TRUSTED_ORIGINS = SITE_ORIGINS
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,9 +55,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.BodySizeLimitMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Static files (admin, the chat page, centrifuge-js) straight from uvicorn; no CDN.
-    # WhiteNoise made async-capable, so async views (long polling, SSE) hold no thread.
+    # nginx serves /static/ from STATIC_ROOT; WhiteNoise answers for a server run without
+    # it (runserver, a bare gunicorn). Made async-capable, so async views (long polling,
+    # SSE) hold no thread.
     "core.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -82,15 +99,20 @@ DATABASE_URL = env.str("DATABASE_URL", default="") or _local_database_url()
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# A database that does not answer makes a request fail fast (503, see core.exceptions)
+# instead of holding a worker: libpq's connect timeout (2 s is its minimum) and, with a pool,
+# how long a request waits for a free connection.
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=2)
+DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=1.0)
 # A pool of PostgreSQL connections (psycopg_pool) instead of one connection per request; on
-# for the web process (the Procfile sets it), off for Celery's prefork workers, whose pool
+# for the web processes (supervisord sets it), off for Celery's prefork workers, whose pool
 # would be copied, threads and all, into every forked child. bench/api_throughput.py measures it.
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
 if DB_POOL_MAX_SIZE:
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": min(2, DB_POOL_MAX_SIZE),
         "max_size": DB_POOL_MAX_SIZE,
-        "timeout": 10,
+        "timeout": DB_POOL_TIMEOUT,
     }
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -161,6 +183,9 @@ LOGGING = {
 }
 # Centrifugo (tokens, ports, engine, personal channels): one module of its own.
 from .centrifugo import *  # noqa: E402, F403
+
+# nginx, gunicorn, uvicorn and supervisord: ports, workers, overload limits.
+from .serving import *  # noqa: E402, F403
 
 DEMO_ACCOUNT = {
     "username": env.str("DEMO_USERNAME", default="demo"),

@@ -71,7 +71,7 @@ CELERY_TASK_TIME_LIMIT = 90
 CELERY_WORKER_POOL = "prefork"
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 1000
 
-# Task events for Flower (the worker also gets -E in the Procfile).
+# Task events for Flower (the worker also gets -E, see deploy/supervisor/).
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_TRACK_STARTED = True

@@ -4,16 +4,18 @@ Django signs connection tokens with the HMAC secret; `manage.py centrifugo_confi
 Centrifugo's own config from these same values, so the two never disagree.
 """
 
-from urllib.parse import urlsplit
+from .base import env
 
-from .base import SITE_URL, env
-
+# The client port: WebSocket connections, reached through nginx's /connection/.
 CENTRIFUGO_PORT = env.int("CENTRIFUGO_PORT", default=8801)
-# Where a browser opens its WebSocket: the site's host, Centrifugo's port.
-CENTRIFUGO_WS_URL = env.str(
-    "CENTRIFUGO_WS_URL",
-    default=f"ws://{urlsplit(SITE_URL).hostname}:{CENTRIFUGO_PORT}/connection/websocket",
-)
+# Admin UI, server HTTP API, health and Prometheus metrics: a loopback port nginx never
+# proxies, so nothing but this machine reaches them.
+CENTRIFUGO_INTERNAL_PORT = env.int("CENTRIFUGO_INTERNAL_PORT", default=8804)
+CENTRIFUGO_API_URL = env.str("CENTRIFUGO_API_URL", default=f"http://127.0.0.1:{CENTRIFUGO_INTERNAL_PORT}/api")
+# Where a browser opens its WebSocket. Empty (the default): the origin the page was loaded
+# from, `/connection/websocket`, which nginx proxies to Centrifugo
+# (realtime.tokens.centrifugo_ws_url); the page then works at localhost and 127.0.0.1 alike.
+CENTRIFUGO_WS_URL = env.str("CENTRIFUGO_WS_URL", default="")
 CENTRIFUGO_HTTP_API_KEY = env.str("CENTRIFUGO_HTTP_API_KEY")
 CENTRIFUGO_TOKEN_HMAC_SECRET = env.str("CENTRIFUGO_TOKEN_HMAC_SECRET")
 # A stolen token is useful for this long at most; the page asks for a new one before expiry.

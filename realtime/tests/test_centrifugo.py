@@ -144,8 +144,12 @@ def test_client_refreshes_its_token_before_expiry_and_stays_connected(centrifugo
         assert not client.disconnected
 
 
-def test_health_metrics_and_admin_behind_its_password(centrifugo, settings):
-    base = f"http://127.0.0.1:{centrifugo.port}"
+def test_health_metrics_and_admin_only_on_the_internal_port_admin_behind_its_password(centrifugo, settings):
+    # The client port, which nginx proxies, has WebSockets and nothing else.
+    client_port = f"http://127.0.0.1:{centrifugo.port}"
+    for path in ("/health", "/metrics", "/api/info", "/admin/auth", "/"):
+        assert httpx.get(f"{client_port}{path}").status_code == 404, path
+    base = centrifugo.internal_url
     assert httpx.get(f"{base}/health").status_code == 200
     assert "centrifugo_" in httpx.get(f"{base}/metrics").text
     assert httpx.post(f"{base}/admin/auth", data={"password": "wrong"}).status_code == 400

@@ -10,13 +10,20 @@ from django.core.management import call_command
 from realtime.centrifugo_config import config_check, config_render
 
 
-def test_config_has_the_settings_secrets_and_only_the_site_origin(settings):
-    settings.SITE_URL = "https://chat.example.com"
+def test_config_has_the_settings_secrets_and_only_the_site_origins(settings):
+    settings.SITE_ORIGINS = ["https://chat.example.com"]
     config = config_render()
     assert config["client"]["allowed_origins"] == ["https://chat.example.com"]
     assert config["client"]["token"]["hmac_secret_key"] == settings.CENTRIFUGO_TOKEN_HMAC_SECRET
     assert config["http_api"]["key"] == settings.CENTRIFUGO_HTTP_API_KEY
-    assert config["http_server"] == {"address": "127.0.0.1", "port": settings.CENTRIFUGO_PORT}
+    # Clients on one port (nginx proxies it); admin, server API and metrics on another, loopback.
+    assert config["http_server"] == {
+        "address": "127.0.0.1",
+        "port": settings.CENTRIFUGO_PORT,
+        "internal_address": "127.0.0.1",
+        "internal_port": str(settings.CENTRIFUGO_INTERNAL_PORT),
+    }
+    assert not config["admin"].get("external") and not config["http_api"].get("external")
     assert config["admin"]["enabled"] and config["admin"]["password"] == settings.CENTRIFUGO_ADMIN_PASSWORD
     assert config["health"]["enabled"] and config["prometheus"]["enabled"]
     personal, chat = config["channel"]["namespaces"]
@@ -54,6 +61,15 @@ def test_command_writes_an_owner_only_file(tmp_path):
     call_command("centrifugo_config", output=path, stdout=io.StringIO())
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text())["consumers"][0]["enabled"]
+
+
+def test_a_loopback_site_allows_both_of_its_names():
+    """A page opened at localhost:8800 and one at 127.0.0.1:8800 are two origins."""
+    from messenger.settings.base import _site_origins
+
+    assert _site_origins("http://127.0.0.1:8800") == ["http://127.0.0.1:8800", "http://localhost:8800"]
+    assert _site_origins("http://localhost:8800/") == ["http://localhost:8800", "http://127.0.0.1:8800"]
+    assert _site_origins("https://chat.example.com") == ["https://chat.example.com"]
 
 
 def test_an_unknown_engine_is_refused():

@@ -1,40 +1,33 @@
 """The chat page in Chromium with each transport (`?transport=ws|sse|longpoll|poll`): the
 live list shows what REST writes do, and a page whose WebSocket cannot connect falls back
-to SSE. The site runs under uvicorn, as in production: SSE needs ASGI."""
+to SSE. The site is served as in production (nginx, gunicorn, uvicorn for the feed)."""
 
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from core.testing import chromium_browser, free_port
-from realtime.feed_testing import UvicornServer
+from core.testing import SiteServer, chromium_browser
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def site(transactional_db, centrifugo_factory, tmp_path, request) -> Iterator[UvicornServer]:
-    """uvicorn with a Centrifugo that accepts its origin; `broken_ws` points the page at a
-    port where nothing listens instead."""
-    server = UvicornServer(log_path=tmp_path / "uvicorn.log")
-    if getattr(request, "param", None) == "broken_ws":
-        ws_url = f"ws://127.0.0.1:{free_port()}/connection/websocket"
-    else:
-        ws_url = centrifugo_factory(origin=server.url).ws_url
-    server.start(CENTRIFUGO_WS_URL=ws_url, SITE_URL=server.url)
-    yield server
-    server.stop()
+def site_with_centrifugo(site, site_centrifugo, request) -> SiteServer:
+    """The site with a Centrifugo behind its /connection/; `broken_ws` leaves nothing
+    listening there instead (nginx answers 503)."""
+    if getattr(request, "param", None) != "broken_ws":
+        site_centrifugo()
+    return site
 
 
 @pytest.fixture
-def chromium(site):
+def chromium(site_with_centrifugo):
     with chromium_browser() as browser:
         yield browser
 
 
-def _open_chat(browser, site: UvicornServer, user, chat, transport: str) -> Page:
+def _open_chat(browser, site: SiteServer, user, chat, transport: str) -> Page:
     page = browser.new_context().new_page()
     page.set_default_timeout(20_000)
     path = f"/chats/{chat.pk}/?transport={transport}&interval=1"
@@ -72,7 +65,7 @@ def test_the_live_list_works_with_each_transport(chromium, site, team, client_fo
     assert page.evaluate("document.body.dataset.transport") == transport
 
 
-@pytest.mark.parametrize("site", ["broken_ws"], indirect=True)
+@pytest.mark.parametrize("site_with_centrifugo", ["broken_ws"], indirect=True)
 def test_a_page_whose_websocket_cannot_connect_falls_back_to_sse(chromium, site, team, client_for):
     page = _open_chat(chromium, site, team.member, team.chat, "ws")
     expect(page.locator("#transport-name")).to_have_text("via sse (fallback)")

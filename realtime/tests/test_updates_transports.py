@@ -1,6 +1,7 @@
-"""Long polling and SSE against a real uvicorn on the test database: events from REST
-writes arrive, each client gets only its own, waiting clients hold no database connection,
-and an SSE reconnect with Last-Event-ID loses and repeats nothing."""
+"""Long polling and SSE through the site's nginx to its uvicorn, on the test database
+(`site`, core.testing.SiteServer): events from REST writes arrive, each client gets only its
+own, waiting clients hold no database connection, and an SSE reconnect with Last-Event-ID
+loses and repeats nothing."""
 
 import asyncio
 import resource
@@ -68,13 +69,13 @@ class SSEReader:
         raise AssertionError("the stream ended")
 
 
-def test_long_poll_returns_on_an_event_only_to_its_recipients_and_empty_at_timeout(feed_server, team, client_for):
+def test_long_poll_returns_on_an_event_only_to_its_recipients_and_empty_at_timeout(site, team, client_for):
     member, outsider = _headers(team.member), _headers(team.outsider)
     owner = client_for(team.owner)
 
     async def scenario():
         # A wake-up that never comes makes the 30 s long poll outlast this client's timeout.
-        async with httpx.AsyncClient(base_url=feed_server.url, timeout=20) as http:
+        async with httpx.AsyncClient(base_url=site.url, timeout=20) as http:
             start = (await http.get(UPDATES, headers=member)).json()["cursor"]
             waiting = asyncio.create_task(http.get(UPDATES, params={"after": start, "wait": 30}, headers=member))
             other = asyncio.create_task(http.get(UPDATES, params={"after": start, "wait": 2}, headers=outsider))
@@ -91,12 +92,12 @@ def test_long_poll_returns_on_an_event_only_to_its_recipients_and_empty_at_timeo
     asyncio.run(scenario())
 
 
-def test_sse_delivers_rest_writes_and_resumes_from_last_event_id(feed_server, team, client_for):
+def test_sse_delivers_rest_writes_and_resumes_from_last_event_id(site, team, client_for):
     member = _headers(team.member)
     owner = client_for(team.owner)
 
     async def scenario():
-        async with httpx.AsyncClient(base_url=feed_server.url, timeout=20) as http:
+        async with httpx.AsyncClient(base_url=site.url, timeout=20) as http:
             async with http.stream("GET", STREAM, headers=member) as response:
                 assert response.status_code == 200
                 assert response.headers["content-type"].startswith("text/event-stream")
@@ -125,7 +126,7 @@ def test_sse_delivers_rest_writes_and_resumes_from_last_event_id(feed_server, te
 
 
 @pytest.mark.slow
-def test_waiting_long_poll_clients_hold_no_database_connection_and_no_thread(feed_server, team, client_for):
+def test_waiting_long_poll_clients_hold_no_database_connection_and_no_thread(site, team, client_for):
     clients = 500
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
@@ -135,7 +136,7 @@ def test_waiting_long_poll_clients_hold_no_database_connection_and_no_thread(fee
 
     async def scenario():
         limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
-        async with httpx.AsyncClient(base_url=feed_server.url, timeout=90, limits=limits) as http:
+        async with httpx.AsyncClient(base_url=site.url, timeout=90, limits=limits) as http:
             start = (await http.get(UPDATES, headers=member)).json()["cursor"]
             params = {"after": start, "wait": 60}
             polls = [asyncio.create_task(http.get(UPDATES, params=params, headers=member)) for _ in range(clients)]
@@ -144,16 +145,16 @@ def test_waiting_long_poll_clients_hold_no_database_connection_and_no_thread(fee
             settled, samples, deadline = 0, [], time.monotonic() + 45
             while settled < 5 and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
-                backends = await asyncio.to_thread(_server_backends, conninfo, feed_server)
-                accepted = _established(feed_server.port)
+                backends = await asyncio.to_thread(_server_backends, conninfo, site.feed)
+                accepted = _established(site.feed.port)
                 samples.append((accepted, backends))
                 settled = settled + 1 if accepted >= clients and backends <= 1 else 0
             assert settled == 5, samples[-10:]
             assert not any(poll.done() for poll in polls)
             # Nor a thread each: the process has its few pool threads, not one per client.
-            assert _threads(feed_server.process.pid) < clients // 10
+            assert _threads(site.feed.process.pid) < clients // 10
             # The one connection left is the process's listener.
-            assert await asyncio.to_thread(_server_backends, conninfo, feed_server) == 1
+            assert await asyncio.to_thread(_server_backends, conninfo, site.feed) == 1
             message = await asyncio.to_thread(_post_message, owner, team.chat, "wake up, all of you")
             pages = [response.json() for response in await asyncio.gather(*polls)]
             assert all([event["data"] for event in page["events"]] == [message] for page in pages)
@@ -170,24 +171,24 @@ def _terminate_server_backends(conninfo: dict, server) -> int:
         ).fetchone()[0]
 
 
-def test_waiting_clients_get_events_across_a_listener_reconnect(feed_server, team, client_for):
+def test_waiting_clients_get_events_across_a_listener_reconnect(site, team, client_for):
     member = _headers(team.member)
     owner = client_for(team.owner)
     conninfo = database_conninfo()
 
     async def until_listening() -> None:
-        while await asyncio.to_thread(_server_backends, conninfo, feed_server) != 1:
+        while await asyncio.to_thread(_server_backends, conninfo, site.feed) != 1:
             await asyncio.sleep(0.1)
 
     async def scenario():
-        async with httpx.AsyncClient(base_url=feed_server.url, timeout=25) as http:
+        async with httpx.AsyncClient(base_url=site.url, timeout=25) as http:
             cursor = (await http.get(UPDATES, headers=member)).json()["cursor"]
             for round_ in range(2):
                 waiting = asyncio.create_task(http.get(UPDATES, params={"after": cursor, "wait": 30}, headers=member))
                 await asyncio.wait_for(until_listening(), timeout=20)
                 if round_ == 0:
                     # The listener's connection dies (a PostgreSQL restart, a failover).
-                    assert await asyncio.to_thread(_terminate_server_backends, conninfo, feed_server) == 1
+                    assert await asyncio.to_thread(_terminate_server_backends, conninfo, site.feed) == 1
                 message = await asyncio.to_thread(_post_message, owner, team.chat, f"round {round_}")
                 page = (await waiting).json()
                 assert [event["data"] for event in page["events"]] == [message]

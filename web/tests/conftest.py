@@ -20,11 +20,10 @@ def centrifugo_engine() -> str:
 
 
 @pytest.fixture
-def stack(centrifugo_factory, centrifugo_engine, live_server, settings) -> CentrifugoServer:
-    """The site (pytest-django's live server) and a Centrifugo that accepts its origin."""
-    server = centrifugo_factory(engine=centrifugo_engine, origin=live_server.url)
-    settings.CENTRIFUGO_WS_URL = server.ws_url
-    return server
+def stack(site_centrifugo, centrifugo_engine) -> CentrifugoServer:
+    """The site as `make run` serves it (nginx, gunicorn, uvicorn: the `site` fixture) and a
+    Centrifugo behind its /connection/."""
+    return site_centrifugo(engine=centrifugo_engine)
 
 
 @pytest.fixture
@@ -35,7 +34,7 @@ def browser(stack) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def open_page(browser, live_server) -> Iterator[Callable[[User, str], Page]]:
+def open_page(browser, site) -> Iterator[Callable[[User, str], Page]]:
     """Signs `user` in through the login form in a browser context of their own and opens `path`."""
     contexts = []
 
@@ -44,11 +43,11 @@ def open_page(browser, live_server) -> Iterator[Callable[[User, str], Page]]:
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(20_000)
-        page.goto(f"{live_server.url}/login/?next={path}")
+        page.goto(f"{site.url}/login/?next={path}")
         page.fill("input[name=username]", user.username)
         page.fill("input[name=password]", "pass-word-42")
         page.click("main button[type=submit]")
-        page.wait_for_url(f"{live_server.url}{path}")
+        page.wait_for_url(f"{site.url}{path}")
         if chat_page:  # loaded through REST and subscribed
             page.wait_for_selector("body[data-ready=true]")
             page.wait_for_selector("#connection-state[data-state=connected]")

@@ -35,14 +35,15 @@ def test_chat_page_of_a_chat_i_am_not_in_is_not_found(browser_client, team):
     assert browser_client(team.outsider).get(f"/chats/{team.chat.pk}/").status_code == 404
 
 
-def test_chat_page_hands_the_script_my_channel_and_the_chat(browser_client, team, settings):
+def test_chat_page_hands_the_script_my_channel_and_the_chat(browser_client, team):
     response = browser_client(team.member).get(f"/chats/{team.chat.pk}/")
     assert response.status_code == 200
     config = page_config(response)
     assert config["user"]["id"] == team.member.pk
     assert config["chat_id"] == team.chat.pk
     assert config["channel"] == f"personal:#{team.member.pk}"
-    assert config["ws_url"] == settings.CENTRIFUGO_WS_URL
+    # Same origin as the page: nginx proxies /connection/ to Centrifugo.
+    assert config["ws_url"] == "ws://testserver/connection/websocket"
 
 
 def test_user_text_in_the_page_is_escaped(browser_client, make_user):

@@ -1,0 +1,181 @@
+"""The message POST's own cost, before and after a change, side by side in one run.
+
+Runs Django in-process (its WSGI test client, no server, no network) against a database of
+its own, for two source trees: this one and an earlier commit checked out into a temporary
+worktree. Rounds alternate between the trees so that the machine's noise falls on both.
+For chats of 2 and of 10,000 members it reports per POST: the median time, the SQL
+statements, and the bytes the event log and the outbox grew by.
+
+    .venv/bin/python bench/write_path.py [--base 03a3624] [--posts 300] [--rounds 3]
+
+Writes bench/results/write_path.json. Needs the project's PostgreSQL (`make services`).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIG_ROOM = 10_000
+
+
+def worker(db: str, posts: int) -> dict:
+    """Inside one tree: set the database up once (cached by name), then time the POSTs."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.authtoken.models import Token
+
+    from accounts.models import User
+    from chats.models import Chat, Membership
+
+    call_command("migrate", verbosity=0)
+    if not User.objects.filter(username="wp-0").exists():
+        unusable = "!"  # no password can match it
+        User.objects.bulk_create(
+            [User(username=f"wp-{n}", email=f"wp-{n}@example.com", password=unusable) for n in range(BIG_ROOM)]
+        )
+        users = list(User.objects.filter(username__startswith="wp-").order_by("id"))
+        for title, members in (("small", users[:2]), ("big", users)):
+            chat = Chat.objects.create(title=title, created_by=members[0])
+            Membership.objects.bulk_create(
+                [Membership(chat=chat, user=u, role="owner" if i == 0 else "member") for i, u in enumerate(members)],
+                batch_size=5000,
+            )
+    author = User.objects.get(username="wp-0")
+    token, _ = Token.objects.get_or_create(user=author)
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token.key}")
+    result = {}
+    for title in ("small", "big"):
+        chat = Chat.objects.get(title=title)
+        url = f"/api/chats/{chat.pk}/messages/"
+        body = json.dumps({"text": "a message of ordinary length, about as long as people write"})
+        for _ in range(20):  # warm up: imports, caches, the connection
+            client.post(url, body, content_type="application/json")
+        sizes_before = _table_bytes(connection)
+        times = []
+        with CaptureQueriesContext(connection) as queries:
+            for _ in range(posts):
+                start = time.perf_counter()
+                response = client.post(url, body, content_type="application/json")
+                times.append((time.perf_counter() - start) * 1000)
+                assert response.status_code == 201, response.content
+        sizes_after = _table_bytes(connection)
+        result[title] = {
+            "median_ms": statistics.median(times),
+            "statements": len(queries) / posts,
+            "event_bytes": (sizes_after["event"] - sizes_before["event"]) / posts,
+            "outbox_bytes": (sizes_after["outbox"] - sizes_before["outbox"]) / posts,
+        }
+    return result
+
+
+def _table_bytes(connection) -> dict[str, int]:
+    """Bytes of the event log's and outbox's rows; the outbox as written, before a consumer
+    deletes it (none runs here)."""
+    with connection.cursor() as cursor:
+        cursor.execute("select coalesce(sum(pg_column_size(e.*)), 0) from realtime_event e")
+        event = cursor.fetchone()[0]
+        cursor.execute("select coalesce(sum(pg_column_size(o.*)), 0) from centrifugo_outbox o")
+        outbox = cursor.fetchone()[0]
+    return {"event": int(event), "outbox": int(outbox)}
+
+
+def _database_url(name: str) -> str:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.production")
+    from messenger.settings.base import DATABASE_URL
+
+    return DATABASE_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _create_database(url: str, name: str) -> None:
+    import psycopg
+
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
+            conn.execute(f'create database "{name}"')
+
+
+def run_tree(tree: Path, label: str, posts: int) -> dict:
+    name = f"bench_write_path_{label}"
+    url = _database_url(name)
+    _create_database(url, name)
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "messenger.settings.production",
+        "DATABASE_URL": url,
+        "DB_CONN_MAX_AGE": "600",
+        "PYTHONPATH": str(tree),
+        "DJANGO_SECURE_COOKIES": "false",
+    }
+    output = subprocess.run(
+        [sys.executable, __file__, "--worker", "--db", name, "--posts", str(posts)],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if output.returncode != 0:
+        raise RuntimeError(f"{label}: {output.stderr[-3000:]}")
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", default="03a3624", help="the commit to compare with")
+    parser.add_argument("--posts", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.db, args.posts)))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="write-path-") as tmp:
+        base = Path(tmp) / "base"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), args.base], check=True)
+        (base / ".env").symlink_to(ROOT / ".env")
+        try:
+            rounds: dict[str, list[dict]] = {"before": [], "after": []}
+            for n in range(args.rounds):
+                for label, tree in (("before", base), ("after", ROOT)):
+                    print(f"round {n + 1}/{args.rounds}: {label} ({args.posts} POSTs per chat)...", flush=True)
+                    rounds[label].append(run_tree(tree, label, args.posts))
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False)
+
+    summary = {}
+    for label, results in rounds.items():
+        summary[label] = {
+            chat: {key: statistics.median(r[chat][key] for r in results) for key in results[0][chat]}
+            for chat in ("small", "big")
+        }
+    report = {"base": args.base, "posts": args.posts, "rounds": args.rounds, "load": os.getloadavg(), **summary}
+    out = ROOT / "bench" / "results" / "write_path.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{'':8}{'chat':>7}{'median ms':>11}{'statements':>12}{'event B':>10}{'outbox B':>10}")
+    for label in ("before", "after"):
+        for chat, size in (("small", "2"), ("big", f"{BIG_ROOM:,}")):
+            row = summary[label][chat]
+            print(
+                f"{label:8}{size:>7}{row['median_ms']:>11.2f}{row['statements']:>12.1f}"
+                f"{row['event_bytes']:>10.0f}{row['outbox_bytes']:>10.0f}"
+            )
+    print(f"\nload average {report['load'][0]:.1f}; written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""How the processes are served: nginx's and supervisord's configs, and the command lines of
+the WSGI and ASGI servers, in one place for `make run` and the tests alike.
+
+`manage.py serving_config` renders `deploy/nginx/nginx.conf.template` and
+`deploy/supervisor/supervisord.conf.template` with the settings' ports into .state/; the
+tests render the same nginx template with free ports (core.testing.SiteServer) and start
+gunicorn and uvicorn with the same commands.
+"""
+
+import getpass
+import os
+import re
+import resource
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+TEMPLATES = Path(settings.BASE_DIR) / "deploy"
+NGINX_TEMPLATE = TEMPLATES / "nginx" / "nginx.conf.template"
+SUPERVISORD_TEMPLATE = TEMPLATES / "supervisor" / "supervisord.conf.template"
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+# nginx's temp directories, under its prefix: nothing is written outside the state dir.
+_NGINX_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+# What every supervised program gets unless its section says otherwise: restarted whenever
+# it exits (beat when the database went away, a crashed worker), retried for minutes while it
+# cannot start (supervisord waits 1 s more after each failed try), stopped with its children.
+PROGRAM_DEFAULTS = {
+    "autostart": "true",
+    "autorestart": "true",
+    "startsecs": "2",
+    "startretries": "60",
+    "stopasgroup": "true",
+    "killasgroup": "true",
+    "stopwaitsecs": "15",
+    "redirect_stderr": "true",
+    "stdout_logfile": "{log_dir}/%(program_name)s.log",
+    "stdout_logfile_maxbytes": "20MB",
+    "stdout_logfile_backups": "2",
+}
+
+
+def nginx_binary() -> str:
+    return os.environ.get("NGINX_BIN", "/usr/sbin/nginx")
+
+
+def wsgi_command(*, port: int, workers: int | None = None, threads: int | None = None) -> list[str]:
+    """gunicorn, one process per core, each with a few threads (gthread). Measured against
+    sync workers, granian and a persistent connection per thread (bench/api_throughput.py,
+    docs/architecture.md): threads overlap a request's waits on PostgreSQL (a commit's
+    fsync) with another's Python, and keep nginx's upstream connections alive. nginx buffers
+    each request and answer whole, so a slow client never holds a thread."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "messenger.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers or settings.WSGI_WORKERS),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads or settings.WSGI_THREADS),
+        "--backlog",
+        "2048",
+        # Longer than nginx keeps an idle upstream connection (keepalive_timeout in the
+        # template), so nginx never sends a request on a connection gunicorn is closing.
+        "--keep-alive",
+        "75",
+        # A request stuck this long is killed with its worker (the master starts a new one);
+        # nginx has answered 503 long before.
+        "--timeout",
+        "30",
+        "--graceful-timeout",
+        "10",
+        # Several gunicorns (make run, a test run) would share one default control socket.
+        "--no-control-socket",
+    ]
+
+
+def wsgi_environment(*, threads: int | None = None) -> dict[str, str]:
+    """A psycopg pool per process with a connection per thread: a request never waits for a
+    connection while the database keeps up, and waits DB_POOL_TIMEOUT (1 s) at most when it
+    does not, then answers 503 (core.exceptions). A persistent connection per thread
+    measured no faster, and a connect timeout cannot go below libpq's 2 s."""
+    return {"DB_POOL_MAX_SIZE": str(threads or settings.WSGI_THREADS), "DB_CONN_MAX_AGE": "0"}
+
+
+def asgi_command(*, port: int, workers: int = 1) -> list[str]:
+    """uvicorn with uvloop and httptools for the feed: one process is one event listener."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "messenger.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        # Longer than nginx keeps an idle upstream connection (see wsgi_command).
+        "--timeout-keep-alive",
+        "75",
+        "--timeout-graceful-shutdown",
+        "5",
+    ]
+
+
+def asgi_environment() -> dict[str, str]:
+    """The feed's database calls are short, each in a worker thread that gives its
+    connection back at once (realtime.feed_apis): a pool of 8 serves them all, instead of a
+    new connection per call (docs/transports.md measured the difference)."""
+    return {"DB_POOL_MAX_SIZE": "8"}
+
+
+def max_open_files() -> int:
+    """As many descriptors as this user may open (no process can raise the hard limit);
+    nginx and Centrifugo hold one per connection."""
+    return min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 65536)
+
+
+def _fill(template: str, values: dict[str, Any]) -> str:
+    def value(match: re.Match) -> str:
+        return str(values[match.group(1)])
+
+    return _PLACEHOLDER.sub(value, template)
+
+
+def nginx_config_values(**overrides: Any) -> dict[str, Any]:
+    """The nginx template's values from settings; `overrides` replaces any of them (tests)."""
+    prefix = Path(settings.STATE_DIR) / "nginx"
+    max_files = max_open_files()
+    values: dict[str, Any] = {
+        "prefix": prefix,
+        "log_dir": Path(settings.STATE_DIR) / "log",
+        "access_log": "off",
+        # Workers switch to this user when the master runs as root: the one who owns .state/.
+        "user_directive": f"user {getpass.getuser()};" if os.geteuid() == 0 else "",
+        "worker_processes": "auto",
+        "max_files": max_files,
+        "worker_connections": max_files // 2,
+        "listen_port": settings.WEB_PORT,
+        "wsgi_port": settings.WSGI_PORT,
+        "asgi_port": settings.ASGI_PORT,
+        "centrifugo_port": settings.CENTRIFUGO_PORT,
+        "static_root": settings.STATIC_ROOT,
+        "max_body_bytes": settings.MAX_REQUEST_BODY_BYTES,
+        "wsgi_max_in_flight": settings.WSGI_MAX_IN_FLIGHT,
+        "asgi_max_connections": settings.ASGI_MAX_CONNECTIONS,
+        "retry_after": settings.OVERLOAD_RETRY_AFTER_SECONDS,
+    }
+    unknown = set(overrides) - set(values)
+    if unknown:
+        raise KeyError(f"unknown nginx config values: {sorted(unknown)}")
+    return values | overrides
+
+
+def nginx_config_write(**overrides: Any) -> Path:
+    """Writes `<prefix>/nginx.conf`, makes its temp and log directories, checks it with
+    `nginx -t`; returns the file's path."""
+    values = nginx_config_values(**overrides)
+    prefix = Path(values["prefix"])
+    for name in _NGINX_TEMP_DIRS:
+        (prefix / name).mkdir(parents=True, exist_ok=True)
+    Path(values["log_dir"]).mkdir(parents=True, exist_ok=True)
+    path = prefix / "nginx.conf"
+    path.write_text(_fill(NGINX_TEMPLATE.read_text(), values))
+    result = subprocess.run(  # noqa: S603 - nginx, a file we wrote
+        [*nginx_command(prefix=prefix, log_dir=Path(values["log_dir"])), "-t", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ValueError(f"nginx -t refused {path}: {result.stderr.strip()}")
+    return path
+
+
+def nginx_command(*, prefix: Path, log_dir: Path) -> list[str]:
+    """nginx in the foreground (the config says `daemon off`), every path under `prefix`;
+    -e: its error log before it has read the config, not /var/log/nginx."""
+    return [
+        nginx_binary(),
+        "-p",
+        f"{prefix}/",
+        "-c",
+        str(prefix / "nginx.conf"),
+        "-e",
+        str(log_dir / "nginx-error.log"),
+    ]
+
+
+def _supervisor_environment(env: dict[str, str]) -> str:
+    return ",".join(f'{key}="{value}"' for key, value in env.items())
+
+
+def _with_program_defaults(config: str, defaults: dict[str, str]) -> str:
+    """Adds to every [program:x] section the defaults it does not set itself."""
+    sections = re.split(r"(?m)^(?=\[)", config)
+    out = []
+    for section in sections:
+        if section.startswith("[program:"):
+            lines = section.splitlines(keepends=True)
+            options = [i for i, line in enumerate(lines) if re.match(r"\w+\s*=", line)]
+            keys = {lines[i].split("=", 1)[0].strip() for i in options}
+            extra = [f"{key}={value}\n" for key, value in defaults.items() if key not in keys]
+            # After its last option, before the comment that introduces the next section.
+            section = "".join(lines[: options[-1] + 1] + extra + lines[options[-1] + 1 :])
+        out.append(section)
+    return "".join(out)
+
+
+def supervisord_config_write(path: Path | None = None) -> Path:
+    """Writes supervisord's config (and nginx's, which it runs) under the state dir."""
+    state = Path(settings.STATE_DIR)
+    log_dir, run_dir = state / "log", state / "run"
+    for directory in (log_dir, run_dir, state / "mail"):
+        directory.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("FLOWER_PASSWORD"):
+        raise ValueError("FLOWER_PASSWORD is empty: Flower needs a password (set it in .env)")
+    os.environ.setdefault("FLOWER_USER", "flower")
+    nginx_conf = nginx_config_write()
+    values = {
+        "root": settings.BASE_DIR,
+        "state_dir": state,
+        "log_dir": log_dir,
+        "run_dir": run_dir,
+        "venv": Path(sys.executable).parent.parent,
+        "nginx_command": shlex.join(nginx_command(prefix=nginx_conf.parent, log_dir=log_dir)),
+        "web_command": shlex.join(wsgi_command(port=settings.WSGI_PORT)),
+        "web_environment": _supervisor_environment(wsgi_environment()),
+        "feed_command": shlex.join(asgi_command(port=settings.ASGI_PORT)),
+        "feed_environment": _supervisor_environment(asgi_environment()),
+        "flower_port": os.environ.get("FLOWER_PORT", "5555"),
+        "email_port": settings.EMAIL_PORT,
+        "max_files": max_open_files(),
+    }
+    defaults = {key: value.format(log_dir=log_dir) for key, value in PROGRAM_DEFAULTS.items()}
+    path = path or state / "supervisord.conf"
+    path.write_text(_with_program_defaults(_fill(SUPERVISORD_TEMPLATE.read_text(), values), defaults))
+    return path
