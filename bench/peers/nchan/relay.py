@@ -33,7 +33,6 @@ async def main(nchan_url: str) -> None:
 
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     async with httpx.AsyncClient(base_url=nchan_url, limits=limits, timeout=10) as http:
-
         # The chat's members, read once per chat: an event for the members is seen by the
         # members of the moment it is read (the bench's chats keep theirs), plus also_to.
         members: dict[int, set[int]] = {}
