@@ -49,6 +49,10 @@ class SiteStack:
         return self
 
     def restart(self, name: str) -> None:
+        if name == "centrifugo":
+            self.centrifugo.stop()
+            self.centrifugo.start()
+            return
         server = {"gunicorn": self.site.web, "uvicorn": self.site.feed}[name]
         server.stop()
         server.start(**self.env)

@@ -133,7 +133,7 @@ type PhaseResult struct {
 	AnsweredPerS     float64             `json:"answered_per_s"`
 	Latency          *Summary            `json:"latency_ms"`
 	LatencyByStatus  map[string]*Summary `json:"latency_by_status_ms"`
-	// By chat id, when there are few chats (the big room against a 2-member chat).
+	// Of the accepted POSTs, by chat id, when there are few chats (the big room against a 2-member chat).
 	LatencyByChat map[string]*Summary `json:"latency_by_chat_ms,omitempty"`
 	// Time from the scheduled send until the client had a connection for it: queueing
 	// in front of a saturated server, included in the latency above.
@@ -151,7 +151,9 @@ func (c *collector) record(scheduled, connAt, answered time.Duration, key string
 	defer c.mu.Unlock()
 	c.byStatus[key] = append(c.byStatus[key], ms)
 	c.all = append(c.all, ms)
-	c.byChat[chat] = append(c.byChat[chat], ms)
+	if strings.HasPrefix(key, "2") {
+		c.byChat[chat] = append(c.byChat[chat], ms) // accepted POSTs only
+	}
 	if connAt > 0 {
 		c.connWait = append(c.connWait, float64(connAt-scheduled)/1e6)
 	}

@@ -181,6 +181,11 @@ func connectAll(ctx context.Context, s *Scenario, receivers []*Receiver, open fu
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			break
 		}
+		// The server is full: more attempts would only wait out their timeouts.
+		if failed := counters.failed.Load(); failed >= maxConnectFailures {
+			fmt.Fprintf(os.Stderr, "loadgen: %d connections failed: not opening the other %d\n", failed, len(receivers)-i)
+			break
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -218,7 +223,10 @@ func connectAll(ctx context.Context, s *Scenario, receivers []*Receiver, open fu
 	return time.Since(started)
 }
 
-const perConnectTimeout = 20 * time.Second
+const (
+	perConnectTimeout  = 20 * time.Second
+	maxConnectFailures = 200
+)
 
 func progress(done <-chan struct{}, line func() string) {
 	tick := time.NewTicker(2 * time.Second)
