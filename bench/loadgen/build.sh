@@ -5,7 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${MESSENGER_CACHE_DIR:-$HOME/.cache/messenger}"
-hash="$(cd "$here" && cat go.mod go.sum *.go | sha256sum | cut -c1-12)"
+hash="$(cd "$here" && cat go.mod go.sum $(ls *.go | grep -v _test.go) | sha256sum | cut -c1-12)"
 bin="$cache/loadgen-$hash/loadgen"
 if [ ! -x "$bin" ]; then
   if ! command -v go >/dev/null; then
