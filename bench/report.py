@@ -133,7 +133,7 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
         r = results.get(n)
         if not r:
             continue
-        lines.append(f"- **{n}. {r.get('name')}**: {r.get('limits', '')}")
+        lines.append(f"- **{n}. {r.get('name')}**: {r.get('limits', '')}{_share(r.get('window') or {})}")
     lines += [
         "",
         "## CPU over each measured window (cores busy)",
@@ -168,9 +168,36 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
     path.write_text("\n".join(lines) + "\n")
 
 
+def _share(window: dict) -> str:
+    """How much of the machine's busy CPU was this run's (servers and load generator)."""
+    busy, cores = window.get("machine_busy_cores"), window.get("cores") or {}
+    if not busy or not cores:
+        return ""
+    ours = sum(v for v in cores.values() if v > 0)
+    return (
+        f". Of the {busy:.2f} busy cores, {ours:.2f} were this run's processes and "
+        f"{max(0.0, busy - ours):.2f} other work on the machine"
+    )
+
+
 def _roles(results: dict[str, dict]) -> list[str]:
     roles: set[str] = set()
     for r in results.values():
         roles |= set(((r or {}).get("window") or {}).get("cores", {}))
     order = ["nginx", "gunicorn", "uvicorn", "centrifugo", "channels-peer", "postgres", "redis", "loadgen"]
     return [role for role in order if role in roles] + sorted(roles - set(order))
+
+
+if __name__ == "__main__":
+    # Renders docs/performance.md again from bench/results/bench.json (after a change here).
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads((root / "bench" / "results" / "bench.json").read_text())
+    paths = sorted((root / "bench" / "results").glob("bench_*.png"))
+    performance_md(
+        data["meta"],
+        data["scenarios"],
+        [p for p in paths if p.stem != "bench_transports"],
+        root / "docs" / "performance.md",
+    )
