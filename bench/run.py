@@ -629,9 +629,14 @@ class Bench:
         # One big-room message a second (and one to the pair): each is 10,000 deliveries.
         rate, duration = 2, self.seconds(16, 6)
         http = {
+            # Authors in turn: the product throttles each account's posting (120/min).
             "posters": [
-                {"token": pop.api_tokens[0], "chat_id": big_id},
-                {"token": pop.api_tokens[0], "chat_id": pair_id},
+                poster
+                for i in range(20)
+                for poster in (
+                    {"token": pop.api_tokens[members[i]], "chat_id": big_id},
+                    {"token": pop.api_tokens[i % 2], "chat_id": pair_id},
+                )
             ],
             "concurrency": 4,
             "timeout_s": 10,

@@ -41,7 +41,13 @@ class SiteStack:
         )
         try:
             self.centrifugo.start()
-            self.env = {"LOG_LEVEL": "WARNING", "CENTRIFUGO_WS_URL": self.ws_url}
+            self.env = {
+                "LOG_LEVEL": "WARNING",
+                "CENTRIFUGO_WS_URL": self.ws_url,
+                # Production settings redirect plain HTTP to HTTPS; the bench's loopback nginx
+                # has no TLS (a TLS terminator in front is a deployment's, not measured here).
+                "DJANGO_SECURE_SSL_REDIRECT": "false",
+            }
             self.site.start(**self.env)
         except BaseException:
             self.stop()

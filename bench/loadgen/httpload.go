@@ -214,7 +214,12 @@ func newHTTPRunner(s *Scenario, posts *Posts, clock *Clock) *HTTPRunner {
 	}
 	return &HTTPRunner{
 		s: s, h: h, posts: posts, clock: clock, live: &liveCounters{},
-		client: &http.Client{Transport: transport, Timeout: time.Duration(h.TimeoutS * float64(time.Second))},
+		client: &http.Client{
+			Transport: transport,
+			Timeout:   time.Duration(h.TimeoutS * float64(time.Second)),
+			// A redirect (to HTTPS, say) is an answer to count, not to follow.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
 	}
 }
 
