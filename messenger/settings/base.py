@@ -54,6 +54,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "notifications",
     "reports",
+    "reads",
+    "search",
+    "presence",
 ]
 
 MIDDLEWARE = [
@@ -220,6 +223,9 @@ DEMO_ACCOUNT = {
 # Celery and the background jobs; outgoing email. Modules of their own.
 from .celery import *  # noqa: E402, F403
 from .email import *  # noqa: E402, F403
+
+# Read state, typing and presence, search.
+from .features import *  # noqa: E402, F403
 
 # The event feed (polling, long polling, SSE).
 from .realtime import *  # noqa: E402, F403
