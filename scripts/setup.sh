@@ -45,6 +45,11 @@ if [ ! -x "$CENTRIFUGO_BIN" ]; then
     go install "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION"
 fi
 
+# The benchmark's load generator (Go), built into the same cache, keyed by its sources' hash.
+if command -v go >/dev/null; then
+  "$ROOT/bench/loadgen/build.sh" >/dev/null || log "could not build bench/loadgen (make bench needs it)"
+fi
+
 vendor="$ROOT/web/static/web/vendor"
 if [ -d "$ROOT/web" ] && [ ! -f "$vendor/centrifuge.js" ]; then
   log "installing centrifuge-js from the npm registry"
