@@ -42,6 +42,9 @@ def database_dsn(database: dict[str, Any] | None = None) -> str:
 def config_values(**overrides: Any) -> dict[str, Any]:
     """The template's values from settings; `overrides` replaces any of them (tests)."""
     values: dict[str, Any] = {
+        # One node on loopback; the cluster profile (core.cluster) gives each node its address.
+        "address": "127.0.0.1",
+        "internal_address": "127.0.0.1",
         "port": settings.CENTRIFUGO_PORT,
         # Its internal_port is a string in v6's config.
         "internal_port": str(settings.CENTRIFUGO_INTERNAL_PORT),
@@ -52,7 +55,8 @@ def config_values(**overrides: Any) -> dict[str, Any]:
         "admin_password": settings.CENTRIFUGO_ADMIN_PASSWORD,
         "admin_secret": settings.CENTRIFUGO_ADMIN_SECRET,
         "engine": settings.CENTRIFUGO_ENGINE,
-        "redis_url": settings.REDIS_URL,
+        # Several addresses shard channels over Redis instances by consistent hashing.
+        "redis_addresses": [settings.REDIS_URL],
         "redis_prefix": "centrifugo",
         "personal_namespace": settings.CENTRIFUGO_PERSONAL_NAMESPACE,
         "chat_namespace": settings.CENTRIFUGO_CHAT_NAMESPACE,

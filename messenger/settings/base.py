@@ -115,6 +115,16 @@ if DB_POOL_MAX_SIZE:
         "timeout": DB_POOL_TIMEOUT,
     }
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# DATABASE_URL points at PgBouncer in transaction mode (the cluster profile, docs/deploy.md):
+# consecutive transactions of one Django connection may run on different server sessions,
+# so nothing may outlive a transaction. Server-side cursors (a named cursor lives across
+# fetches) are off; prepared statements already are (Django's psycopg default,
+# prepare_threshold None, client-side binding). LISTEN (the feed's listener) and Centrifugo's
+# outbox consumer need a session: they connect to PostgreSQL directly.
+DB_BEHIND_TRANSACTION_POOLER = env.bool("DB_BEHIND_TRANSACTION_POOLER", default=False)
+if DB_BEHIND_TRANSACTION_POOLER:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="") or (
