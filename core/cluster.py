@@ -185,6 +185,8 @@ class ClusterConfig:
             "DB_BEHIND_TRANSACTION_POOLER": "true" if pooled else "false",
             "REDIS_URL": self.redis_url(BROKER_NODE, db=1),
             "SITE_URL": self.site_url,
+            # nginx sends the site's host; a health check or a test calls a node by its address.
+            "DJANGO_ALLOWED_HOSTS": ",".join(["localhost", "127.0.0.1", *(n.address for n in self.layout.nodes)]),
             "CENTRIFUGO_ENGINE": "redis",
             "CENTRIFUGO_API_URL": self.centrifugo_api_url(first_centrifugo),
             "CENTRIFUGO_WS_URL": "",
@@ -281,6 +283,7 @@ class ClusterConfig:
         path = self.state_dir / node.name / "config.json"
         return config_write(
             path,
+            node_name=node.name,
             address=node.address,
             internal_address=node.address,
             port=CENTRIFUGO_PORT,
@@ -377,3 +380,119 @@ if __name__ == "__main__":
         print(
             plan(prefix=os.environ.get("CLUSTER_NS_PREFIX", "msg-"), subnet=os.environ.get("CLUSTER_SUBNET", "10.77.0"))
         )
+
+
+def namespaces_up(*, prefix: str, subnet: str, loopback: bool = False) -> bool:
+    """Makes the namespaces with scripts/cluster.sh; False when it fell back to loopback."""
+    import os
+    import subprocess
+
+    from django.conf import settings
+
+    env = os.environ | {
+        "CLUSTER_NS_PREFIX": prefix,
+        "CLUSTER_SUBNET": subnet,
+        "CLUSTER_LOOPBACK": "1" if loopback else "0",
+    }
+    script = str(Path(settings.BASE_DIR) / "scripts" / "cluster.sh")
+    out = subprocess.run([script, "up"], env=env, capture_output=True, text=True, check=True, timeout=60)  # noqa: S603
+    return out.stdout.strip().splitlines()[-1] == "namespaces"
+
+
+def namespaces_down(*, prefix: str, subnet: str) -> None:
+    import os
+    import subprocess
+
+    from django.conf import settings
+
+    env = os.environ | {"CLUSTER_NS_PREFIX": prefix, "CLUSTER_SUBNET": subnet}
+    script = str(Path(settings.BASE_DIR) / "scripts" / "cluster.sh")
+    subprocess.run([script, "down"], env=env, capture_output=True, check=False, timeout=60)  # noqa: S603
+
+
+def free_subnet() -> tuple[str, str]:
+    """A (prefix, subnet) pair for a cluster of tests or benchmarks next to `make run-cluster`
+    (msg-, 10.77.0): a 10.x.0 that this host does not route yet."""
+    import subprocess
+
+    routes = subprocess.run(["ip", "route"], capture_output=True, text=True, check=False).stdout  # noqa: S607
+    for octet in range(200, 250):
+        if f"10.{octet}.0." not in routes:
+            return f"mt{octet}-", f"10.{octet}.0"
+    raise RuntimeError("no free 10.x.0.0/24 subnet for a test cluster")
+
+
+class ClusterRun:
+    """A cluster under its own supervisord, started and stopped by a test or a benchmark; each
+    program is killed and started by name (`kill`, `start`)."""
+
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self.process: Any = None
+
+    def ctl(self, *args: str, check: bool = True) -> str:
+        import subprocess
+
+        supervisorctl = str(Path(sys.executable).parent / "supervisorctl")
+        result = subprocess.run(  # noqa: S603 - our supervisorctl, our config
+            [supervisorctl, "-c", str(self.config.supervisord_conf), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if check and result.returncode not in (0,):
+            raise RuntimeError(f"supervisorctl {' '.join(args)}: {result.stdout}{result.stderr}")
+        return result.stdout
+
+    def start_all(self, timeout: float = 120) -> "ClusterRun":
+        import os
+        import subprocess
+        import time
+
+        import httpx
+
+        conf = self.config.supervisord_write()
+        env = {key: value for key, value in os.environ.items() if not key.startswith("CENTRIFUGO_")}
+        log = (self.config.state_dir / "supervisord.out").open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - our supervisord
+            [str(Path(sys.executable).parent / "supervisord"), "-c", str(conf)], env=env, stdout=log, stderr=log
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready(httpx):
+                return self
+            if self.process.poll() is not None:
+                raise RuntimeError("supervisord exited")
+            time.sleep(0.5)
+        raise RuntimeError(f"cluster not ready after {timeout:.0f}s: {self.ctl('status', check=False)}")
+
+    def ready(self, httpx: Any) -> bool:
+        layout, config = self.config.layout, self.config
+        urls = [f"{config.site_url}/readyz"]
+        urls += [f"{config.url(node)}/healthz" for node in layout.of_kind("web") + layout.of_kind("feed")]
+        urls += [f"http://{n.address}:{CENTRIFUGO_INTERNAL_PORT}/health" for n in layout.of_kind("centrifugo")]
+        try:
+            return all(httpx.get(url, timeout=2).status_code == 200 for url in urls)
+        except httpx.HTTPError:
+            return False
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, then kept down (supervisord would start it again at once)."""
+        self.ctl("signal", "KILL", name, check=False)
+        self.ctl("stop", name, check=False)
+
+    def start(self, name: str) -> None:
+        self.ctl("start", name)
+
+    def restart(self, name: str) -> None:
+        self.ctl("restart", name)
+
+    def stop_all(self) -> None:
+        from core.testing import process_stop
+
+        if self.process is not None:
+            self.ctl("shutdown", check=False)
+            process_stop(self.process, timeout=60)
+            self.process = None

@@ -49,6 +49,8 @@ def config_values(**overrides: Any) -> dict[str, Any]:
         # Its internal_port is a string in v6's config.
         "internal_port": str(settings.CENTRIFUGO_INTERNAL_PORT),
         "log_level": "info",
+        # How the node calls itself in `info` and the admin UI: one name per node of a cluster.
+        "node_name": "centrifugo",
         "site_origins": settings.SITE_ORIGINS,
         "token_hmac_secret": settings.CENTRIFUGO_TOKEN_HMAC_SECRET,
         "http_api_key": settings.CENTRIFUGO_HTTP_API_KEY,
