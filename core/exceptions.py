@@ -47,6 +47,7 @@ class ConflictError(ApplicationError):
 logger = logging.getLogger(__name__)
 
 DATABASE_UNAVAILABLE = "The database is unavailable or overloaded: retry in a moment."
+OVERLOADED = "The server is busy or restarting: retry in a moment."
 
 
 def database_unavailable(exc: BaseException | None) -> bool:
@@ -58,6 +59,16 @@ def database_unavailable(exc: BaseException | None) -> bool:
 def database_unavailable_response() -> JsonResponse:
     response = JsonResponse({"message": DATABASE_UNAVAILABLE, "extra": {}}, status=503)
     response["Retry-After"] = str(settings.OVERLOAD_RETRY_AFTER_SECONDS)
+    return response
+
+
+def overloaded_response() -> JsonResponse:
+    """The same answer as nginx's when it refuses a request past its in-flight limit."""
+    response = JsonResponse({"message": OVERLOADED, "extra": {}}, status=503)
+    response["Retry-After"] = str(settings.OVERLOAD_RETRY_AFTER_SECONDS)
+    # Not one ERROR line per refusal (thousands a second when it matters): nginx's access
+    # log has them. Django skips a response marked as already logged.
+    response._has_been_logged = True
     return response
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 from django.conf import settings
 
+from core.exceptions import OVERLOADED
+
 TEMPLATES = Path(settings.BASE_DIR) / "deploy"
 NGINX_TEMPLATE = TEMPLATES / "nginx" / "nginx.conf.template"
 SUPERVISORD_TEMPLATE = TEMPLATES / "supervisor" / "supervisord.conf.template"
@@ -173,6 +175,7 @@ def nginx_config_values(**overrides: Any) -> dict[str, Any]:
         "wsgi_max_in_flight": settings.WSGI_MAX_IN_FLIGHT,
         "asgi_max_connections": settings.ASGI_MAX_CONNECTIONS,
         "retry_after": settings.OVERLOAD_RETRY_AFTER_SECONDS,
+        "overloaded_message": OVERLOADED,
     }
     kinds = ("wsgi", "asgi", "centrifugo")
     unknown = set(overrides) - set(values) - {f"{kind}_servers" for kind in kinds}

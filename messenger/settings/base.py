@@ -54,6 +54,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a request that waited too long behind others is refused before any work.
+    "core.middleware.QueueTimeLimitMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
