@@ -479,9 +479,19 @@ class ClusterRun:
             return False
 
     def kill(self, name: str) -> None:
-        """SIGKILL, then kept down (supervisord would start it again at once)."""
+        """SIGKILL, then kept down. supervisord starts a killed program again at once; the
+        `stop` that keeps it down would wait for the new one's graceful shutdown (a Celery
+        worker still booting takes long), so that one is killed too while `stop` waits."""
+        import threading
+        import time
+
         self.ctl("signal", "KILL", name, check=False)
-        self.ctl("stop", name, check=False)
+        stop = threading.Thread(target=self.ctl, args=("stop", name), kwargs={"check": False})
+        stop.start()
+        while stop.is_alive():
+            time.sleep(0.5)
+            self.ctl("signal", "KILL", name, check=False)
+        stop.join()
 
     def start(self, name: str) -> None:
         self.ctl("start", name)
