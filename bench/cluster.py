@@ -296,6 +296,10 @@ def main() -> None:
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    # One profile at a time keeps the other's last figures: the file holds both side by side.
+    if RESULTS.exists() and args.profile != "both":
+        kept = [r for r in json.loads(RESULTS.read_text()).get("results", []) if r.get("profile") != args.profile]
+        results = kept + results
     RESULTS.write_text(
         json.dumps(
             {

@@ -284,6 +284,7 @@ class ClusterConfig:
         return config_write(
             path,
             node_name=node.name,
+            chat_presence=True,
             address=node.address,
             internal_address=node.address,
             port=CENTRIFUGO_PORT,

@@ -63,6 +63,7 @@ def config_values(**overrides: Any) -> dict[str, Any]:
         "personal_namespace": settings.CENTRIFUGO_PERSONAL_NAMESPACE,
         "chat_namespace": settings.CENTRIFUGO_CHAT_NAMESPACE,
         "chat_history_size": settings.CENTRIFUGO_CHAT_HISTORY_SIZE,
+        "chat_presence": settings.CENTRIFUGO_CHAT_PRESENCE,
         "history_size": settings.CENTRIFUGO_HISTORY_SIZE,
         "history_ttl": settings.CENTRIFUGO_HISTORY_TTL,
         "database_dsn": database_dsn(),
