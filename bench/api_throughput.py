@@ -58,9 +58,9 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from accounts.services import token_create  # noqa: E402
 from chats.services import chat_create  # noqa: E402
 from core.serving import wsgi_command  # noqa: E402
 from core.testing import GunicornServer, ServerProcess, SiteServer, django_environment  # noqa: E402
@@ -227,7 +227,7 @@ def wrk_script(workdir: Path, tokens: list[str], *, post: bool) -> Path:
 def population() -> tuple[int, list[str]]:
     users = [User.objects.create_user(f"bench{i}", f"bench{i}@example.com", "x") for i in range(10)]
     chat = chat_create(created_by=users[0], title="bench", member_ids=[u.pk for u in users[1:]])
-    return chat.pk, [Token.objects.create(user=u).key for u in users]
+    return chat.pk, [token_create(user=u) for u in users]
 
 
 def main() -> None:

@@ -44,9 +44,9 @@ django.setup()
 import httpx  # noqa: E402
 from centrifuge import Client, SubscriptionEventHandler  # noqa: E402
 from django.db import connection  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from accounts.services import token_create  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from chats.services import chat_create  # noqa: E402
 from core.cluster import ClusterConfig, ClusterRun, Layout, free_subnet, namespaces_down, namespaces_up  # noqa: E402
@@ -56,6 +56,8 @@ from realtime.testing import CentrifugoServer  # noqa: E402
 from realtime.tokens import connection_token_issue, subscription_token_issue  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "cluster_bench.json"
+# One poster sends every message of the scenario: its per-user limit would measure the throttle.
+NO_THROTTLE = {"THROTTLE_RATE_MESSAGE_POST": "1000000/min"}
 
 
 class Profile:
@@ -69,7 +71,7 @@ class Profile:
 class SingleProfile(Profile):
     def __init__(self, workdir: Path) -> None:
         self.site = SiteServer(workdir=workdir, settings_module="messenger.settings.local")
-        self.site.start(CENTRIFUGO_ENGINE="redis")
+        self.site.start(CENTRIFUGO_ENGINE="redis", **NO_THROTTLE)
         self.centrifugo = CentrifugoServer(
             engine="redis",
             origin=self.site.url,
@@ -106,6 +108,7 @@ class ClusterProfile(Profile):
             database=dict(connection.settings_dict),
             redis_prefix=f"bench-{uuid.uuid4().hex[:8]}",
             static_root=static,
+            extra_env=NO_THROTTLE,
         )
         self.isolated = isolated
         self.run = ClusterRun(self.config).start_all()
@@ -126,7 +129,7 @@ def population(n_clients: int, chat_size: int) -> tuple[str, list[tuple[int, lis
     for start in range(0, n_clients, chat_size):
         members = [user.pk for user in readers[start : start + chat_size]]
         chats.append((chat_create(created_by=poster, title=f"bench {start}", member_ids=members).pk, members))
-    return Token.objects.create(user=poster).key, chats
+    return token_create(user=poster), chats
 
 
 def wait_outbox_empty(timeout: float = 120) -> None:

@@ -312,7 +312,8 @@ class ClusterConfig:
             "\n".join(
                 [
                     "[databases]",
-                    f"* = host={db.get('HOST') or '127.0.0.1'} port={db.get('PORT') or 5432}",
+                    f"* = host={db.get('HOST') or '127.0.0.1'} port={db.get('PORT') or 5432}"
+                    f" connect_query='{self._timeouts_sql()}'",
                     "[pgbouncer]",
                     f"listen_addr = {self.layout.host_address}",
                     f"listen_port = {self.pgbouncer_port}",
@@ -339,6 +340,20 @@ class ClusterConfig:
             shutil.chown(users, user="postgres")
             users.chmod(0o600)
         return ini
+
+    @staticmethod
+    def _timeouts_sql() -> str:
+        """Django's database timeouts (settings DB_*_TIMEOUT_MS), which it sends as the
+        `options` startup parameter that PgBouncer 1.18 cannot pass on: set on each server
+        connection instead."""
+        from django.conf import settings
+
+        timeouts = {
+            "statement_timeout": settings.DB_STATEMENT_TIMEOUT_MS,
+            "lock_timeout": settings.DB_LOCK_TIMEOUT_MS,
+            "idle_in_transaction_session_timeout": settings.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+        }
+        return "; ".join(f"SET {name} = {value}" for name, value in timeouts.items())
 
     def supervisord_write(self) -> Path:
         """supervisord's config for the cluster: the single-node template's own sections

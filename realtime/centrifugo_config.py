@@ -61,6 +61,7 @@ def config_values(**overrides: Any) -> dict[str, Any]:
         "redis_addresses": [settings.REDIS_URL],
         "redis_prefix": "centrifugo",
         "personal_namespace": settings.CENTRIFUGO_PERSONAL_NAMESPACE,
+        "typing_namespace": settings.CENTRIFUGO_TYPING_NAMESPACE,
         "chat_namespace": settings.CENTRIFUGO_CHAT_NAMESPACE,
         "chat_history_size": settings.CENTRIFUGO_CHAT_HISTORY_SIZE,
         "chat_presence": settings.CENTRIFUGO_CHAT_PRESENCE,

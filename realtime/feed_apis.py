@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.views.decorators.http import require_GET
 from rest_framework import exceptions, serializers
 
-from accounts.authentication import ExpiringTokenAuthentication
+from accounts.authentication import TokenAuthentication
 from chats.selectors import chat_ids_of
 from core.exceptions import ApplicationError
 
@@ -100,7 +100,7 @@ def _user_id(request: HttpRequest) -> int | None:
     """`Authorization: Token <key>` (expiring, as in the REST API) or the session cookie;
     the session is what a browser's EventSource sends, as it cannot set headers."""
     close_old_connections()
-    result = ExpiringTokenAuthentication().authenticate(request)
+    result = TokenAuthentication().authenticate(request)
     if result is not None:
         return result[0].pk
     user = request.user

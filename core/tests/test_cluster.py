@@ -28,9 +28,9 @@ import httpx
 import pytest
 from django.conf import settings
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from accounts.models import User
+from accounts.services import token_create
 from chats.models import Chat, Membership
 from chats.services import chat_create, chat_member_add
 from core.cluster import ClusterConfig, ClusterRun, Layout, free_subnet, namespaces_down, namespaces_up
@@ -101,7 +101,7 @@ class Crowd:
 
     def __init__(self, *, chats: int, readers: int) -> None:
         self.poster = make_user("poster")
-        self.poster_token = Token.objects.create(user=self.poster).key
+        self.poster_token = token_create(user=self.poster)
         self.retries = 0
         self.chats: list[Chat] = []
         self.readers: dict[int, list[User]] = {}
@@ -471,7 +471,7 @@ def test_worker_killed_the_other_keeps_its_queue_moving(cluster, transactional_d
     config = cluster.config
     owner, admin = make_user("owner"), make_user("admin")
     chat = chat_create(created_by=owner, title="mail")
-    owner_token, admin_token = (Token.objects.create(user=user).key for user in (owner, admin))
+    owner_token, admin_token = (token_create(user=user) for user in (owner, admin))
     # Through the cluster's API, so any task goes to the cluster's broker (the owner adding
     # tells no one); then the admin adds, and the owner is told: one email per addition.
     response = httpx.post(
