@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what is missing; idempotent and quick when everything is there.
-#   Debian packages: PostgreSQL, Redis, Chromium, nginx + Nchan, wrk (bench)
+#   Debian packages: PostgreSQL, Redis, Chromium, nginx + Nchan, wrk (bench), PgBouncer and
+#   socat (the cluster profile)
 #   .venv with the pinned Python dependencies
 #   Centrifugo built once into a cache outside the clone, keyed by version
 #   centrifuge-js copied from the npm registry into the static files
 #   .env with generated secrets, written on the first run only
 source "$(dirname "$0")/lib.sh"
 
-apt_packages=(postgresql redis-server chromium nginx-light libnginx-mod-nchan wrk)
+apt_packages=(postgresql redis-server chromium nginx-light libnginx-mod-nchan wrk pgbouncer socat)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -20,6 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   service nginx stop >/dev/null 2>&1 || true
   service redis-server stop >/dev/null 2>&1 || true
   service postgresql stop >/dev/null 2>&1 || true
+  service pgbouncer stop >/dev/null 2>&1 || true
 fi
 
 lock="$ROOT/requirements/lock.txt"
