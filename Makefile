@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup services run stop test test-fast test-slow lint format purge
+.PHONY: setup services run stop test test-fast test-slow test-faults lint format purge
 
 setup:            ## install what is missing (Debian packages, .venv, Centrifugo, .env)
 	@scripts/setup.sh
@@ -26,6 +26,9 @@ test-fast: services  ## the suite without the tests marked slow
 
 test-slow: services  ## only the slow tests (browser, outages)
 	@scripts/test.sh -m slow
+
+test-faults: services  ## faults injected under load; counts in bench/results/faults.json
+	@scripts/test.sh -m faults
 
 lint: setup
 	@.venv/bin/ruff check .
