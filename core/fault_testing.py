@@ -17,6 +17,7 @@ messages were delivered, lost and duplicated; and emails expected against receiv
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -36,6 +37,8 @@ import psycopg
 
 from .celery_testing import CELERY, ROOT, CeleryWorker, SmtpServer, background_env
 from .testing import SiteServer, free_port, process_stop, wait_until
+
+logger = logging.getLogger(__name__)
 
 PG_BIN = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]) if Path("/usr/lib/postgresql").exists() else None
 PASSWORD = "a long fault-test passphrase"  # noqa: S105 (test accounts on a throwaway database)
@@ -191,6 +194,13 @@ class FaultStack:
         return f"{self.postgres.url}?sslmode=disable"
 
     def start(self) -> "FaultStack":
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> "FaultStack":
         self.postgres.init()
         self.redis.start()
         self.smtp.start()
@@ -266,13 +276,16 @@ class FaultStack:
         return restarted
 
     def stop(self) -> None:
-        for part in (self.beat, self.worker, self.centrifugo, self.site):
-            if part is not None:
-                with contextlib.suppress(Exception):
-                    part.stop()
-        self.smtp.stop()
-        self.redis.destroy()
-        self.postgres.destroy()
+        for stop in (
+            *(part.stop for part in (self.beat, self.worker, self.centrifugo, self.site) if part is not None),
+            self.smtp.stop,
+            self.redis.destroy,
+            self.postgres.destroy,
+        ):
+            try:
+                stop()
+            except Exception:  # stop the rest whatever one of them does
+                logger.exception("stopping %s", stop)
 
 
 # --- the people in a run, set up through the API -------------------------------------------
@@ -625,7 +638,8 @@ class LoadRun:
         tally = self.tallies["websocket"]
         with self.ws._lock:
             timeline = list(self.ws.timeline)
-            tally.reconnects = len(self.ws.disconnected)
+        # A dropped connection is "connecting" again, not "disconnected": count resubscribes.
+        tally.reconnects = max(0, sum(1 for kind, _ in timeline if kind == "subscribed") - 1)
         tally.live = []
         seen = 0
         gaps_after: list[int] = []
@@ -693,7 +707,7 @@ class LoadRun:
         received = Counter(self.emails_received())
         return {
             "transports": {name: tally.count(accepted) for name, tally in self.tallies.items()},
-            "errors_seen": {name: dict(tally.errors) for name, tally in self.tallies.items() if tally.errors},
+            "errors_seen": {name: _keyed(tally.errors) for name, tally in self.tallies.items() if tally.errors},
             "posts": {"statuses": _keyed(self.post_statuses), "failed": dict(self.post_failures)},
             "member_adds": {"accepted": len(self.added), "statuses": _keyed(self.add_statuses)},
             "emails": {

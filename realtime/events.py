@@ -17,6 +17,9 @@ EventType = Literal[
     "message.created",
     "message.updated",
     "message.deleted",
+    # To the user alone (chat_id 0): their access was revoked; a feed stream re-checks its
+    # credentials (realtime.services.user_access_revoke).
+    "user.revoked",
 ]
 
 
