@@ -20,6 +20,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
 
+from core.breaker import breaker, database_unreachable
+
 
 class ApplicationError(Exception):
     """Raised by services and selectors; the API turns it into a 4xx answer."""
@@ -63,6 +65,8 @@ def database_unavailable_response() -> JsonResponse:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if database_unavailable(exc):
+        if database_unreachable(exc):
+            breaker.failed()
         logger.warning("database unavailable: %s", exc)
         return Response(
             {"message": DATABASE_UNAVAILABLE, "extra": {}},

@@ -401,6 +401,14 @@ class Tally:
         }
 
 
+def _retry_after(response: httpx.Response) -> float:
+    """What a well-behaved client waits before retrying a 503 or 429: the server's Retry-After."""
+    try:
+        return max(0.5, float(response.headers.get("retry-after", "0.5")))
+    except ValueError:
+        return 0.5
+
+
 def _keyed(counter: Counter) -> dict[str, int]:
     return {str(key): value for key, value in sorted(counter.items(), key=str)}
 
@@ -534,6 +542,8 @@ class LoadRun:
                 if response.status_code < 500 and response.status_code != 429:
                     self.post_failures[response.status_code] += 1
                     return
+                await asyncio.sleep(_retry_after(response))
+                continue
             await asyncio.sleep(0.5)
         self.post_failures["gave up"] += 1
 
@@ -560,6 +570,9 @@ class LoadRun:
                     return
                 if response.status_code < 500:
                     return
+                tried = True
+                await asyncio.sleep(_retry_after(response))
+                continue
             tried = True
             await asyncio.sleep(0.5)
 

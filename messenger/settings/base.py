@@ -104,6 +104,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 # how long a request waits for a free connection.
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=2)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=1.0)
+# After a failed connection, requests are refused with 503 at once for this long (then one
+# tries again): an outage does not hold every thread for DB_POOL_TIMEOUT (core.breaker).
+DB_UNAVAILABLE_HOLD_SECONDS = env.float("DB_UNAVAILABLE_HOLD_SECONDS", default=0.5)
 # A pool of PostgreSQL connections (psycopg_pool) instead of one connection per request; on
 # for the web processes (supervisord sets it), off for Celery's prefork workers, whose pool
 # would be copied, threads and all, into every forked child. bench/api_throughput.py measures it.
