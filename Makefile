@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup services run stop test test-fast test-slow test-faults lint format purge
+.PHONY: setup services run stop test test-fast test-slow test-faults soak lint format purge
 
 setup:            ## install what is missing (Debian packages, .venv, Centrifugo, .env)
 	@scripts/setup.sh
@@ -29,6 +29,9 @@ test-slow: services  ## only the slow tests (browser, outages)
 
 test-faults: services  ## faults injected under load; counts in bench/results/faults.json
 	@scripts/test.sh -m faults
+
+soak: services    ## 10 minutes of mixed load: RSS of every process, error lines of every log (bench/results/soak.json)
+	@.venv/bin/python bench/soak.py
 
 lint: setup
 	@.venv/bin/ruff check .
