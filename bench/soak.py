@@ -29,7 +29,12 @@ import django
 
 django.setup()
 
+import logging  # noqa: E402
+
 import httpx  # noqa: E402
+
+# One line per request would bury the figures.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 from core.fault_testing import FaultStack, LoadRun, process_tree, world_create  # noqa: E402
 
@@ -37,6 +42,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 ERROR_LINE = re.compile(
     r"\b(ERROR|CRITICAL|FATAL|PANIC|Traceback)\b|\[(error|crit|alert|emerg)\]|level=error|\"level\":\"error\""
 )
+
+
+WARNING_LINE = re.compile(r"\bWARNING\b|\[warn\]|level=warn")
 
 
 def rss_kib(pid: int) -> int:
@@ -95,7 +103,14 @@ def error_lines(path: Path, *, keep: int = 20) -> dict[str, object]:
         return {"lines": 0, "errors": 0, "first": []}
     text = path.read_text(errors="replace").splitlines()
     errors = [line for line in text if ERROR_LINE.search(line)]
-    return {"lines": len(text), "errors": len(errors), "first": [line[:300] for line in errors[:keep]]}
+    warnings = [line for line in text if WARNING_LINE.search(line)]
+    return {
+        "lines": len(text),
+        "errors": len(errors),
+        "first": [line[:300] for line in errors[:keep]],
+        "warnings": len(warnings),
+        "first_warnings": [line[:300] for line in warnings[:keep]],
+    }
 
 
 def browse(base_url: str, headers: dict[str, str], chat_id: int, stop: threading.Event, counts: dict) -> None:
@@ -179,8 +194,8 @@ def main() -> None:
         print(f"emails: {counts['emails']}")
         print("\nerror lines per log:")
         for name, found in result["logs"].items():
-            print(f"  {name:<20} {found['errors']} of {found['lines']}")
-            for line in found["first"][:5]:
+            print(f"  {name:<20} {found['errors']} errors, {found['warnings']} warnings, of {found['lines']}")
+            for line in (found["first"] + found["first_warnings"])[:5]:
                 print(f"      {line}")
         print(f"\nwritten to {RESULTS}")
     finally:

@@ -79,3 +79,8 @@ def permission_denied(request: HttpRequest, exception: Exception) -> JsonRespons
 def page_not_found(request: HttpRequest, exception: Exception) -> JsonResponse:
     """handler404: an unknown path, or a page's Http404."""
     return JsonResponse({"message": "Not found.", "extra": {}}, status=404)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """CSRF_FAILURE_VIEW: a refused form or session POST, in the API's shape."""
+    return JsonResponse({"message": f"CSRF verification failed: {reason}".strip(), "extra": {}}, status=403)

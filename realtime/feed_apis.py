@@ -12,7 +12,8 @@ database once a second instead, and SSE is refused with 501.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,7 +24,6 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.db import close_old_connections, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.module_loading import import_string
-from django.views.decorators.http import require_GET
 from rest_framework import exceptions, serializers
 
 from accounts.authentication import ExpiringTokenAuthentication
@@ -69,6 +69,20 @@ class StreamQuerySerializer(serializers.Serializer):
 def _error(message: str, *, status: int, extra: dict[str, Any] | None = None) -> JsonResponse:
     """The same error body as the DRF API: {"message", "extra"}."""
     return JsonResponse({"message": message, "extra": extra or {}}, status=status)
+
+
+def _get_only(view: Callable[..., Awaitable[HttpResponse]]) -> Callable[..., Awaitable[HttpResponse]]:
+    """Django's require_GET, with the API's error body (Django's 405 is an empty HTML page)."""
+
+    @functools.wraps(view)
+    async def only_get(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "GET":
+            response = _error(f'Method "{request.method}" not allowed.', status=405)
+            response["Allow"] = "GET"
+            return response
+        return await view(request, *args, **kwargs)
+
+    return only_get
 
 
 def _db_call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -222,7 +236,7 @@ def _page_response(events: list[str], cursor: int) -> HttpResponse:
     return HttpResponse(body, content_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-@require_GET
+@_get_only
 async def updates_api(request: HttpRequest) -> HttpResponse:
     """GET /api/updates/?after=<cursor>[&wait=<s>][&limit=<n>]: polling, or long polling with `wait`."""
     params = _validated(UpdatesQuerySerializer, request.GET)
@@ -301,7 +315,7 @@ async def _sse_stream(listener: EventListener, reader: Reader, request: HttpRequ
                 yield ": heartbeat\n\n"
 
 
-@require_GET
+@_get_only
 async def updates_stream_api(request: HttpRequest) -> HttpResponse:
     """GET /api/updates/stream/[?after=<cursor>]: server-sent events; `Last-Event-ID` resumes."""
     if isinstance(request, WSGIRequest):

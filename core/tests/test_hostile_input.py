@@ -135,6 +135,8 @@ def cases(chat_id: int, message_id: int) -> Iterator[Case]:
     yield Case("uri too long", "GET", "/api/" + "a" * 10_000)
     yield Case("method not allowed", "PUT", "/api/me/", body)
     yield Case("trace", "TRACE", "/api/me/")
+    yield Case("feed OPTIONS", "OPTIONS", "/api/updates/")
+    yield Case("stream POST", "POST", "/api/updates/stream/", body)
     yield Case("unknown method", "FOO", "/api/me/")
 
 
