@@ -4,17 +4,17 @@ import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.services import token_create
 from chats.models import Chat, Membership
 from chats.services import chat_create, chat_member_add
 from core.testing import SiteServer
 
 # Real Centrifugo processes for the real-time tests; a real Celery worker, SMTP server and
 # Flower for the background-work tests.
-pytest_plugins = ["realtime.fixtures", "core.celery_fixtures"]
+pytest_plugins = ["realtime.fixtures", "core.celery_fixtures", "core.throttle_fixtures"]
 
 _numbers = itertools.count(1)
 
@@ -57,8 +57,7 @@ def client_for(db) -> Callable[[User], APIClient]:
 
     def make(user: User) -> APIClient:
         client = APIClient()
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_create(user=user)}")
         return client
 
     return make

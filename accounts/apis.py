@@ -1,20 +1,32 @@
-from drf_spectacular.utils import extend_schema
+from django.contrib.auth import logout, update_session_auth_hash
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from knox.models import AuthToken
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .authentication import token_expires_at
-from .serializers import RegisterInputSerializer, TokenInputSerializer, TokenOutputSerializer, UserSerializer
-from .services import token_issue, user_create
+from core.throttling import LoginThrottle, RegisterThrottle
+
+from .serializers import (
+    PasswordChangeInputSerializer,
+    RegisterInputSerializer,
+    TokenInputSerializer,
+    TokenOutputSerializer,
+    UserSerializer,
+)
+from .services import token_issue, token_revoke, user_access_revoke, user_create, user_password_change
+
+THROTTLED = OpenApiResponse(description="Too many requests; see the Retry-After header.")
 
 
 class RegisterApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [RegisterThrottle]
 
-    @extend_schema(request=RegisterInputSerializer, responses={201: UserSerializer})
+    @extend_schema(request=RegisterInputSerializer, responses={201: UserSerializer, 429: THROTTLED})
     def post(self, request: Request) -> Response:
         serializer = RegisterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -23,15 +35,58 @@ class RegisterApi(APIView):
 
 
 class TokenObtainApi(APIView):
+    """Signs in: a new token for this device or client, valid until `expires_at`."""
+
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
 
-    @extend_schema(request=TokenInputSerializer, responses={200: TokenOutputSerializer})
+    @extend_schema(request=TokenInputSerializer, responses={200: TokenOutputSerializer, 429: THROTTLED})
     def post(self, request: Request) -> Response:
         serializer = TokenInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token = token_issue(**serializer.validated_data)
-        return Response({"token": token.key, "expires_at": token_expires_at(token)})
+        # The Django request: django-axes reads it, and flags it when the pair is locked out.
+        token, key = token_issue(request=request._request, **serializer.validated_data)
+        return Response({"token": key, "expires_at": token.expiry})
+
+
+class LogoutApi(APIView):
+    """Ends this token (or this browser session)."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        if isinstance(request.auth, AuthToken):
+            token_revoke(token=request.auth)
+        else:
+            logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllApi(APIView):
+    """Ends every token of the user, on every device, and this browser session."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        user_access_revoke(user=request.user)
+        if not isinstance(request.auth, AuthToken):
+            logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeApi(APIView):
+    """Sets a new password. Every token of the user ends, this one too: sign in again. A
+    browser session stays signed in; the user's other sessions end."""
+
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(request=PasswordChangeInputSerializer, responses={204: None, 429: THROTTLED})
+    def post(self, request: Request) -> Response:
+        serializer = PasswordChangeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_password_change(user=request.user, **serializer.validated_data)
+        if not isinstance(request.auth, AuthToken):
+            update_session_auth_hash(request._request, user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeApi(APIView):

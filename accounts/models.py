@@ -1,8 +1,35 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class User(AbstractUser):
-    """Django's user with a unique email, which the notifications are sent to."""
+    """Django's user with a unique email, which the notifications are sent to.
+
+    Usernames and emails are unique regardless of case (the database says so): "Ann" and
+    "ann" are one person to every reader of a chat.
+    """
 
     email = models.EmailField("email address", unique=True)
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+        constraints = [
+            models.UniqueConstraint(
+                Lower("username"), name="user_username_ci_unique", violation_error_message="This username is taken."
+            ),
+            models.UniqueConstraint(
+                Lower("email"), name="user_email_ci_unique", violation_error_message="This email is taken."
+            ),
+        ]
+
+    def save(self, *args, **kwargs) -> None:
+        """A new password or a deactivation ends every API token of the user, whatever path
+        made the change (API, Django admin, `manage.py changepassword`, the shell)."""
+        adding = self._state.adding
+        password_changed = self._password is not None  # set by set_password() until saved
+        super().save(*args, **kwargs)
+        if not adding and (password_changed or not self.is_active):
+            from .services import user_access_revoke  # services import this module
+
+            user_access_revoke(user=self)

@@ -40,9 +40,9 @@ import httpx  # noqa: E402
 import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from accounts.services import token_create  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from chats.models import Membership  # noqa: E402
 from chats.services import chat_create, chat_member_add  # noqa: E402
@@ -94,7 +94,7 @@ def main() -> None:
             User.objects.create_user(username=f"m{i}", email=f"m{i}@example.com", password=None)
             for i in range(args.members)
         ]
-        token = Token.objects.create(user=owner).key
+        token = token_create(user=owner)
 
         sent_at: dict[int, float] = {}
         api_ms: list[float] = []

@@ -38,9 +38,9 @@ django.setup()
 import httpx  # noqa: E402
 from centrifuge import Client, ClientEventHandler, SubscriptionEventHandler  # noqa: E402
 from django.db import connection  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from accounts.services import token_create  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from chats.services import chat_create  # noqa: E402
 from realtime.feed_testing import UvicornServer  # noqa: E402
@@ -64,7 +64,7 @@ def make_population(n_clients: int, chat_size: int) -> tuple[str, list[int], lis
         members = [user.pk for user in readers[start : start + chat_size]]
         chat = chat_create(created_by=poster, title=f"bench {start}", member_ids=members)
         chats.append((chat.pk, members))
-    token = Token.objects.create(user=poster).key
+    token = token_create(user=poster)
     return token, [user.pk for user in readers], chats
 
 

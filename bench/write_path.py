@@ -31,12 +31,12 @@ def worker(db: str, posts: int) -> dict:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
 
     from accounts.models import User
+    from accounts.services import token_create
     from chats.models import Chat, Membership
 
     call_command("migrate", verbosity=0)
@@ -47,14 +47,15 @@ def worker(db: str, posts: int) -> dict:
         )
         users = list(User.objects.filter(username__startswith="wp-").order_by("id"))
         for title, members in (("small", users[:2]), ("big", users)):
-            chat = Chat.objects.create(title=title, created_by=members[0])
-            Membership.objects.bulk_create(
-                [Membership(chat=chat, user=u, role="owner" if i == 0 else "member") for i, u in enumerate(members)],
-                batch_size=5000,
-            )
+            with transaction.atomic():  # a chat commits with its owner (chats/migrations/0002)
+                chat = Chat.objects.create(title=title, created_by=members[0])
+                roles = ["owner"] + ["member"] * (len(members) - 1)
+                Membership.objects.bulk_create(
+                    [Membership(chat=chat, user=u, role=role) for u, role in zip(members, roles, strict=True)],
+                    batch_size=5000,
+                )
     author = User.objects.get(username="wp-0")
-    token, _ = Token.objects.get_or_create(user=author)
-    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token.key}")
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token_create(user=author)}")
     result = {}
     for title in ("small", "big"):
         chat = Chat.objects.get(title=title)

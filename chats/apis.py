@@ -8,14 +8,19 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from core.exceptions import ApplicationError
+from core.pagination import offset_page
+from core.throttling import MemberAddThrottle, MessagePostThrottle
 
 from . import selectors, services
 from .representations import chat_data, membership_data, message_data
 from .serializers import (
     ChatCreateInputSerializer,
+    ChatPageSerializer,
     ChatSerializer,
     ChatUpdateInputSerializer,
+    ListPageInputSerializer,
     MemberAddInputSerializer,
+    MembershipPageSerializer,
     MembershipSerializer,
     MemberUpdateInputSerializer,
     MessageCreateInputSerializer,
@@ -32,11 +37,16 @@ def _validated(serializer_class, data) -> dict:
     return serializer.validated_data
 
 
+THROTTLED = OpenApiResponse(description="Too many requests; see the Retry-After header.")
+
+
 class ChatListApi(APIView):
-    @extend_schema(responses={200: ChatSerializer(many=True)})
+    @extend_schema(operation_id="chats_list", parameters=[ListPageInputSerializer], responses={200: ChatPageSerializer})
     def get(self, request: Request) -> Response:
-        chats = selectors.chat_list(user=request.user)
-        return Response([chat_data(chat) for chat in chats])
+        chats, next_offset = offset_page(
+            selectors.chat_list(user=request.user), **_validated(ListPageInputSerializer, request.query_params)
+        )
+        return Response({"results": [chat_data(chat) for chat in chats], "next_offset": next_offset})
 
     @extend_schema(request=ChatCreateInputSerializer, responses={201: ChatSerializer})
     def post(self, request: Request) -> Response:
@@ -66,14 +76,27 @@ class ChatDetailApi(APIView):
 
 
 class MemberListApi(APIView):
-    @extend_schema(responses={200: MembershipSerializer(many=True)})
+    throttle_classes = [MemberAddThrottle]  # POST only
+
+    @extend_schema(
+        operation_id="chats_members_list",
+        parameters=[ListPageInputSerializer],
+        responses={200: MembershipPageSerializer},
+    )
     def get(self, request: Request, chat_id: int) -> Response:
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
-        return Response([membership_data(m) for m in selectors.membership_list(chat=chat)])
+        members, next_offset = offset_page(
+            selectors.membership_list(chat=chat), **_validated(ListPageInputSerializer, request.query_params)
+        )
+        return Response({"results": [membership_data(m) for m in members], "next_offset": next_offset})
 
     @extend_schema(
         request=MemberAddInputSerializer,
-        responses={201: MembershipSerializer, 409: OpenApiResponse(description="Already a member.")},
+        responses={
+            201: MembershipSerializer,
+            409: OpenApiResponse(description="Already a member, or the chat is full (CHAT_MEMBERS_MAX)."),
+            429: THROTTLED,
+        },
     )
     def post(self, request: Request, chat_id: int) -> Response:
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
@@ -102,6 +125,8 @@ class MemberDetailApi(APIView):
 
 
 class MessageListApi(APIView):
+    throttle_classes = [MessagePostThrottle]  # POST only
+
     @extend_schema(parameters=[MessagePageInputSerializer], responses={200: MessagePageSerializer})
     def get(self, request: Request, chat_id: int) -> Response:
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
@@ -115,6 +140,7 @@ class MessageListApi(APIView):
         responses={
             201: MessageSerializer,
             200: OpenApiResponse(MessageSerializer, "Seen client_id: the first message."),
+            429: THROTTLED,
         },
     )
     def post(self, request: Request, chat_id: int) -> Response:

@@ -35,7 +35,16 @@ class Membership(models.Model):
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["chat", "user"], name="membership_unique_chat_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["chat", "user"], name="membership_unique_chat_user"),
+            # At most one owner; migration 0002's deferred trigger adds "at least one" at commit.
+            models.UniqueConstraint(
+                fields=["chat"],
+                condition=Q(role="owner"),
+                name="membership_one_owner_per_chat",
+                violation_error_message="A chat has exactly one owner.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.chat} ({self.role})"

@@ -1,5 +1,6 @@
 """The JSON of chats, members and messages: the REST API and the events both use it."""
 
+from django.conf import settings
 from rest_framework import serializers
 
 from accounts.serializers import UserPublicSerializer
@@ -92,3 +93,22 @@ class MessagePageSerializer(serializers.Serializer):
     results = MessageSerializer(many=True)
     has_older = serializers.BooleanField()
     has_newer = serializers.BooleanField()
+
+
+class ListPageInputSerializer(serializers.Serializer):
+    """`?limit=&offset=` for the chat and member lists; follow `next_offset` until it is null."""
+
+    limit = serializers.IntegerField(
+        min_value=1, max_value=settings.LIST_PAGE_SIZE_MAX, default=settings.LIST_PAGE_SIZE
+    )
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_ID, default=0)
+
+
+class ChatPageSerializer(serializers.Serializer):
+    results = ChatSerializer(many=True)
+    next_offset = serializers.IntegerField(allow_null=True, help_text="The offset of the next page; null: no more.")
+
+
+class MembershipPageSerializer(serializers.Serializer):
+    results = MembershipSerializer(many=True)
+    next_offset = serializers.IntegerField(allow_null=True, help_text="The offset of the next page; null: no more.")

@@ -3,6 +3,7 @@ database and emits its event in one transaction (see `realtime.services.event_em
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -85,6 +86,11 @@ def chat_create(
             "A direct chat is with exactly one other user.",
             extra={"fields": {"member_ids": ["Give exactly one other user's id for a direct chat."]}},
         )
+    if len(others) + 1 > settings.CHAT_MEMBERS_MAX:
+        raise ApplicationError(
+            f"A chat has at most {settings.CHAT_MEMBERS_MAX} members.",
+            extra={"fields": {"member_ids": [f"At most {settings.CHAT_MEMBERS_MAX - 1} other members."]}},
+        )
     chat = Chat.objects.create(title=title, kind=kind, created_by=created_by)
     Membership.objects.create(chat=chat, user=created_by, role=Role.OWNER)
     for user in others.values():
@@ -114,6 +120,15 @@ def chat_delete(*, chat: Chat, actor: User | None) -> None:
     event_emit(type="chat.deleted", chat_id=chat_id, data={"id": chat_id}, to_members=False, also_to=recipients)
 
 
+def _require_room(chat: Chat) -> None:
+    """CHAT_MEMBERS_MAX: every message fans out to each member. The caller holds the chat lock."""
+    if chat.memberships.count() >= settings.CHAT_MEMBERS_MAX:
+        raise ConflictError(
+            f"This chat is full: a chat has at most {settings.CHAT_MEMBERS_MAX} members.",
+            extra={"limit": settings.CHAT_MEMBERS_MAX},
+        )
+
+
 @transaction.atomic
 def chat_member_add(*, chat: Chat, user: User, role: str = Role.MEMBER, added_by: User | None) -> Membership:
     """Adds `user` to the chat. `added_by` is None for system paths (Django admin by staff
@@ -129,6 +144,7 @@ def chat_member_add(*, chat: Chat, user: User, role: str = Role.MEMBER, added_by
         raise ApplicationError("A direct chat cannot have more members.")
     if not user.is_active:
         raise ApplicationError("Unknown user.", extra={"fields": {"user_id": ["No active user with this id."]}})
+    _require_room(chat)
     return _membership_add(chat=chat, user=user, role=role, added_by=added_by)
 
 
@@ -144,6 +160,26 @@ def chat_member_update(*, chat: Chat, user_id: int, role: str, actor: User | Non
     membership.save(update_fields=["role"])
     event_emit(type="member.updated", chat_id=chat.pk, data=membership_data(membership))
     return membership
+
+
+@transaction.atomic
+def chat_owner_transfer(*, chat: Chat, user_id: int, actor: User | None) -> Membership:
+    """Makes member `user_id` the owner; the owner becomes an admin. Only the owner may
+    (`actor=None`: a system path, such as deleting the owner's account)."""
+    chat = _lock_chat(chat)
+    _require_role(chat, actor, (Role.OWNER,), "hand the chat over")
+    owner = chat.memberships.select_related("user").get(role=Role.OWNER)
+    heir = member_get(chat=chat, user_id=user_id)
+    if heir.pk == owner.pk:
+        return owner
+    # The old owner steps down first: the database allows one owner per chat at any moment.
+    owner.role = Role.ADMIN
+    owner.save(update_fields=["role"])
+    heir.role = Role.OWNER
+    heir.save(update_fields=["role"])
+    event_emit(type="member.updated", chat_id=chat.pk, data=membership_data(owner))
+    event_emit(type="member.updated", chat_id=chat.pk, data=membership_data(heir))
+    return heir
 
 
 @transaction.atomic

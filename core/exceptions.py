@@ -18,9 +18,11 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
 from core.breaker import breaker, database_unreachable
+
+logger = logging.getLogger("django.request")
 
 
 class ApplicationError(Exception):
@@ -46,9 +48,24 @@ class ConflictError(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
 
 
+class TooManyRequestsError(ApplicationError):
+    """429; `retry_after` seconds go out as the Retry-After header."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+    def __init__(self, message: str, *, retry_after: int, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message, extra=extra)
+        self.retry_after = retry_after
+
+
+# The same body as handler500 (core.apis.server_error).
+SERVER_ERROR_BODY = {"message": "Server error.", "extra": {}}
+
+
 logger = logging.getLogger(__name__)
 
 DATABASE_UNAVAILABLE = "The database is unavailable or overloaded: retry in a moment."
+OVERLOADED = "The server is busy or restarting: retry in a moment."
 
 
 def database_unavailable(exc: BaseException | None) -> bool:
@@ -63,6 +80,16 @@ def database_unavailable_response() -> JsonResponse:
     return response
 
 
+def overloaded_response() -> JsonResponse:
+    """The same answer as nginx's when it refuses a request past its in-flight limit."""
+    response = JsonResponse({"message": OVERLOADED, "extra": {}}, status=503)
+    response["Retry-After"] = str(settings.OVERLOAD_RETRY_AFTER_SECONDS)
+    # Not one ERROR line per refusal (thousands a second when it matters): nginx's access
+    # log has them. Django skips a response marked as already logged.
+    response._has_been_logged = True
+    return response
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if database_unavailable(exc):
         if database_unreachable(exc):
@@ -74,7 +101,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             headers={"Retry-After": str(settings.OVERLOAD_RETRY_AFTER_SECONDS)},
         )
     if isinstance(exc, ApplicationError):
-        return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+        response = Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+        if isinstance(exc, TooManyRequestsError):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
@@ -84,7 +114,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
     response = exception_handler(exc, context)
     if response is None:
-        return None
+        # A bug or an unreachable dependency: logged with its traceback, answered in the
+        # API's error shape instead of Django's HTML page.
+        request = context.get("request")
+        logger.error("Internal Server Error: %s", getattr(request, "path", "?"), exc_info=exc)
+        set_rollback()
+        return Response(SERVER_ERROR_BODY, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, exceptions.ValidationError):
         detail = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
         response.data = {"message": "Invalid input.", "extra": {"fields": detail}}

@@ -19,6 +19,8 @@ from typing import Any
 
 from django.conf import settings
 
+from core.exceptions import OVERLOADED
+
 TEMPLATES = Path(settings.BASE_DIR) / "deploy"
 NGINX_TEMPLATE = TEMPLATES / "nginx" / "nginx.conf.template"
 SUPERVISORD_TEMPLATE = TEMPLATES / "supervisor" / "supervisord.conf.template"
@@ -160,6 +162,7 @@ def nginx_config_values(**overrides: Any) -> dict[str, Any]:
         "wsgi_max_in_flight": settings.WSGI_MAX_IN_FLIGHT,
         "asgi_max_connections": settings.ASGI_MAX_CONNECTIONS,
         "retry_after": settings.OVERLOAD_RETRY_AFTER_SECONDS,
+        "overloaded_message": OVERLOADED,
     }
     unknown = set(overrides) - set(values)
     if unknown:
@@ -233,6 +236,9 @@ def supervisord_config_write(path: Path | None = None) -> Path:
         raise ValueError("FLOWER_PASSWORD is empty: Flower needs a password (set it in .env)")
     os.environ.setdefault("FLOWER_USER", "flower")
     nginx_conf = nginx_config_write()
+    # nginx sets X-Forwarded-For to the client's address: the throttles and the lockout
+    # count that client, not nginx (core.net.client_ip).
+    behind_nginx = {"TRUSTED_PROXY_COUNT": "1"}
     values = {
         "root": settings.BASE_DIR,
         "state_dir": state,
@@ -241,9 +247,9 @@ def supervisord_config_write(path: Path | None = None) -> Path:
         "venv": Path(sys.executable).parent.parent,
         "nginx_command": shlex.join(nginx_command(prefix=nginx_conf.parent, log_dir=log_dir)),
         "web_command": shlex.join(wsgi_command(port=settings.WSGI_PORT)),
-        "web_environment": _supervisor_environment(wsgi_environment()),
+        "web_environment": _supervisor_environment(wsgi_environment() | behind_nginx),
         "feed_command": shlex.join(asgi_command(port=settings.ASGI_PORT)),
-        "feed_environment": _supervisor_environment(asgi_environment()),
+        "feed_environment": _supervisor_environment(asgi_environment() | behind_nginx),
         "flower_port": os.environ.get("FLOWER_PORT", "5555"),
         "email_port": settings.EMAIL_PORT,
         "max_files": max_open_files(),

@@ -1,6 +1,7 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.apis import HealthApi, ReadinessApi
 
@@ -10,7 +11,14 @@ api_patterns = [
     path("", include("reports.urls")),
     path("", include("realtime.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Swagger UI from drf-spectacular-sidecar's static files; its start-up script is a file
+    # too (the split view), so the policy needs no inline script. Swagger UI's React code
+    # injects <style> elements: inline styles are allowed on this page only.
+    path(
+        "docs/",
+        csp_update({"style-src": ["'unsafe-inline'"]})(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="docs",
+    ),
 ]
 
 urlpatterns = [
@@ -27,3 +35,7 @@ handler400 = "core.apis.bad_request"
 handler403 = "core.apis.permission_denied"
 handler404 = "core.apis.page_not_found"
 handler500 = "core.apis.server_error"
+# An unknown API path, a refusal or a bad request: JSON under /api/, Django's pages elsewhere.
+handler400 = "core.views.bad_request"
+handler403 = "core.views.permission_denied"
+handler404 = "core.views.not_found"

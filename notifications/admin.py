@@ -1,15 +1,42 @@
 from django.contrib import admin
+from django.db.models import QuerySet
 
 from .models import SentNotification
+
+
+class StateFilter(admin.SimpleListFilter):
+    """Where each email stands: sent, waiting for its first try, retrying, or given up on
+    (the periodic sweep tries those again, NOTIFICATIONS_RESEND_EXHAUSTED_AFTER_SECONDS later)."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("sent", "sent"), ("pending", "pending"), ("retrying", "retrying"), ("exhausted", "retries ran out")]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        unsent = queryset.filter(sent_at__isnull=True)
+        return {
+            "sent": queryset.filter(sent_at__isnull=False),
+            "pending": unsent.filter(attempts=0),
+            "retrying": unsent.filter(attempts__gt=0, retries_exhausted_at__isnull=True),
+            "exhausted": unsent.filter(retries_exhausted_at__isnull=False),
+        }.get(self.value(), queryset)
 
 
 @admin.register(SentNotification)
 class SentNotificationAdmin(admin.ModelAdmin):
     """Read-only: rows are written by the member-added service and its email task."""
 
-    list_display = ["id", "membership", "recipient", "added_by", "created_at", "sent_at", "attempts"]
-    list_filter = ["sent_at"]
+    list_display = [
+        "id", "membership", "recipient", "created_at", "sent_at", "attempts", "retries_exhausted_at", "error",
+    ]  # fmt: skip
+    list_filter = [StateFilter, "sent_at"]
     raw_id_fields = ["membership", "recipient", "added_by"]
+
+    @admin.display(description="last error")
+    def error(self, obj: SentNotification) -> str:
+        return obj.last_error[:80]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -22,6 +22,9 @@ class SentNotification(models.Model):
     # Failed tries so far and the last error, for the admin page; the row stays unsent.
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # When the task's retries ran out; the periodic sweep gives the row a new task after
+    # NOTIFICATIONS_RESEND_EXHAUSTED_AFTER_SECONDS (a long SMTP outage ends at some point).
+    retries_exhausted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -47,24 +47,40 @@ def _member_added_tasks_send(membership_id: int, recipient_ids: list[int]) -> No
         member_added_email_send.delay(membership_id=membership_id, recipient_id=recipient_id)
 
 
-def pending_emails_resend(*, older_than: timedelta, limit: int = 500) -> int:
-    """Sends a task for every email whose task never ran, `older_than` after it was asked for;
-    returns how many.
+def pending_emails_resend(
+    *, older_than: timedelta, exhausted_older_than: timedelta | None = None, limit: int = 500
+) -> int:
+    """Sends a task for every email that has none, returns how many: those whose task never
+    ran, `older_than` after they were asked for, and those whose retries ran out
+    `exhausted_older_than` ago (None: not those).
 
     This is what makes a pending row a promise: the on-commit send is lost when the broker is
-    down at that moment. A row with failed tries belongs to its task's retries (and, when they
-    run out, stays in the admin with its last error); it is not sent again here, so an SMTP
-    outage never piles up parallel retry chains. A task sent twice is harmless
-    (`member_added_email_send` checks the row under a lock).
+    down at that moment, and an SMTP outage can outlast every retry. A row whose retries are
+    still going belongs to its task and is left alone, so an outage never piles up parallel
+    retry chains. A task sent twice is harmless (`member_added_email_send` checks the row
+    under a lock).
     """
-    pending = list(
-        SentNotification.objects.filter(sent_at__isnull=True, attempts=0, created_at__lt=timezone.now() - older_than)
+    now = timezone.now()
+    never_ran = list(
+        SentNotification.objects.filter(sent_at__isnull=True, attempts=0, created_at__lt=now - older_than)
         .order_by("id")
         .values_list("membership_id", "recipient_id")[:limit]
     )
-    for membership_id, recipient_id in pending:
+    gave_up: list[tuple[int, int]] = []
+    if exhausted_older_than is not None:
+        with transaction.atomic():
+            rows = (
+                SentNotification.objects.select_for_update(skip_locked=True)
+                .filter(sent_at__isnull=True, retries_exhausted_at__lt=now - exhausted_older_than)
+                .order_by("id")[:limit]
+            )
+            picked = list(rows)
+            gave_up = [(row.membership_id, row.recipient_id) for row in picked]
+            # Back in a task's hands: the next sweep leaves it to that task's retries.
+            SentNotification.objects.filter(pk__in=[row.pk for row in picked]).update(retries_exhausted_at=None)
+    for membership_id, recipient_id in never_ran + gave_up:
         _member_added_tasks_send(membership_id, [recipient_id])
-    return len(pending)
+    return len(never_ran) + len(gave_up)
 
 
 def member_added_message_id(*, membership_id: int, recipient_id: int) -> str:
@@ -127,8 +143,9 @@ def member_added_email_send(*, membership_id: int, recipient_id: int) -> bool:
     return True
 
 
-def member_added_email_failed(*, membership_id: int, recipient_id: int, error: str) -> None:
-    """Counts a failed try (its own statement: the sending transaction was rolled back)."""
+def member_added_email_failed(*, membership_id: int, recipient_id: int, error: str, last_try: bool = False) -> None:
+    """Counts a failed try (its own statement: the sending transaction was rolled back); on
+    the task's last try, records that its retries ran out, for the sweep and the admin."""
     SentNotification.objects.filter(membership_id=membership_id, recipient_id=recipient_id).update(
-        attempts=F("attempts") + 1, last_error=error[:1000]
+        attempts=F("attempts") + 1, last_error=error[:1000], retries_exhausted_at=timezone.now() if last_try else None
     )

@@ -41,7 +41,13 @@ def member_added_email_send(self, *, membership_id: int, recipient_id: int) -> b
     except TRANSIENT_ERRORS as exc:
         # Clean-up already happened on the way out: the transaction rolled back (the row is
         # unlocked and unsent) and Django's backend closed the SMTP connection.
-        services.member_added_email_failed(membership_id=membership_id, recipient_id=recipient_id, error=repr(exc))
+        last_try = self.request.retries >= self.max_retries
+        services.member_added_email_failed(
+            membership_id=membership_id, recipient_id=recipient_id, error=repr(exc), last_try=last_try
+        )
+        if last_try:
+            logger.error("member-added email %s→%s: retries ran out (%r)", membership_id, recipient_id, exc)
+            raise
         countdown = retry_countdown(self.request.retries)
         logger.warning(
             "member-added email %s→%s failed (%r), retry in %.1fs", membership_id, recipient_id, exc, countdown
@@ -53,5 +59,6 @@ def member_added_email_send(self, *, membership_id: int, recipient_id: int) -> b
 def pending_emails_resend() -> int:
     """Periodic (beat, every 5 minutes): gives every email still unsent a new task."""
     return services.pending_emails_resend(
-        older_than=timedelta(seconds=settings.NOTIFICATIONS_RESEND_PENDING_AFTER_SECONDS)
+        older_than=timedelta(seconds=settings.NOTIFICATIONS_RESEND_PENDING_AFTER_SECONDS),
+        exhausted_older_than=timedelta(seconds=settings.NOTIFICATIONS_RESEND_EXHAUSTED_AFTER_SECONDS),
     )

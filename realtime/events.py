@@ -18,7 +18,7 @@ EventType = Literal[
     "message.updated",
     "message.deleted",
     # To the user alone (chat_id 0): their access was revoked; a feed stream re-checks its
-    # credentials (realtime.services.user_access_revoke).
+    # credentials (realtime.services.user_delivery_revoke).
     "user.revoked",
 ]
 

@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.utils.module_loading import import_string
 from rest_framework import exceptions, serializers
 
-from accounts.authentication import ExpiringTokenAuthentication
+from accounts.authentication import TokenAuthentication
 from chats.selectors import chat_ids_of
 from core.exceptions import ApplicationError
 
@@ -116,7 +116,7 @@ def _user_id(request: HttpRequest) -> int | None:
     """`Authorization: Token <key>` (expiring, as in the REST API) or the session cookie;
     the session is what a browser's EventSource sends, as it cannot set headers."""
     close_old_connections()
-    result = ExpiringTokenAuthentication().authenticate(request)
+    result = TokenAuthentication().authenticate(request)
     if result is not None:
         return result[0].pk
     user = request.user
@@ -204,7 +204,7 @@ def _credentials_hold(request: HttpRequest, user_id: int) -> bool:
     it; a password change elsewhere changed its hash, which `auth.get_user` checks)."""
     close_old_connections()
     try:
-        result = ExpiringTokenAuthentication().authenticate(request)
+        result = TokenAuthentication().authenticate(request)
     except exceptions.AuthenticationFailed:
         return False
     if result is not None:

@@ -1,20 +1,28 @@
-"""Revocation hooks: where a user's access ends, `user_access_revoke` ends what it still receives.
+"""Revocation hooks: where a user's access ends, `user_delivery_revoke` ends what it still receives.
 
 Connected here for the places that exist on every path: Django's `user_logged_out` signal
-(the web logout, the admin's, and django-rest-knox's LogoutView and LogoutAllView, which send
-it too), and a save of the user that changes the password or deactivates them (the admin,
-`manage.py changepassword`, a shell, any service that saves the user). A
+(the web logout, the admin's, the API's logout of a browser session), the deletion of an
+API token that had not expired (`POST /api/auth/logout/` and `/logout-all/`, a password
+change or a deactivation, which end the user's tokens, and the oldest token of a user past
+the per-user limit), and a save of the user that changes the password or deactivates them
+(the admin, `manage.py changepassword`, a shell, any service that saves the user). A
 `QuerySet.update()` sends no signal: deactivate users through `save()`.
+
+Centrifugo cannot tell which connection came from which token or session, so each of these
+disconnects every WebSocket of the user; the feed's streams re-check their own credentials
+and only those that no longer hold end.
 """
 
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_save, pre_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
+from django.utils import timezone
+from knox.models import AuthToken
 
-from .services import user_access_revoke
+from .services import user_delivery_revoke
 
 User = get_user_model()
 
@@ -22,7 +30,7 @@ User = get_user_model()
 @receiver(user_logged_out, dispatch_uid="realtime.revoke_on_logout")
 def _revoke_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None and user.pk is not None:
-        user_access_revoke(user_id=user.pk, reason="logged out")
+        user_delivery_revoke(user_id=user.pk, reason="logged out")
 
 
 @receiver(pre_save, sender=User, dispatch_uid="realtime.revoke_note_change")
@@ -47,4 +55,11 @@ def _revoke_on_change(sender: Any, instance: Any, created: bool, **kwargs: Any) 
     reason = getattr(instance, "_access_revoke_reason", None)
     if reason and not created:
         instance._access_revoke_reason = None
-        user_access_revoke(user_id=instance.pk, reason=reason)
+        user_delivery_revoke(user_id=instance.pk, reason=reason)
+
+
+@receiver(post_delete, sender=AuthToken, dispatch_uid="realtime.revoke_on_token_delete")
+def _revoke_on_token_delete(sender: Any, instance: AuthToken, **kwargs: Any) -> None:
+    """An API token ended before its time (an expired one is cleaned up: nothing to end)."""
+    if instance.expiry is None or instance.expiry > timezone.now():
+        user_delivery_revoke(user_id=instance.user_id, reason="token ended")

@@ -129,7 +129,7 @@ def chat_unsubscribe_later(*, chat_id: int, user_id: int) -> None:
 ACCESS_REVOKED_CODE = 4501
 
 
-def user_access_revoke(*, user_id: int, reason: str = "access revoked") -> None:
+def user_delivery_revoke(*, user_id: int, reason: str = "access revoked") -> None:
     """Ends, at once and on every transport, what the user's access could still receive:
     call it on logout, logout everywhere, password change and deactivation.
 

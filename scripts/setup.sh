@@ -63,6 +63,7 @@ if [ ! -f "$ENV_FILE" ]; then
   sed \
     -e "s|^DJANGO_SECRET_KEY=.*|DJANGO_SECRET_KEY=$(secret 50)|" \
     -e "s|^POSTGRES_PASSWORD=.*|POSTGRES_PASSWORD=$(secret 24)|" \
+    -e "s|^REDIS_PASSWORD=.*|REDIS_PASSWORD=$(secret 24)|" \
     -e "s|^CENTRIFUGO_TOKEN_HMAC_SECRET=.*|CENTRIFUGO_TOKEN_HMAC_SECRET=$(secret 32)|" \
     -e "s|^CENTRIFUGO_HTTP_API_KEY=.*|CENTRIFUGO_HTTP_API_KEY=$(secret 32)|" \
     -e "s|^CENTRIFUGO_ADMIN_PASSWORD=.*|CENTRIFUGO_ADMIN_PASSWORD=$(secret 16)|" \
@@ -71,4 +72,10 @@ if [ ! -f "$ENV_FILE" ]; then
     -e "s|^DEMO_PASSWORD=.*|DEMO_PASSWORD=$(secret 9)|" \
     "$ROOT/.env.example" > "$ENV_FILE"
   chmod 600 "$ENV_FILE"
+fi
+# A secret added to .env.example after this .env was written: appended, freshly generated.
+if ! grep -q '^REDIS_PASSWORD=.' "$ENV_FILE"; then
+  log "adding a generated REDIS_PASSWORD to $ENV_FILE"
+  sed -i '/^REDIS_PASSWORD=/d' "$ENV_FILE"
+  printf 'REDIS_PASSWORD=%s\n' "$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')" >> "$ENV_FILE"
 fi

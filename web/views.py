@@ -15,6 +15,7 @@ from accounts.models import User
 from accounts.services import user_create
 from chats import selectors as chat_selectors
 from core.exceptions import ApplicationError, NotFoundError
+from core.throttling import RegisterThrottle, UserLookupThrottle, throttle
 from realtime.services import personal_channel
 from realtime.tokens import centrifugo_ws_url
 
@@ -57,6 +58,7 @@ class SignupForm(forms.Form):
     password = forms.CharField(widget=forms.PasswordInput, max_length=128, strip=False)
 
 
+@throttle(RegisterThrottle)
 def signup_page(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -74,6 +76,7 @@ def signup_page(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
+@throttle(UserLookupThrottle)
 def user_lookup(request: HttpRequest) -> JsonResponse:
     """Finds an active user by exact username, so the page can add a member by name."""
     username = request.GET.get("username", "").strip()

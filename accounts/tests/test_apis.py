@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 pytestmark = pytest.mark.django_db
 
@@ -73,14 +73,12 @@ def test_anonymous_me_is_401(api_client):
     assert api_client.get("/api/me/").status_code == 401
 
 
-def test_expired_token_is_refused_and_a_new_one_is_issued(api_client, make_user, settings):
+def test_expired_token_is_refused_and_a_new_one_is_issued(api_client, make_user):
     user = make_user("grace")
-    token = Token.objects.create(user=user)
-    Token.objects.filter(pk=token.pk).update(
-        created=timezone.now() - timedelta(seconds=settings.API_TOKEN_TTL_SECONDS + 1)
-    )
+    token, key = AuthToken.objects.create(user=user)
+    AuthToken.objects.filter(pk=token.pk).update(expiry=timezone.now() - timedelta(seconds=1))
 
-    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     response = api_client.get("/api/me/")
     assert response.status_code == 401
     assert "expired" in response.data["message"]
@@ -88,4 +86,7 @@ def test_expired_token_is_refused_and_a_new_one_is_issued(api_client, make_user,
     api_client.credentials()
     response = api_client.post("/api/auth/token/", {"username": "grace", "password": "pass-word-42"}, format="json")
     assert response.status_code == 200
-    assert response.data["token"] != token.key
+    assert response.data["token"] != key
+    # Signing in deleted the expired token.
+    assert list(AuthToken.objects.filter(user=user)) == [AuthToken.objects.get(user=user)]
+    assert not AuthToken.objects.filter(pk=token.pk).exists()

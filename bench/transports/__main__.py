@@ -90,18 +90,17 @@ class Bench:
     # -- setup ---------------------------------------------------------------------------
     def setup_database(self, users: int) -> None:
         from django.db import connection
-        from rest_framework.authtoken.models import Token
 
         from accounts.models import User
+        from accounts.services import tokens_create
         from chats.services import chat_create
 
         self.old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         accounts = User.objects.bulk_create(
             [User(username=f"bench{i}", email=f"bench{i}@example.com", password="!") for i in range(users)]  # noqa: S106 (unusable)
         )
-        Token.objects.bulk_create([Token(user=user, key=Token.generate_key()) for user in accounts])
         self.users = list(User.objects.order_by("id"))
-        self.tokens = dict(Token.objects.values_list("user_id", "key"))
+        self.tokens = tokens_create(users=accounts)
         self.chats = []
         for start in range(0, users, CHAT_SIZE):
             group = self.users[start : start + CHAT_SIZE]

@@ -11,7 +11,7 @@ def test_chat_list_holds_only_my_chats_newest_activity_first(team, make_user, cl
     other_people = chat_create(created_by=team.outsider, title="Not mine")
     message_create(chat_id=team.chat.pk, author=team.owner, text="activity")
 
-    titles = [chat["title"] for chat in client_for(team.member).get("/api/chats/").json()]
+    titles = [chat["title"] for chat in client_for(team.member).get("/api/chats/").json()["results"]]
 
     assert titles == ["Team", "Quiet"]
     assert other_people.title not in titles
@@ -22,7 +22,7 @@ def test_create_group_chat_makes_caller_owner_and_adds_members(make_user, client
     owner, friend = make_user(), make_user()
     response = client_for(owner).post("/api/chats/", {"title": "Trip", "member_ids": [friend.pk]}, format="json")
     assert response.status_code == 201
-    members = client_for(friend).get(f"/api/chats/{response.data['id']}/members/").json()
+    members = client_for(friend).get(f"/api/chats/{response.data['id']}/members/").json()["results"]
     assert {(m["user"]["id"], m["role"]) for m in members} == {(owner.pk, "owner"), (friend.pk, "member")}
 
 
@@ -79,7 +79,7 @@ def test_member_who_left_no_longer_sees_the_chat(team, client_for):
     client = client_for(team.member)
     assert client.delete(f"/api/chats/{team.chat.pk}/members/{team.member.pk}/").status_code == 204
     assert client.get(f"/api/chats/{team.chat.pk}/").status_code == 404
-    assert client.get("/api/chats/").json() == []
+    assert client.get("/api/chats/").json() == {"results": [], "next_offset": None}
 
 
 def test_owner_deletes_chat(team, client_for):

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import psycopg
 from django.conf import settings
-from rest_framework.authtoken.models import Token
 
+from accounts.services import token_create
 from realtime.centrifugo_config import database_dsn
 
 
@@ -21,7 +21,7 @@ def _server_connections(application_name: str) -> int:
 
 
 def test_concurrent_writes_share_the_pools(site, team):
-    headers = {"Authorization": f"Token {Token.objects.create(user=team.member).key}"}
+    headers = {"Authorization": f"Token {token_create(user=team.member)}"}
     url = f"/api/chats/{team.chat.pk}/messages/"
     clients = 24  # under nginx's in-flight limit (WSGI_MAX_IN_FLIGHT), over the threads
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from django.conf import settings
-from rest_framework.authtoken.models import Token
 
+from accounts.services import token_create
 from chats.services import chat_create, message_create
 
 ERROR_KEYS = {"message", "extra"}
@@ -145,7 +145,7 @@ def target(site, make_user) -> tuple[dict[str, str], int, int]:
     user = make_user()
     chat = chat_create(created_by=user, title="hostile", member_ids=[make_user().pk])
     message, _ = message_create(chat_id=chat.pk, author=user, text="hello")
-    return {"Authorization": f"Token {Token.objects.create(user=user).key}"}, chat.pk, message.pk
+    return {"Authorization": f"Token {token_create(user=user)}"}, chat.pk, message.pk
 
 
 def test_hostile_input_is_refused_with_the_json_error_body(site, target):

@@ -8,8 +8,8 @@ import pytest
 import schemathesis
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 
+from accounts.services import token_create
 from chats.services import chat_create, message_create
 
 schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
@@ -21,7 +21,7 @@ def auth_header(make_user) -> dict[str, str]:
     user = make_user()
     chat = chat_create(created_by=user, title="fuzz", member_ids=[make_user().pk])
     message_create(chat_id=chat.pk, author=user, text="hello")
-    return {"Authorization": f"Token {Token.objects.create(user=user).key}"}
+    return {"Authorization": f"Token {token_create(user=user)}"}
 
 
 @pytest.mark.slow

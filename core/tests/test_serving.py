@@ -122,6 +122,16 @@ def test_past_the_in_flight_limit_requests_get_503_at_once_and_the_rest_complete
     assert [response.status_code for response, _ in completed] == [200] * limit
 
 
+def test_a_request_that_waited_too_long_for_a_thread_is_refused_before_any_work(client, settings, db):
+    settings.REQUEST_QUEUE_TIMEOUT_MS = 75
+    stale = client.get("/api/me/", HTTP_X_REQUEST_START=f"t={time.time() - 0.2:.3f}")
+    assert stale.status_code == 503 and stale["Retry-After"] == "1"
+    assert stale.json() == {"message": "The server is busy or restarting: retry in a moment.", "extra": {}}
+    # Fresh, or not behind nginx at all: served (here: the API's own 401).
+    for headers in ({"HTTP_X_REQUEST_START": f"t={time.time():.3f}"}, {}, {"HTTP_X_REQUEST_START": "nonsense"}):
+        assert client.get("/api/me/", **headers).status_code == 401
+
+
 @pytest.fixture
 def unreachable_database(tmp_path) -> Iterator[GunicornServer]:
     """gunicorn whose PostgreSQL accepts TCP connections and never answers (a hung or
@@ -164,6 +174,7 @@ def test_nginx_caps_bodies_at_the_django_limit_and_supervisord_restarts_every_pr
     assert "a-secret" not in config and "%(ENV_FLOWER_PASSWORD)s" in config  # the secret stays out
     nginx = (tmp_path / "nginx" / "nginx.conf").read_text()
     assert f"client_max_body_size {settings.MAX_REQUEST_BODY_BYTES};" in nginx
+    assert 'proxy_set_header X-Request-Start "t=${msec}";' in nginx  # QueueTimeLimitMiddleware's clock
     assert nginx_config_values()["listen_port"] == settings.WEB_PORT
     # Centrifugo's internal port is nowhere in nginx's config.
     assert str(settings.CENTRIFUGO_INTERNAL_PORT) not in nginx

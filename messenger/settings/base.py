@@ -1,7 +1,7 @@
 """Settings shared by every environment. Every value comes from the environment or `.env`."""
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import environ
 
@@ -43,7 +43,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
+    "csp",
+    "drf_spectacular_sidecar",
     "drf_spectacular",
     "core",
     "accounts",
@@ -56,9 +59,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a request that waited too long behind others is refused before any work.
+    "core.middleware.QueueTimeLimitMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.csp.ContentSecurityPolicyMiddleware",
     # nginx serves /static/ from STATIC_ROOT; WhiteNoise answers for a server run without
     # it (runserver, a bare gunicorn). Made async-capable, so async views (long polling,
     # SSE) hold no thread.
@@ -69,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login (django-axes) into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "messenger.urls"
@@ -93,8 +101,9 @@ TEMPLATES = [
 
 def _local_database_url() -> str:
     port = env.int("MESSENGER_PG_PORT", default=55432)
-    password = env.str("POSTGRES_PASSWORD", default="")
-    return f"postgres://messenger:{password}@127.0.0.1:{port}/messenger"
+    password = quote(env.str("POSTGRES_PASSWORD", default=""), safe="")
+    # The app's own role (scripts/services.sh): owns the database, is not a superuser.
+    return f"postgres://messenger_app:{password}@127.0.0.1:{port}/messenger"
 
 
 DATABASE_URL = env.str("DATABASE_URL", default="") or _local_database_url()
@@ -120,10 +129,23 @@ if DB_POOL_MAX_SIZE:
         "timeout": DB_POOL_TIMEOUT,
     }
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# No statement, lock wait or idle transaction holds a connection (and the event feed's
+# horizon, see realtime) for long: each is cut off by PostgreSQL after these milliseconds.
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=15_000)
+DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=5_000)
+DB_IDLE_IN_TRANSACTION_TIMEOUT_MS = env.int("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60_000)
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+    f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
+    f" -c idle_in_transaction_session_timeout={DB_IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The project's Redis asks for REDIS_PASSWORD (scripts/services.sh); every client (Django,
+# Celery, Centrifugo's engine, the scripts) gets it through this URL.
+_redis_password = quote(env.str("REDIS_PASSWORD", default=""), safe="")
 REDIS_URL = env.str("REDIS_URL", default="") or (
-    f"redis://127.0.0.1:{env.int('MESSENGER_REDIS_PORT', default=56379)}/0"
+    f"redis://{':' + _redis_password + '@' if _redis_password else ''}127.0.0.1:"
+    f"{env.int('MESSENGER_REDIS_PORT', default=56379)}/0"
 )
 
 AUTH_USER_MODEL = "accounts.User"
@@ -147,11 +169,9 @@ STATIC_ROOT = STATE_DIR / "static"
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=256 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
-API_TOKEN_TTL_SECONDS = env.int("API_TOKEN_TTL_SECONDS", default=7 * 24 * 3600)
-
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "accounts.authentication.ExpiringTokenAuthentication",
+        "accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -168,6 +188,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Chats, members and messages, with real-time delivery of every change.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the drf-spectacular-sidecar package (static files), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Long polling and SSE are async Django views, outside DRF: documented by this hook.
     "POSTPROCESSING_HOOKS": [
@@ -205,3 +229,6 @@ from .email import *  # noqa: E402, F403
 
 # The event feed (polling, long polling, SSE).
 from .realtime import *  # noqa: E402, F403
+
+# Tokens, throttles, lockout, limits, content security policy.
+from .security import *  # noqa: E402, F403

@@ -87,6 +87,9 @@ NOTIFICATIONS_MAX_RETRIES = env.int("NOTIFICATIONS_MAX_RETRIES", default=12)
 # An email still unsent this long after its member was added gets a new task (the broker was
 # down at commit, or the retries ran out); see notifications.services.pending_emails_resend.
 NOTIFICATIONS_RESEND_PENDING_AFTER_SECONDS = env.int("NOTIFICATIONS_RESEND_PENDING_AFTER_SECONDS", default=300)
+# An email whose retries ran out (hours of SMTP outage) gets a new chain of retries this
+# long after its last try, from the same sweep; the admin lists it until then.
+NOTIFICATIONS_RESEND_EXHAUSTED_AFTER_SECONDS = env.int("NOTIFICATIONS_RESEND_EXHAUSTED_AFTER_SECONDS", default=3600)
 # One email is one short SMTP conversation; past this the task cleans up and retries.
 NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT = env.int("NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT", default=30)
 

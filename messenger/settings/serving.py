@@ -25,5 +25,10 @@ WSGI_MAX_IN_FLIGHT = env.int("WSGI_MAX_IN_FLIGHT", default=16 * WSGI_WORKERS)
 # Long polls and SSE streams each hold a connection while they wait; the cap protects the
 # one uvicorn process and nginx's own connection table.
 ASGI_MAX_CONNECTIONS = env.int("ASGI_MAX_CONNECTIONS", default=10_000)
+# A request that waited longer than this for a gunicorn thread (nginx stamps when it hands
+# it on) is answered 503 at once instead (core.middleware.QueueTimeLimitMiddleware): the
+# accepted requests' wait stays bounded, and a refused one is told within the target of
+# 100 ms. Well under what a person notices; tests on a busy shared machine raise it.
+REQUEST_QUEUE_TIMEOUT_MS = env.int("REQUEST_QUEUE_TIMEOUT_MS", default=75)
 # What a refused client is told to wait before retrying, in seconds.
 OVERLOAD_RETRY_AFTER_SECONDS = env.int("OVERLOAD_RETRY_AFTER_SECONDS", default=1)

@@ -1,7 +1,14 @@
 """Settings for pytest: the real PostgreSQL and Redis, a fast password hasher."""
 
 from .base import *  # noqa: F403
-from .base import CELERY_BROKER_TRANSPORT_OPTIONS, CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS, DATABASES, env
+from .base import (
+    CACHES,
+    CELERY_BROKER_TRANSPORT_OPTIONS,
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS,
+    DATABASES,
+    THROTTLE_RATES,
+    env,
+)
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -17,8 +24,15 @@ CELERY_RESULT_EXTENDED = True
 # A stalled SMTP server hits the email task's soft limit quickly. Set here, not only in the
 # worker's environment: Celery writes a task's time limits into the message when it is sent.
 NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT = 3
+# A machine shared by several test runs can keep a request waiting for a thread for a
+# while; only the overload tests want the production bound (they set it themselves).
+REQUEST_QUEUE_TIMEOUT_MS = env.int("REQUEST_QUEUE_TIMEOUT_MS", default=3000)
 # Servers that tests start (uvicorn) serve static files straight from the apps: no
 # collectstatic needed on a fresh clone.
 WHITENOISE_USE_FINDERS = True
 # ... and not from STATIC_ROOT, which a fresh clone does not have.
 STATIC_ROOT = None
+# Throttle counters of a test run under a prefix of its own on the shared Redis; rates high
+# enough that no test is throttled unless it lowers them (core/tests/test_throttling.py).
+CACHES["throttle"]["KEY_PREFIX"] = f"{DATABASES['default']['TEST']['NAME']}:throttle"
+THROTTLE_RATES = dict.fromkeys(THROTTLE_RATES, "100000/min")

@@ -164,3 +164,41 @@ def test_an_email_whose_task_was_never_sent_goes_out_on_the_next_sweep(worker, b
     broker.wait_idle()
     assert _recipients(_about(mailbox.mails, membership)) == [team.owner.email]
     assert pending_emails_resend(older_than=timedelta(minutes=5)) == 0
+
+
+def test_an_email_whose_retries_ran_out_goes_out_on_a_later_sweep(worker, broker, mailbox, team, make_user, client):
+    """The last try fails (SMTP down): the row says its retries ran out and the admin lists
+    it; a sweep after NOTIFICATIONS_RESEND_EXHAUSTED_AFTER_SECONDS gives it a new task."""
+    from accounts.models import User
+    from notifications.tasks import member_added_email_send
+
+    broker.wait_idle()
+    newcomer = make_user()
+    membership = Membership.objects.create(chat=team.chat, user=newcomer, role=Role.MEMBER)
+    SentNotification.objects.create(membership=membership, recipient=team.owner, added_by=None, attempts=12)
+    mailbox.stop()
+    # The task's last retry, run here against the SMTP server that is down.
+    result = member_added_email_send.apply(
+        kwargs={"membership_id": membership.pk, "recipient_id": team.owner.pk},
+        retries=member_added_email_send.max_retries,
+    )
+    assert result.failed()
+    row = SentNotification.objects.get(membership=membership, recipient=team.owner)
+    assert row.sent_at is None and row.retries_exhausted_at is not None and row.attempts == 13
+
+    root = User.objects.create_superuser("root", "root@example.com", "pass-word-42")
+    client.force_login(root)
+    page = client.get("/admin/notifications/sentnotification/", {"state": "exhausted"}).content.decode()
+    assert f"member added #{membership.pk}" in page and "Connection" in page
+
+    mailbox.start()
+    # Not yet: the given-up row waits its delay; a row in its retries is never swept.
+    assert pending_emails_resend(older_than=timedelta(minutes=5), exhausted_older_than=timedelta(hours=1)) == 0
+    SentNotification.objects.filter(pk=row.pk).update(retries_exhausted_at=timezone.now() - timedelta(hours=2))
+    assert pending_emails_resend(older_than=timedelta(minutes=5), exhausted_older_than=timedelta(hours=1)) == 1
+    assert pending_emails_resend(older_than=timedelta(minutes=5), exhausted_older_than=timedelta(hours=1)) == 0
+    mailbox.wait_for(lambda mails: len(_about(mails, membership)) >= 1)
+    broker.wait_idle()
+    assert _recipients(_about(mailbox.mails, membership)) == [team.owner.email]
+    row.refresh_from_db()
+    assert row.sent_at is not None and row.retries_exhausted_at is None

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from django.conf import settings
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from accounts.services import token_create
 from chats.services import chat_member_remove, message_create
 from realtime.models import CentrifugoOutbox, Event
-from realtime.services import ACCESS_REVOKED_CODE, chat_channel, user_access_revoke
+from realtime.services import ACCESS_REVOKED_CODE, chat_channel, user_delivery_revoke
 from realtime.testing import ChannelClient
 from realtime.tokens import connection_token_issue, subscription_token_issue
 
@@ -33,7 +33,7 @@ def _session_cookie(user) -> tuple[Client, dict[str, str]]:
 
 
 def _token_headers(user) -> dict[str, str]:
-    return {"Authorization": f"Token {Token.objects.get_or_create(user=user)[0].key}"}
+    return {"Authorization": f"Token {token_create(user=user)}"}
 
 
 def _message_ids(events: list[dict]) -> list[int]:
@@ -43,7 +43,7 @@ def _message_ids(events: list[dict]) -> list[int]:
 @pytest.mark.django_db
 def test_revocation_queues_a_disconnect_and_an_event_for_the_user_alone(make_user):
     user = make_user()
-    user_access_revoke(user_id=user.pk, reason="logged out")
+    user_delivery_revoke(user_id=user.pk, reason="logged out")
     event = Event.objects.get(type="user.revoked")
     assert (event.to_members, event.also_to, event.data) == (False, [user.pk], {"reason": "logged out"})
     disconnect = CentrifugoOutbox.objects.get(method="disconnect")
@@ -101,9 +101,9 @@ def test_logout_disconnects_the_websocket_for_good(centrifugo, team):
 def test_a_revocation_queued_while_centrifugo_is_down_is_sent_once_it_is_back(centrifugo, team):
     """The disconnect waits in the outbox and goes out when Centrifugo is back. (A client that
     reconnects after it, with a connection token it kept, is not stopped by it: see
-    `user_access_revoke`; the token endpoint refuses it a new one.)"""
+    `user_delivery_revoke`; the token endpoint refuses it a new one.)"""
     centrifugo.stop()
-    user_access_revoke(user_id=team.member.pk, reason="deactivated")
+    user_delivery_revoke(user_id=team.member.pk, reason="deactivated")
     assert CentrifugoOutbox.objects.filter(method="disconnect").exists()
     centrifugo.start()
     deadline = time.monotonic() + 20
@@ -202,3 +202,21 @@ def test_removal_from_a_chat_stops_its_sse_and_long_poll_delivery_at_once(site, 
             assert not _message_ids(page["events"])
 
     asyncio.run(scenario())
+
+
+def test_api_logout_answers_that_tokens_waiting_long_poll_401_at_once(site, team):
+    headers = _token_headers(team.member)
+
+    async def scenario() -> tuple[httpx.Response, float]:
+        async with httpx.AsyncClient(base_url=site.url, timeout=30) as http:
+            cursor = (await http.get(UPDATES, headers=headers)).json()["cursor"]
+            waiting = asyncio.create_task(http.get(UPDATES, params={"after": cursor, "wait": 20}, headers=headers))
+            await asyncio.sleep(1)
+            started = time.monotonic()
+            assert (await http.post("/api/auth/logout/", headers=headers)).status_code == 204
+            response = await waiting
+            return response, time.monotonic() - started
+
+    response, elapsed = asyncio.run(scenario())
+    assert response.status_code == 401, response.text
+    assert elapsed < 3, elapsed

@@ -10,15 +10,15 @@ import time
 import httpx
 import psycopg
 import pytest
-from rest_framework.authtoken.models import Token
 
+from accounts.services import token_create
 from realtime.listener import database_conninfo
 
 UPDATES, STREAM = "/api/updates/", "/api/updates/stream/"
 
 
 def _headers(user) -> dict[str, str]:
-    return {"Authorization": f"Token {Token.objects.get_or_create(user=user)[0].key}"}
+    return {"Authorization": f"Token {token_create(user=user)}"}
 
 
 def _post_message(client, chat, text: str) -> dict:

@@ -154,14 +154,25 @@ function upsertMessage(message) {
 
 // ---------------------------------------------------------------- snapshot (REST)
 
+// Every page of a list endpoint (?limit=&offset=, following next_offset).
+async function allPages(path) {
+  const rows = [];
+  for (let offset = 0; offset !== null; ) {
+    const page = await api(`${path}?limit=200&offset=${offset}`);
+    rows.push(...page.results);
+    offset = page.next_offset;
+  }
+  return rows;
+}
+
 async function loadSnapshot() {
-  const chats = await api("chats/");
+  const chats = await allPages("chats/");
   state.chats = new Map(chats.map((chat) => [chat.id, chat]));
   if (currentChatId !== null) {
     try {
       const [chat, members, messages] = await Promise.all([
         api(`chats/${currentChatId}/`),
-        api(`chats/${currentChatId}/members/`),
+        allPages(`chats/${currentChatId}/members/`),
         loadAllMessagesSince(),
       ]);
       state.chats.set(chat.id, chat);

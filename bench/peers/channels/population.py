@@ -1,0 +1,52 @@
+"""Setup shared by the smoke check and the latency run: a database of their own (created,
+migrated and dropped, like bench/realtime_latency.py's) and users in chats, made with the ORM."""
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db import connection
+from rest_framework.authtoken.models import Token
+
+from accounts.models import User
+from chats.models import Chat, Membership
+from realtime.centrifugo_config import database_dsn
+
+
+@contextlib.contextmanager
+def bench_database(name: str = "bench_peer_channels") -> Iterator[str]:
+    """Creates and migrates database `name`, yields its DATABASE_URL, drops it at the end."""
+    connection.settings_dict["TEST"]["NAME"] = name
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
+    try:
+        yield database_dsn(connection.settings_dict)
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+@dataclass
+class Population:
+    poster_token: str  # a member of every chat, not connected: it only posts
+    reader_tokens: list[str]  # one per WebSocket client
+    chats: list[tuple[int, list[int]]]  # chat id, the reader indexes in it
+
+
+def population_make(*, readers: int, chat_size: int) -> Population:
+    """`readers` users with tokens in chats of `chat_size` readers each, plus one poster in all."""
+    tag = uuid.uuid4().hex[:6]
+    poster = User.objects.create_user(username=f"peer-poster-{tag}", email=f"poster-{tag}@example.com")
+    users = User.objects.bulk_create(
+        [User(username=f"peer-{tag}-{i}", email=f"peer-{tag}-{i}@example.com") for i in range(readers)]
+    )
+    tokens = Token.objects.bulk_create([Token(user=user, key=Token.generate_key()) for user in [poster, *users]])
+    chats = []
+    for start in range(0, readers, chat_size):
+        chat = Chat.objects.create(title=f"peer {start}", created_by=poster)
+        indexes = list(range(start, min(start + chat_size, readers)))
+        Membership.objects.bulk_create(
+            [Membership(chat=chat, user=poster, role=Membership.Role.OWNER)]
+            + [Membership(chat=chat, user=users[i]) for i in indexes]
+        )
+        chats.append((chat.pk, indexes))
+    return Population(poster_token=tokens[0].key, reader_tokens=[t.key for t in tokens[1:]], chats=chats)

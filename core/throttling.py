@@ -1,0 +1,102 @@
+"""Rate limits on Redis: DRF throttles whose counters live in the `throttle` cache, with
+rates read from settings.THROTTLE_RATES on every request (so a test can lower them).
+
+Signed-in clients are counted per user, others per address (core.net.client_ip). A Redis
+outage lets requests through rather than failing them: a throttle protects the service,
+it must not become the reason it is down.
+"""
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from rest_framework.throttling import SimpleRateThrottle
+
+from .net import client_ip, wants_json
+
+logger = logging.getLogger(__name__)
+
+
+class ScopeThrottle(SimpleRateThrottle):
+    """One scope of THROTTLE_RATES, for the HTTP methods in `methods` only."""
+
+    scope = ""
+    methods: tuple[str, ...] = ("POST",)
+
+    def __init__(self) -> None:
+        self.cache = caches["throttle"]
+        super().__init__()
+
+    def get_rate(self) -> str | None:
+        return settings.THROTTLE_RATES.get(self.scope)
+
+    def get_ident(self, request: Any) -> str:
+        return client_ip(request)
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        if request.method not in self.methods:
+            return None
+        user = getattr(request, "user", None)
+        ident = f"user-{user.pk}" if user is not None and user.is_authenticated else f"ip-{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # Redis unreachable: count nothing, refuse nothing
+            logger.warning("throttle %s: counter store unreachable, request let through", self.scope, exc_info=True)
+            return True
+
+
+class LoginThrottle(ScopeThrottle):
+    scope = "login"
+
+
+class RegisterThrottle(ScopeThrottle):
+    scope = "register"
+
+
+class UserLookupThrottle(ScopeThrottle):
+    scope = "user_lookup"
+    methods = ("GET",)
+
+
+class MemberAddThrottle(ScopeThrottle):
+    scope = "member_add"
+
+
+class MessagePostThrottle(ScopeThrottle):
+    scope = "message_post"
+
+
+def throttled_response(request: HttpRequest, wait: float | None) -> HttpResponse:
+    """429 with Retry-After, in the JSON error body (or a short page for a browser form)."""
+    seconds = max(1, int(wait or 1))
+    message = f"Too many requests. Try again in {seconds} seconds."
+    if wants_json(request):
+        response: HttpResponse = JsonResponse({"message": message, "extra": {}}, status=429)
+    else:
+        response = HttpResponse(render_to_string("core/error.html", {"message": message}, request), status=429)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+def throttle(throttle_class: type[ScopeThrottle]) -> Callable:
+    """The same throttle for a plain Django view (the web pages' forms and look-ups)."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            limiter = throttle_class()
+            if not limiter.allow_request(request, None):
+                return throttled_response(request, limiter.wait())
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
