@@ -58,7 +58,8 @@ def test_revocation_queues_a_disconnect_and_an_event_for_the_user_alone(make_use
 @pytest.mark.django_db
 def test_password_change_and_deactivation_revoke_and_a_login_does_not(make_user):
     user = make_user()
-    Client().login(username=user.username, password="pass-word-42")  # last_login saved
+    browser = Client()
+    browser.force_login(user)  # last_login saved
     assert not Event.objects.filter(type="user.revoked").exists()
     user.set_password("another long passphrase")
     user.save()
