@@ -332,5 +332,8 @@ def get_listener() -> EventListener:
     """The listener of this process, started on first use in the running event loop."""
     global _listener
     if _listener is None or _listener.closed or _listener.loop is not asyncio.get_running_loop():
-        _listener = EventListener(conninfo=database_conninfo(), buffer_size=settings.REALTIME_LISTENER_BUFFER)
+        conninfo = database_conninfo()
+        # Named apart from the process's other connections: pg_stat_activity tells it apart.
+        conninfo["application_name"] = f"{conninfo.get('application_name') or 'messenger'}/listener"
+        _listener = EventListener(conninfo=conninfo, buffer_size=settings.REALTIME_LISTENER_BUFFER)
     return _listener

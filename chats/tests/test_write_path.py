@@ -114,7 +114,8 @@ def test_an_event_committing_after_a_higher_id_is_not_skipped(team):
 
     with _open_transaction(emit("first, commits last")):
         later = _in_thread(lambda: transaction.atomic(emit("second, commits first"))())
-        later.join(timeout=10)
+        later.join(timeout=60)
+        assert not later.is_alive(), "the second transaction did not commit"
         # The second event has committed with the higher id; the first is still open.
         page = event_feed(user_id=member, chat_ids=[team.chat.pk], after=start)
         assert page.events == [] and page.cursor == start, "the cursor moved past an open event"

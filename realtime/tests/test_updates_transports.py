@@ -28,11 +28,12 @@ def _post_message(client, chat, text: str) -> dict:
 
 
 def _server_backends(conninfo: dict, server) -> int:
-    """The server's connections to the test database (it names them)."""
+    """The server's connections to the test database (it names them), its listener's included."""
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         return conn.execute(
-            "select count(*) from pg_stat_activity where datname = current_database() and application_name = %s",
-            [server.application_name],
+            "select count(*) from pg_stat_activity where datname = current_database()"
+            " and application_name in (%s, %s || '/listener')",
+            [server.application_name, server.application_name],
         ).fetchone()[0]
 
 
@@ -162,12 +163,13 @@ def test_waiting_long_poll_clients_hold_no_database_connection_and_no_thread(sit
     asyncio.run(scenario())
 
 
-def _terminate_server_backends(conninfo: dict, server) -> int:
+def _listener_backends(conninfo: dict, server, *, terminate: bool = False) -> int:
+    """The server's listener connection (named `<server>/listener`): counted, or ended."""
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         return conn.execute(
-            "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+            f"select count({'pg_terminate_backend(pid)' if terminate else '*'}) from pg_stat_activity"  # noqa: S608
             " where datname = current_database() and application_name = %s",
-            [server.application_name],
+            [f"{server.application_name}/listener"],
         ).fetchone()[0]
 
 
@@ -177,7 +179,7 @@ def test_waiting_clients_get_events_across_a_listener_reconnect(site, team, clie
     conninfo = database_conninfo()
 
     async def until_listening() -> None:
-        while await asyncio.to_thread(_server_backends, conninfo, site.feed) != 1:
+        while await asyncio.to_thread(_listener_backends, conninfo, site.feed) != 1:
             await asyncio.sleep(0.1)
 
     async def scenario():
@@ -188,7 +190,7 @@ def test_waiting_clients_get_events_across_a_listener_reconnect(site, team, clie
                 await asyncio.wait_for(until_listening(), timeout=20)
                 if round_ == 0:
                     # The listener's connection dies (a PostgreSQL restart, a failover).
-                    assert await asyncio.to_thread(_terminate_server_backends, conninfo, site.feed) == 1
+                    assert await asyncio.to_thread(_listener_backends, conninfo, site.feed, terminate=True) == 1
                 message = await asyncio.to_thread(_post_message, owner, team.chat, f"round {round_}")
                 page = (await waiting).json()
                 assert [event["data"] for event in page["events"]] == [message]
