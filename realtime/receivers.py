@@ -29,7 +29,12 @@ User = get_user_model()
 
 @receiver(user_logged_out, dispatch_uid="realtime.revoke_on_logout")
 def _revoke_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """Django sends the signal before it flushes the session: the session goes first here,
+    or a stream woken by the revocation could re-check it while it still exists and go on."""
     if user is not None and user.pk is not None:
+        session = getattr(request, "session", None)
+        if session is not None:
+            session.flush()  # logout() flushes it again: harmless
         user_delivery_revoke(user_id=user.pk, reason="logged out")
 
 
