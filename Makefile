@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup services run stop test test-fast test-slow test-faults soak lint format purge
+.PHONY: setup services run run-cluster stop-cluster stop test test-fast test-slow test-faults soak lint format purge bench
 
 setup:            ## install what is missing (Debian packages, .venv, Centrifugo, .env)
 	@scripts/setup.sh
@@ -13,6 +13,13 @@ services: setup   ## start the project's PostgreSQL and Redis under .state/
 run: services     ## migrate, create the demo data, start every process under supervisord (foreground)
 	@scripts/bootstrap.sh
 	@scripts/run.sh
+
+run-cluster: services  ## two nodes of each kind behind nginx at :8900, each in a network namespace (docs/deploy.md)
+	@scripts/bootstrap.sh
+	@scripts/cluster.sh run
+
+stop-cluster:     ## stop what make run-cluster started and remove its namespaces
+	@scripts/cluster.sh stop
 
 stop:             ## stop what make run started (supervisord and its processes, PostgreSQL, Redis)
 	@scripts/run.sh stop
@@ -32,6 +39,9 @@ test-faults: services  ## faults injected under load; counts in bench/results/fa
 
 soak: services    ## 10 minutes of mixed load: RSS of every process, error lines of every log (bench/results/soak.json)
 	@.venv/bin/python bench/soak.py
+
+bench: services   ## issue 9's seven scenarios on this machine: bench/results/ and docs/performance.md (~12 min)
+	@$(PY) -m bench $(BENCH_ARGS)
 
 lint: setup
 	@.venv/bin/ruff check .

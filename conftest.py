@@ -82,3 +82,24 @@ class ChatWithRoles:
 @pytest.fixture
 def team(make_user) -> ChatWithRoles:
     return ChatWithRoles(make_user)
+
+
+@pytest.fixture(autouse=True)
+def events_match_the_contract(request) -> Iterator[None]:
+    """Every event a test makes (every row it adds to the event log, whoever wrote it: the
+    test, a view, a Celery worker) is checked against the event contract of the OpenAPI
+    schema (`realtime.contract`), after Zulip's verify_action. Tests without a database make
+    no events."""
+    database = next((name for name in ("transactional_db", "db") if name in request.fixturenames), None)
+    if database is None and request.node.get_closest_marker("django_db") is None:
+        yield
+        return
+    # Set up here, so that the database is torn down (flushed or rolled back) after the check.
+    request.getfixturevalue(database or "_django_db_helper")
+    from realtime.contract import event_validate
+    from realtime.models import Event
+
+    mark = Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    yield
+    for event in Event.objects.filter(id__gt=mark).order_by("id").iterator():
+        event_validate(event.envelope())

@@ -10,12 +10,13 @@ from accounts.models import User
 from core.exceptions import ApplicationError
 from core.pagination import offset_page
 from core.throttling import MemberAddThrottle, MessagePostThrottle
+from reads.selectors import chat_list_with_read_state
+from reads.serializers import ChatWithReadStatePageSerializer
 
 from . import selectors, services
 from .representations import chat_data, membership_data, message_data
 from .serializers import (
     ChatCreateInputSerializer,
-    ChatPageSerializer,
     ChatSerializer,
     ChatUpdateInputSerializer,
     ListPageInputSerializer,
@@ -41,12 +42,18 @@ THROTTLED = OpenApiResponse(description="Too many requests; see the Retry-After 
 
 
 class ChatListApi(APIView):
-    @extend_schema(operation_id="chats_list", parameters=[ListPageInputSerializer], responses={200: ChatPageSerializer})
+    @extend_schema(
+        operation_id="chats_list",
+        parameters=[ListPageInputSerializer],
+        responses={200: ChatWithReadStatePageSerializer},
+    )
     def get(self, request: Request) -> Response:
-        chats, next_offset = offset_page(
-            selectors.chat_list(user=request.user), **_validated(ListPageInputSerializer, request.query_params)
+        # The chats (selectors.chat_list's order), each with the caller's unread and mention
+        # counts (reads app), in one query.
+        chats, next_offset = chat_list_with_read_state(
+            user=request.user, **_validated(ListPageInputSerializer, request.query_params)
         )
-        return Response({"results": [chat_data(chat) for chat in chats], "next_offset": next_offset})
+        return Response({"results": chats, "next_offset": next_offset})
 
     @extend_schema(request=ChatCreateInputSerializer, responses={201: ChatSerializer})
     def post(self, request: Request) -> Response:

@@ -104,11 +104,6 @@ class ListPageInputSerializer(serializers.Serializer):
     offset = serializers.IntegerField(min_value=0, max_value=MAX_ID, default=0)
 
 
-class ChatPageSerializer(serializers.Serializer):
-    results = ChatSerializer(many=True)
-    next_offset = serializers.IntegerField(allow_null=True, help_text="The offset of the next page; null: no more.")
-
-
 class MembershipPageSerializer(serializers.Serializer):
     results = MembershipSerializer(many=True)
     next_offset = serializers.IntegerField(allow_null=True, help_text="The offset of the next page; null: no more.")

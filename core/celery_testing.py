@@ -152,6 +152,8 @@ def background_env(*, smtp_port: int, workdir: Path, **extra: str) -> dict[str, 
         EMAIL_TIMEOUT="5",
         NOTIFICATIONS_RETRY_BACKOFF="1",
         NOTIFICATIONS_RETRY_BACKOFF_MAX="2",
+        # A digest window of N "minutes" passes in N seconds.
+        NOTIFICATIONS_DIGEST_MINUTE_SECONDS="1",
         USER_REPORT_PATH=str(workdir / "reports" / "users.csv"),
         USER_REPORT_EMAIL_STAFF="true",
         PYTHONUNBUFFERED="1",

@@ -50,7 +50,9 @@ def nginx_binary() -> str:
     return os.environ.get("NGINX_BIN", "/usr/sbin/nginx")
 
 
-def wsgi_command(*, port: int, workers: int | None = None, threads: int | None = None) -> list[str]:
+def wsgi_command(
+    *, port: int, workers: int | None = None, threads: int | None = None, host: str = "127.0.0.1"
+) -> list[str]:
     """gunicorn, one process per core, each with a few threads (gthread). Measured against
     sync workers, granian and a persistent connection per thread (bench/api_throughput.py,
     docs/architecture.md): threads overlap a request's waits on PostgreSQL (a commit's
@@ -62,7 +64,7 @@ def wsgi_command(*, port: int, workers: int | None = None, threads: int | None =
         "gunicorn",
         "messenger.wsgi:application",
         "--bind",
-        f"127.0.0.1:{port}",
+        f"{host}:{port}",
         "--workers",
         str(workers or settings.WSGI_WORKERS),
         "--worker-class",
@@ -94,7 +96,7 @@ def wsgi_environment(*, threads: int | None = None) -> dict[str, str]:
     return {"DB_POOL_MAX_SIZE": str(threads or settings.WSGI_THREADS), "DB_CONN_MAX_AGE": "0"}
 
 
-def asgi_command(*, port: int, workers: int = 1) -> list[str]:
+def asgi_command(*, port: int, workers: int = 1, host: str = "127.0.0.1") -> list[str]:
     """uvicorn with uvloop and httptools for the feed: one process is one event listener."""
     return [
         sys.executable,
@@ -102,7 +104,7 @@ def asgi_command(*, port: int, workers: int = 1) -> list[str]:
         "uvicorn",
         "messenger.asgi:application",
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
         str(port),
         "--workers",
@@ -140,8 +142,19 @@ def _fill(template: str, values: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(value, template)
 
 
+def upstream_servers(addresses: list[str], *, failover: bool = False) -> str:
+    """An upstream block's `server` lines. One server is never marked down (max_fails=0:
+    there is nowhere else to go); with several (the cluster profile, core.cluster), a server
+    that refused a connection is skipped for a few seconds, and nginx passes the request to
+    the next one (a refused connect has sent nothing, so even a POST is safe to pass on)."""
+    options = "max_fails=1 fail_timeout=5s" if failover and len(addresses) > 1 else "max_fails=0"
+    return "\n".join(f"        server {address} {options};" for address in addresses)
+
+
 def nginx_config_values(**overrides: Any) -> dict[str, Any]:
-    """The nginx template's values from settings; `overrides` replaces any of them (tests)."""
+    """The nginx template's values from settings; `overrides` replaces any of them (tests).
+    `wsgi_servers`, `asgi_servers` and `centrifugo_servers` (lists of host:port) put several
+    nodes behind one upstream; by default each upstream is the one loopback port."""
     prefix = Path(settings.STATE_DIR) / "nginx"
     max_files = max_open_files()
     values: dict[str, Any] = {
@@ -164,10 +177,15 @@ def nginx_config_values(**overrides: Any) -> dict[str, Any]:
         "retry_after": settings.OVERLOAD_RETRY_AFTER_SECONDS,
         "overloaded_message": OVERLOADED,
     }
-    unknown = set(overrides) - set(values)
+    kinds = ("wsgi", "asgi", "centrifugo")
+    unknown = set(overrides) - set(values) - {f"{kind}_servers" for kind in kinds}
     if unknown:
         raise KeyError(f"unknown nginx config values: {sorted(unknown)}")
-    return values | overrides
+    values |= overrides
+    for kind in kinds:
+        servers = values.get(f"{kind}_servers") or [f"127.0.0.1:{values[f'{kind}_port']}"]
+        values[f"{kind}_servers"] = upstream_servers(servers, failover=True)
+    return values
 
 
 def nginx_config_write(**overrides: Any) -> Path:

@@ -4,12 +4,17 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.apis import HealthApi, ReadinessApi
+from notifications import urls as notifications_urls
 
 api_patterns = [
     path("", include("accounts.urls")),
     path("", include("chats.urls")),
     path("", include("reports.urls")),
     path("", include("realtime.urls")),
+    path("", include("reads.urls")),
+    path("", include("search.urls")),
+    path("", include("presence.urls")),
+    path("", include(notifications_urls.api_urlpatterns)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI from drf-spectacular-sidecar's static files; its start-up script is a file
     # too (the split view), so the policy needs no inline script. Swagger UI's React code
@@ -26,6 +31,7 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("healthz", HealthApi.as_view(), name="healthz"),
     path("readyz", ReadinessApi.as_view(), name="readyz"),
+    path("", include("notifications.urls")),
     path("", include("web.urls")),
 ]
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import QuerySet
 
-from .models import SentNotification
+from .models import Digest, SentNotification
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -37,6 +37,21 @@ class SentNotificationAdmin(admin.ModelAdmin):
     @admin.display(description="last error")
     def error(self, obj: SentNotification) -> str:
         return obj.last_error[:80]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Digest)
+class DigestAdmin(admin.ModelAdmin):
+    """Read-only: windows are opened by the digest sweep and closed by the send task."""
+
+    list_display = ["id", "user", "state", "opened_at", "due_at", "closed_at", "message_count", "attempts"]
+    list_filter = ["state"]
+    raw_id_fields = ["user"]
 
     def has_add_permission(self, request) -> bool:
         return False

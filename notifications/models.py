@@ -34,3 +34,7 @@ class SentNotification(models.Model):
 
     def __str__(self) -> str:
         return f"member added #{self.membership_id} → user #{self.recipient_id}"
+
+
+# The missed-message digest.
+from .digest_models import Digest, DigestScan, DigestSettings  # noqa: E402, F401

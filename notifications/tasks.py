@@ -62,3 +62,7 @@ def pending_emails_resend() -> int:
         older_than=timedelta(seconds=settings.NOTIFICATIONS_RESEND_PENDING_AFTER_SECONDS),
         exhausted_older_than=timedelta(seconds=settings.NOTIFICATIONS_RESEND_EXHAUSTED_AFTER_SECONDS),
     )
+
+
+# The missed-message digest's tasks live in a module of their own.
+from .digest_tasks import digest_send, digest_sweep  # noqa: E402, F401

@@ -42,21 +42,29 @@ def database_dsn(database: dict[str, Any] | None = None) -> str:
 def config_values(**overrides: Any) -> dict[str, Any]:
     """The template's values from settings; `overrides` replaces any of them (tests)."""
     values: dict[str, Any] = {
+        # One node on loopback; the cluster profile (core.cluster) gives each node its address.
+        "address": "127.0.0.1",
+        "internal_address": "127.0.0.1",
         "port": settings.CENTRIFUGO_PORT,
         # Its internal_port is a string in v6's config.
         "internal_port": str(settings.CENTRIFUGO_INTERNAL_PORT),
         "log_level": "info",
+        # How the node calls itself in `info` and the admin UI: one name per node of a cluster.
+        "node_name": "centrifugo",
         "site_origins": settings.SITE_ORIGINS,
         "token_hmac_secret": settings.CENTRIFUGO_TOKEN_HMAC_SECRET,
         "http_api_key": settings.CENTRIFUGO_HTTP_API_KEY,
         "admin_password": settings.CENTRIFUGO_ADMIN_PASSWORD,
         "admin_secret": settings.CENTRIFUGO_ADMIN_SECRET,
         "engine": settings.CENTRIFUGO_ENGINE,
-        "redis_url": settings.REDIS_URL,
+        # Several addresses shard channels over Redis instances by consistent hashing.
+        "redis_addresses": [settings.REDIS_URL],
         "redis_prefix": "centrifugo",
         "personal_namespace": settings.CENTRIFUGO_PERSONAL_NAMESPACE,
+        "typing_namespace": settings.CENTRIFUGO_TYPING_NAMESPACE,
         "chat_namespace": settings.CENTRIFUGO_CHAT_NAMESPACE,
         "chat_history_size": settings.CENTRIFUGO_CHAT_HISTORY_SIZE,
+        "chat_presence": settings.CENTRIFUGO_CHAT_PRESENCE,
         "history_size": settings.CENTRIFUGO_HISTORY_SIZE,
         "history_ttl": settings.CENTRIFUGO_HISTORY_TTL,
         "database_dsn": database_dsn(),

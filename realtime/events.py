@@ -1,11 +1,17 @@
-"""The event types and their envelope.
+"""The event types, their envelope, and the shape of each type's `data`: the contract.
 
-Every event has the same envelope, `{type, chat_id, id, data, ts}`; `data` is the same
-representation the REST API returns for the object (the chats services build it with the API's
-serializers), so a client can treat both alike.
+Every event has the same envelope, `{type, chat_id, id, data, ts}`. Each type's `data` is
+one of the TypedDicts below (`EVENT_DATA`); for chats, members and messages it is the same
+representation the REST API returns for the object, so a client can treat both alike.
+OpenAPI documents the feed's events as a union discriminated by `type`, built from these
+(`realtime.contract`), and every test that makes events validates each one against it
+(the root conftest's `events_match_the_contract`).
 """
 
-from typing import Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
+
+# A string in ISO 8601 (what DRF writes for a DateTimeField).
+DateTime = Annotated[str, "date-time"]
 
 EventType = Literal[
     "chat.created",
@@ -17,6 +23,7 @@ EventType = Literal[
     "message.created",
     "message.updated",
     "message.deleted",
+    "read.updated",
     # To the user alone (chat_id 0): their access was revoked; a feed stream re-checks its
     # credentials (realtime.services.user_delivery_revoke).
     "user.revoked",
@@ -29,3 +36,81 @@ class EventEnvelope(TypedDict):
     id: int
     data: dict[str, Any]
     ts: str
+
+
+class UserPublicData(TypedDict):
+    id: int
+    username: str
+
+
+class ChatData(TypedDict):
+    """chat.created, chat.updated: the chat as `GET /api/chats/{id}/` returns it."""
+
+    id: int
+    title: str
+    kind: Literal["direct", "group"]
+    created_by: int | None
+    created_at: DateTime
+    updated_at: DateTime
+    last_activity_at: DateTime
+
+
+class ChatDeletedData(TypedDict):
+    id: int
+
+
+class MembershipData(TypedDict):
+    """member.updated: the membership as `GET /api/chats/{id}/members/` lists it."""
+
+    chat_id: int
+    user: UserPublicData
+    role: Literal["owner", "admin", "member"]
+    joined_at: DateTime
+
+
+class MemberAddedData(MembershipData):
+    """member.added: the membership, the chat (the new member may not know it yet) and who added them."""
+
+    chat: ChatData
+    added_by: int | None
+
+
+class MemberRemovedData(TypedDict):
+    chat_id: int
+    user_id: int
+    removed_by: int | None
+
+
+class MessageData(TypedDict):
+    """message.created, .updated, .deleted: the message as the REST API returns it."""
+
+    id: int
+    chat_id: int
+    author: UserPublicData | None
+    text: str
+    client_id: str | None
+    created_at: DateTime
+    edited_at: DateTime | None
+    deleted_at: DateTime | None
+
+
+class ReadUpdatedData(TypedDict):
+    """read.updated: a member's read marker moved forward (reads.services.read_marker_move)."""
+
+    chat_id: int
+    user_id: int
+    last_read_id: int
+
+
+EVENT_DATA: dict[str, type] = {
+    "chat.created": ChatData,
+    "chat.updated": ChatData,
+    "chat.deleted": ChatDeletedData,
+    "member.added": MemberAddedData,
+    "member.updated": MembershipData,
+    "member.removed": MemberRemovedData,
+    "message.created": MessageData,
+    "message.updated": MessageData,
+    "message.deleted": MessageData,
+    "read.updated": ReadUpdatedData,
+}

@@ -9,21 +9,10 @@ finish.
 
 from typing import Any
 
+from .contract import feed_event_components
 from .feed_apis import LONG_POLL_WAIT_MAX
 from .selectors import FEED_PAGE_SIZE, FEED_PAGE_SIZE_MAX
 
-_EVENT = {
-    "type": "object",
-    "description": "The same envelope Centrifugo delivers over WebSocket.",
-    "properties": {
-        "type": {"type": "string", "example": "message.created"},
-        "chat_id": {"type": "integer"},
-        "id": {"type": "integer", "description": "The event's cursor."},
-        "data": {"type": "object", "additionalProperties": True},
-        "ts": {"type": "string", "format": "date-time"},
-    },
-    "required": ["type", "chat_id", "id", "data", "ts"],
-}
 _PAGE = {
     "type": "object",
     "properties": {
@@ -49,7 +38,9 @@ def _error(description: str) -> dict[str, Any]:
 def add_update_feed_paths(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: adds `GET /api/updates/`."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    schemas.update({"FeedEvent": _EVENT, "FeedPage": _PAGE, "FeedError": _ERROR})
+    # The events: a union discriminated by `type`, each type with its typed `data`.
+    schemas.update(feed_event_components())
+    schemas.update({"FeedPage": _PAGE, "FeedError": _ERROR})
     schemes = result["components"].get("securitySchemes", {})
     result.setdefault("paths", {})["/api/updates/"] = {
         "get": {

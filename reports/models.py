@@ -28,3 +28,7 @@ class UserReport(models.Model):
     def csv_line(self) -> str:
         """The line of the report file: ISO time, total, active, joined since the previous."""
         return f"{self.created_at.isoformat()},{self.total_users},{self.active_users},{self.joined_since_previous}"
+
+
+# The daily activity report.
+from .activity_models import ActivityReport  # noqa: E402, F401

@@ -69,3 +69,7 @@ def user_report_notify_staff(self, report_id: int) -> dict:
         services.user_report_failed(report_id=report_id, step="notify", error="soft time limit")
         raise
     return {"id": report.pk, "line": report.csv_line(), "notified": report.notified_at is not None}
+
+
+# The daily activity report's tasks live in a module of their own.
+from .activity_tasks import activity_report_build, activity_report_daily, activity_report_email  # noqa: E402, F401

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what is missing; idempotent and quick when everything is there.
-#   Debian packages: PostgreSQL, Redis, Chromium, nginx + Nchan, wrk (bench)
+#   Debian packages: PostgreSQL, Redis, Chromium, nginx + Nchan, wrk (bench), PgBouncer and
+#   socat (the cluster profile)
 #   .venv with the pinned Python dependencies
 #   Centrifugo built once into a cache outside the clone, keyed by version
 #   centrifuge-js copied from the npm registry into the static files
 #   .env with generated secrets, written on the first run only
 source "$(dirname "$0")/lib.sh"
 
-apt_packages=(postgresql redis-server chromium nginx-light libnginx-mod-nchan wrk)
+apt_packages=(postgresql redis-server chromium nginx-light libnginx-mod-nchan wrk pgbouncer socat)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -20,6 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   service nginx stop >/dev/null 2>&1 || true
   service redis-server stop >/dev/null 2>&1 || true
   service postgresql stop >/dev/null 2>&1 || true
+  service pgbouncer stop >/dev/null 2>&1 || true
 fi
 
 lock="$ROOT/requirements/lock.txt"
@@ -43,6 +45,11 @@ if [ ! -x "$CENTRIFUGO_BIN" ]; then
   mkdir -p "$(dirname "$CENTRIFUGO_BIN")"
   GOBIN="$(dirname "$CENTRIFUGO_BIN")" GOFLAGS=-mod=mod \
     go install "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION"
+fi
+
+# The benchmark's load generator (Go), built into the same cache, keyed by its sources' hash.
+if command -v go >/dev/null; then
+  "$ROOT/bench/loadgen/build.sh" >/dev/null || log "could not build bench/loadgen (make bench needs it)"
 fi
 
 vendor="$ROOT/web/static/web/vendor"

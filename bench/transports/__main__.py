@@ -193,7 +193,7 @@ class Bench:
         from realtime.selectors import event_log_bounds
 
         try:
-            return event_log_bounds()[1]
+            return event_log_bounds().head
         finally:
             connection.close()
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection, transaction
 
+from chats.representations import chat_data
 from chats.services import message_create
 from realtime.selectors import event_feed
 from realtime.services import event_emit
@@ -110,7 +111,9 @@ def test_an_event_committing_after_a_higher_id_is_not_skipped(team):
     start = event_feed(user_id=member, chat_ids=[team.chat.pk], after=None).cursor
 
     def emit(text: str) -> Callable[[], object]:
-        return lambda: event_emit(type="chat.updated", chat_id=team.chat.pk, data={"title": text})
+        # A well-formed chat.updated (every test's events are checked against the contract).
+        data = chat_data(team.chat) | {"title": text}
+        return lambda: event_emit(type="chat.updated", chat_id=team.chat.pk, data=data)
 
     with _open_transaction(emit("first, commits last")):
         later = _in_thread(lambda: transaction.atomic(emit("second, commits first"))())

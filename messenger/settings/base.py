@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "notifications",
     "reports",
+    "reads",
+    "search",
+    "presence",
 ]
 
 MIDDLEWARE = [
@@ -138,6 +141,18 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
     f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
     f" -c idle_in_transaction_session_timeout={DB_IDLE_IN_TRANSACTION_TIMEOUT_MS}"
 )
+# DATABASE_URL points at PgBouncer in transaction mode (the cluster profile, docs/deploy.md):
+# consecutive transactions of one Django connection may run on different server sessions,
+# so nothing may outlive a transaction. Server-side cursors (a named cursor lives across
+# fetches) are off; prepared statements already are (Django's psycopg default,
+# prepare_threshold None, client-side binding). LISTEN (the feed's listener) and Centrifugo's
+# outbox consumer need a session: they connect to PostgreSQL directly. PgBouncer 1.18 drops the
+# `options` startup parameter above: it sets the same timeouts on each server connection it
+# opens (connect_query, core/cluster.py).
+DB_BEHIND_TRANSACTION_POOLER = env.bool("DB_BEHIND_TRANSACTION_POOLER", default=False)
+if DB_BEHIND_TRANSACTION_POOLER:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The project's Redis asks for REDIS_PASSWORD (scripts/services.sh); every client (Django,
@@ -226,6 +241,9 @@ DEMO_ACCOUNT = {
 # Celery and the background jobs; outgoing email. Modules of their own.
 from .celery import *  # noqa: E402, F403
 from .email import *  # noqa: E402, F403
+
+# Read state, typing and presence, search.
+from .features import *  # noqa: E402, F403
 
 # The event feed (polling, long polling, SSE).
 from .realtime import *  # noqa: E402, F403

@@ -96,3 +96,15 @@ NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT = env.int("NOTIFICATIONS_EMAIL_SOFT_TIME_LIM
 # The periodic user report: the file its lines are appended to, and whether staff get it by email.
 USER_REPORT_PATH = Path(env.str("USER_REPORT_PATH", default="") or STATE_DIR / "reports" / "users.csv")
 USER_REPORT_EMAIL_STAFF = env.bool("USER_REPORT_EMAIL_STAFF", default=False)
+
+# The missed-message digest: a member's window (minutes) unless they chose another, how many
+# seconds a "minute" is (60; the tests make it 1 so that a window passes within a test), how
+# often the sweep runs (the beat schedule, notifications/migrations), and how long a due
+# digest's task may be missing before the sweep sends another.
+NOTIFICATIONS_DIGEST_WINDOW_MINUTES = env.int("NOTIFICATIONS_DIGEST_WINDOW_MINUTES", default=5)
+NOTIFICATIONS_DIGEST_MINUTE_SECONDS = env.float("NOTIFICATIONS_DIGEST_MINUTE_SECONDS", default=60.0)
+NOTIFICATIONS_DIGEST_REDISPATCH_SECONDS = env.int("NOTIFICATIONS_DIGEST_REDISPATCH_SECONDS", default=120)
+# Messages read per sweep (a backlog after beat was down is worked off over several sweeps),
+# and shown per chat in one email (the rest are counted).
+NOTIFICATIONS_DIGEST_SCAN_BATCH = env.int("NOTIFICATIONS_DIGEST_SCAN_BATCH", default=5000)
+NOTIFICATIONS_DIGEST_MESSAGES_PER_CHAT = 20

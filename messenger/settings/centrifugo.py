@@ -37,3 +37,7 @@ CENTRIFUGO_CHAT_NAMESPACE = "chat"
 CENTRIFUGO_SUBSCRIPTION_TOKEN_TTL_SECONDS = min(env.int("CENTRIFUGO_SUBSCRIPTION_TOKEN_TTL_SECONDS", default=300), 900)
 # History of each chat channel: what a page that reconnects recovers without a REST reload.
 CENTRIFUGO_CHAT_HISTORY_SIZE = env.int("CENTRIFUGO_CHAT_HISTORY_SIZE", default=1000)
+# Who is online in a chat (Centrifugo's presence). Off by default: nothing shows it yet, and
+# every subscriber refreshes its entry every 27 s, the largest Redis load at scale
+# (docs/deploy.md). The cluster profile turns it on to prove that presence is shared.
+CENTRIFUGO_CHAT_PRESENCE = env.bool("CENTRIFUGO_CHAT_PRESENCE", default=False)

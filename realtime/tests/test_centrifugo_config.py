@@ -26,8 +26,11 @@ def test_config_has_the_settings_secrets_and_only_the_site_origins(settings):
     assert not config["admin"].get("external") and not config["http_api"].get("external")
     assert config["admin"]["enabled"] and config["admin"]["password"] == settings.CENTRIFUGO_ADMIN_PASSWORD
     assert config["health"]["enabled"] and config["prometheus"]["enabled"]
-    personal, chat = config["channel"]["namespaces"]
-    assert personal["name"] == "personal" and personal["allow_user_limited_channels"]
+    namespaces = {namespace["name"]: namespace for namespace in config["channel"]["namespaces"]}
+    personal, chat, typing = namespaces["personal"], namespaces["chat"], namespaces["typing"]
+    assert personal["allow_user_limited_channels"]
+    # Typing is never stored: no history; its viewers see each other (presence, join/leave).
+    assert "history_size" not in typing and typing["presence"] and typing["join_leave"]
     assert personal["history_size"] > 0 and personal["history_ttl"] and personal["force_recovery"]
     # A chat's channel: no user limit, so only a subscription token lets anyone in.
     assert chat["name"] == "chat" and not chat.get("allow_user_limited_channels")

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from accounts.models import User
+from accounts.services import tokens_create
 from chats.models import Chat, Membership
 from realtime.centrifugo_config import database_dsn
 
@@ -39,7 +39,8 @@ def population_make(*, readers: int, chat_size: int) -> Population:
     users = User.objects.bulk_create(
         [User(username=f"peer-{tag}-{i}", email=f"peer-{tag}-{i}@example.com") for i in range(readers)]
     )
-    tokens = Token.objects.bulk_create([Token(user=user, key=Token.generate_key()) for user in [poster, *users]])
+    keys = tokens_create(users=[poster, *users])
+    tokens = [keys[user.pk] for user in [poster, *users]]
     chats = []
     for start in range(0, readers, chat_size):
         chat = Chat.objects.create(title=f"peer {start}", created_by=poster)
@@ -49,4 +50,4 @@ def population_make(*, readers: int, chat_size: int) -> Population:
             + [Membership(chat=chat, user=users[i]) for i in indexes]
         )
         chats.append((chat.pk, indexes))
-    return Population(poster_token=tokens[0].key, reader_tokens=[t.key for t in tokens[1:]], chats=chats)
+    return Population(poster_token=tokens[0], reader_tokens=tokens[1:], chats=chats)

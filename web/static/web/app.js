@@ -10,13 +10,14 @@
 //
 // User text only ever reaches the DOM through textContent.
 
+import { startLive } from "./live.js";
+
 const config = JSON.parse(document.getElementById("page-config").textContent);
 const me = config.user.id;
 const currentChatId = config.chat_id;
 
 const state = {
-  chats: new Map(), // id -> chat
-  unread: new Set(), // chat ids with messages not seen on this page
+  chats: new Map(), // id -> chat, with the caller's unread_count, mention_count, last_read_id
   messages: new Map(), // id -> message (current chat only)
   members: new Map(), // user id -> membership (current chat only)
   seen: new Set(), // event ids already applied
@@ -26,6 +27,9 @@ const state = {
   chatGone: null, // why the current chat is no longer ours
   snapshots: 0, // how many times the state was (re)loaded through REST
   lastEventId: null, // the highest event id applied
+  markers: new Map(), // user id -> last read message id (current chat only)
+  typing: new Map(), // user id -> {username, until} (current chat only)
+  online: new Set(), // user ids viewing the current chat now
 };
 
 // ---------------------------------------------------------------- REST
@@ -116,16 +120,22 @@ const handlers = {
     const chat = state.chats.get(message.chat_id);
     if (chat) {
       chat.last_activity_at = message.created_at;
-      if (message.chat_id !== currentChatId && message.author?.id !== me) state.unread.add(chat.id);
+      countUnread(chat, message);
       renderChatList();
     }
-    if (message.chat_id === currentChatId) upsertMessage(message);
+    if (message.chat_id === currentChatId) {
+      upsertMessage(message);
+      typingStopped(message.author?.id);
+    }
   },
   "message.updated"(message) {
     if (message.chat_id === currentChatId) upsertMessage(message);
   },
   "message.deleted"(message) {
     if (message.chat_id === currentChatId) upsertMessage(message);
+  },
+  "read.updated"(data) {
+    readUpdated(data);
   },
 };
 
@@ -139,7 +149,6 @@ function upsertChat(chat) {
 function dropChat(chatId, reason) {
   state.chats.delete(chatId);
   chatsChanged();
-  state.unread.delete(chatId);
   renderChatList();
   if (chatId === currentChatId) {
     state.chatGone = reason;
@@ -150,6 +159,7 @@ function dropChat(chatId, reason) {
 function upsertMessage(message) {
   state.messages.set(message.id, message);
   renderMessages();
+  markReadSoon();
 }
 
 // ---------------------------------------------------------------- snapshot (REST)
@@ -170,13 +180,15 @@ async function loadSnapshot() {
   state.chats = new Map(chats.map((chat) => [chat.id, chat]));
   if (currentChatId !== null) {
     try {
-      const [chat, members, messages] = await Promise.all([
+      const [chat, members, messages, markers] = await Promise.all([
         api(`chats/${currentChatId}/`),
         allPages(`chats/${currentChatId}/members/`),
         loadAllMessagesSince(),
+        api(`chats/${currentChatId}/reads/`),
       ]);
-      state.chats.set(chat.id, chat);
+      state.chats.set(chat.id, { ...state.chats.get(chat.id), ...chat });
       state.members = new Map(members.map((m) => [m.user.id, m]));
+      state.markers = new Map(markers.map((m) => [m.user_id, m.last_read_id]));
       for (const message of messages) state.messages.set(message.id, message);
       state.chatGone = null;
     } catch (error) {
@@ -271,8 +283,7 @@ function renderChatList() {
       const item = el("li", { attrs: { "data-chat-id": String(chat.id) } });
       if (chat.id === currentChatId) item.className = "current";
       const link = el("a", { text: chatName(chat), attrs: { href: `/chats/${chat.id}/` } });
-      item.append(link);
-      if (state.unread.has(chat.id)) item.append(el("span", { text: "new", className: "badge" }));
+      item.append(link, ...chatBadges(chat));
       return item;
     }),
   );
@@ -307,12 +318,14 @@ function renderMessages() {
         item.classList.add("deleted");
         item.append(el("span", { className: "text", text: "message deleted" }));
       } else {
-        item.append(el("span", { className: "text", text: message.text }));
+        item.append(messageText(message, item));
         if (message.edited_at) item.append(el("span", { className: "edited", text: "(edited)" }));
       }
       const time = new Date(message.created_at);
       item.append(el("time", { text: time.toLocaleTimeString(), attrs: { datetime: message.created_at } }));
       if (message.author?.id === me && !message.deleted_at) item.append(messageActions(message));
+      const receipt = readReceipt(message, messages);
+      if (receipt) item.append(receipt);
       return item;
     }),
   );
@@ -344,7 +357,7 @@ function renderMembers() {
   document.getElementById("members").replaceChildren(
     ...members.map((m) => {
       const item = el("li", { attrs: { "data-user-id": String(m.user.id) } });
-      item.append(el("span", { text: m.user.username }), el("span", { className: "role", text: m.role }));
+      item.append(onlineDot(m.user.id), el("span", { text: m.user.username }), el("span", { className: "role", text: m.role }));
       return item;
     }),
   );
@@ -355,6 +368,7 @@ function renderAll() {
   renderChatTitle();
   renderMessages();
   renderMembers();
+  markReadSoon();
 }
 
 function setConnectionState(name) {
@@ -407,6 +421,289 @@ onSubmit("add-member", async ({ username }, form) => {
   await api(`chats/${currentChatId}/members/`, { method: "POST", body: { user_id: user.id } });
   form.reset();
 });
+
+// ---------------------------------------------------------------- read state, mentions,
+// typing, presence, search, notification settings (issue 12). Kept apart from the rest so
+// that each hooks into it by one call: chatBadges, messageText, readReceipt, onlineDot in
+// rendering; countUnread, readUpdated, typingStopped in the event handlers; markReadSoon
+// after messages change; startFeatures at start.
+
+
+const TYPING_SEND_EVERY_MS = 2000; // the server's throttle (TYPING_THROTTLE_SECONDS)
+const TYPING_SHOWN_MS = 4000; // "X is typing" disappears this long after the last signal
+const MARK_READ_DELAY_MS = 250;
+
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
+}
+
+// The server's rule (reads/mentions.py): @name not inside a word, the name in full.
+const mentionOfMe = new RegExp(
+  `(^|[^\\w@.+-])@${escapeRegExp(config.user.username)}($|[^\\w@+.-]|\\.+($|[^\\w@+-]))`,
+  "i",
+);
+
+function mentionsMe(text) {
+  return mentionOfMe.test(text || "");
+}
+
+// A message that arrives for a chat not read on this page counts as unread (the server's
+// counts come with the chat list and after every read).
+function countUnread(chat, message) {
+  if (message.author?.id === me) return;
+  if (message.chat_id === currentChatId && !document.hidden && !state.chatGone) return; // read at once
+  chat.unread_count = (chat.unread_count || 0) + 1;
+  if (mentionsMe(message.text)) chat.mention_count = (chat.mention_count || 0) + 1;
+}
+
+function chatBadges(chat) {
+  const badges = [];
+  if (chat.unread_count > 0) {
+    const text = chat.unread_more ? `${chat.unread_count}+` : String(chat.unread_count);
+    badges.push(el("span", { text, className: "badge unread", attrs: { title: "unread messages" } }));
+  }
+  if (chat.mention_count > 0) {
+    badges.push(el("span", { text: `@${chat.mention_count}`, className: "badge mention", attrs: { title: "mentions of you" } }));
+  }
+  return badges;
+}
+
+let markReadTimer = null;
+
+// Moves the read marker to the newest message shown, when this page is visible.
+function markReadSoon() {
+  if (currentChatId === null || state.chatGone || document.hidden || markReadTimer) return;
+  markReadTimer = setTimeout(async () => {
+    markReadTimer = null;
+    const chat = state.chats.get(currentChatId);
+    const newest = Math.max(0, ...state.messages.keys());
+    if (!chat || newest <= (chat.last_read_id || 0)) {
+      if (chat?.unread_count) {
+        Object.assign(chat, { unread_count: 0, mention_count: 0 });
+        renderChatList();
+      }
+      return;
+    }
+    try {
+      const read = await api(`chats/${currentChatId}/read/`, { method: "POST", body: { up_to: newest } });
+      applyReadState(read);
+    } catch (error) {
+      console.warn("marking read failed", error);
+    }
+  }, MARK_READ_DELAY_MS);
+}
+
+function applyReadState(read) {
+  const chat = state.chats.get(read.chat_id);
+  if (!chat || read.last_read_id < (chat.last_read_id || 0)) return;
+  Object.assign(chat, {
+    last_read_id: read.last_read_id,
+    unread_count: read.unread_count,
+    mention_count: read.mention_count,
+    unread_more: read.unread_more,
+  });
+  renderChatList();
+}
+
+// read.updated: "seen" / "read by N" in the open chat; the reader's own other tabs take the
+// chat's fresh counts from the server.
+function readUpdated(data) {
+  if (data.chat_id === currentChatId) {
+    if (data.last_read_id > (state.markers.get(data.user_id) || 0)) state.markers.set(data.user_id, data.last_read_id);
+    renderMessages();
+  }
+  const chat = state.chats.get(data.chat_id);
+  if (data.user_id === me && chat && data.last_read_id > (chat.last_read_id || 0)) {
+    chat.last_read_id = data.last_read_id;
+    api(`chats/${data.chat_id}/read/`).then(applyReadState, (error) => console.warn(error));
+  }
+}
+
+// The text, with @mentions of members highlighted (text nodes only: never HTML).
+function messageText(message, item) {
+  const span = el("span", { className: "text" });
+  const usernames = new Set([...state.members.values()].map((m) => m.user.username.toLowerCase()));
+  const pattern = /(^|[^\w@.+-])@([\w.@+-]+)/g;
+  let last = 0;
+  for (const match of message.text.matchAll(pattern)) {
+    const name = match[2].replace(/\.+$/, "");
+    if (!usernames.has(name.toLowerCase())) continue;
+    const start = match.index + match[1].length;
+    span.append(document.createTextNode(message.text.slice(last, start)));
+    const mine = name.toLowerCase() === config.user.username.toLowerCase();
+    span.append(el("span", { className: mine ? "mention me" : "mention", text: `@${name}` }));
+    last = start + 1 + name.length;
+  }
+  span.append(document.createTextNode(message.text.slice(last)));
+  if (mentionsMe(message.text) && message.author?.id !== me) item.classList.add("mentions-me");
+  return span;
+}
+
+// Under my messages: "seen" (direct chat: on the newest one the other has read) or
+// "read by N" (group).
+function readReceipt(message, messages) {
+  if (message.author?.id !== me || message.deleted_at) return null;
+  const chat = state.chats.get(currentChatId);
+  const others = [...state.markers.entries()].filter(([userId]) => userId !== me);
+  if (chat?.kind === "direct") {
+    const theirs = Math.max(0, ...others.map(([, id]) => id));
+    const newestSeen = Math.max(0, ...messages.filter((m) => m.author?.id === me && m.id <= theirs).map((m) => m.id));
+    return message.id === newestSeen ? el("span", { className: "receipt seen", text: "seen" }) : null;
+  }
+  const readers = others.filter(([, id]) => id >= message.id).length;
+  return readers ? el("span", { className: "receipt", text: `read by ${readers}` }) : null;
+}
+
+function onlineDot(userId) {
+  const online = state.online.has(userId);
+  return el("span", {
+    className: online ? "dot online" : "dot",
+    attrs: { title: online ? "online: has this chat open" : "not here", "data-online": String(online) },
+  });
+}
+
+function renderTyping() {
+  const line = document.getElementById("typing");
+  if (!line) return;
+  const names = [...state.typing.values()].map((t) => t.username).sort();
+  line.textContent = !names.length
+    ? ""
+    : names.length === 1
+      ? `${names[0]} is typing…`
+      : `${names.slice(0, -1).join(", ")} and ${names.at(-1)} are typing…`;
+}
+
+function typingStarted(user) {
+  clearTimeout(state.typing.get(user.id)?.timer);
+  const timer = setTimeout(() => typingStopped(user.id), TYPING_SHOWN_MS);
+  state.typing.set(user.id, { username: user.username, timer });
+  renderTyping();
+}
+
+function typingStopped(userId) {
+  const entry = state.typing.get(userId);
+  if (!entry) return;
+  clearTimeout(entry.timer);
+  state.typing.delete(userId);
+  renderTyping();
+}
+
+function startTypingSender() {
+  const input = document.querySelector("#send-box input[name=text]");
+  let lastSent = 0;
+  input?.addEventListener("input", () => {
+    if (!input.value.trim() || Date.now() - lastSent < TYPING_SEND_EVERY_MS) return;
+    lastSent = Date.now();
+    api(`chats/${currentChatId}/typing/`, { method: "POST" }).catch(() => {}); // ephemeral: no retry
+  });
+}
+
+function startSearch() {
+  const form = document.getElementById("search");
+  const results = document.getElementById("search-results");
+  if (!form || !results) return;
+  let query = "";
+  const show = (page, append) => {
+    const items = page.results.map((hit) => {
+      const item = el("li", { attrs: { "data-message-id": String(hit.id) } });
+      const chat = state.chats.get(hit.chat_id);
+      const link = el("a", { attrs: { href: `/chats/${hit.chat_id}/#message-${hit.id}` } });
+      link.append(el("span", { className: "where", text: `${chat ? chatName(chat) : `chat #${hit.chat_id}`} · ${hit.author?.username || "?"}` }));
+      const snippet = el("span", { className: "snippet" });
+      // ts_headline marks matches with « »; each piece goes in as text.
+      hit.headline.split(/(«[^»]*»)/).forEach((piece) => {
+        if (piece.startsWith("«") && piece.endsWith("»")) snippet.append(el("mark", { text: piece.slice(1, -1) }));
+        else if (piece) snippet.append(document.createTextNode(piece));
+      });
+      link.append(snippet);
+      item.append(link);
+      return item;
+    });
+    if (!append) results.replaceChildren();
+    results.querySelector(".more")?.remove();
+    results.append(...items);
+    if (!append && !items.length) results.append(el("li", { className: "empty", text: "Nothing found." }));
+    if (page.next) {
+      const more = el("button", { className: "more", text: "more", attrs: { type: "button" } });
+      more.addEventListener("click", () => search(page.next));
+      results.append(more);
+    }
+  };
+  const search = async (cursor) => {
+    const params = new URLSearchParams({ q: query });
+    if (cursor) params.set("cursor", cursor);
+    show(await api(`search/?${params}`), Boolean(cursor));
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    query = new FormData(form).get("q").trim();
+    if (!query) return results.replaceChildren();
+    try {
+      await search(null);
+    } catch (error) {
+      showError(error.message);
+    }
+  });
+}
+
+async function startNotificationSettings() {
+  const form = document.getElementById("notification-settings");
+  if (!form) return;
+  const status = form.querySelector(".status");
+  const fill = (prefs) => {
+    form.elements.enabled.checked = prefs.enabled;
+    form.elements.window_minutes.value = prefs.window_minutes;
+  };
+  try {
+    fill(await api("notifications/settings/"));
+  } catch (error) {
+    console.warn(error);
+  }
+  // Changes are sent one at a time, each with the form as it is when sent: two quick changes
+  // (a number field's blur, then a checkbox) never race each other on the server.
+  let queue = Promise.resolve();
+  let pending = 0;
+  form.addEventListener("change", () => {
+    status.textContent = "saving…";
+    pending += 1;
+    queue = queue.then(async () => {
+      try {
+        const saved = await api("notifications/settings/", {
+          method: "PATCH",
+          body: { enabled: form.elements.enabled.checked, window_minutes: Number(form.elements.window_minutes.value) },
+        });
+        if (pending === 1) {
+          fill(saved);
+          status.textContent = "saved";
+        }
+      } catch (error) {
+        status.textContent = error.message;
+      } finally {
+        pending -= 1;
+      }
+    });
+  });
+  form.addEventListener("submit", (event) => event.preventDefault());
+}
+
+function startFeatures() {
+  document.addEventListener("visibilitychange", markReadSoon);
+  window.addEventListener("focus", markReadSoon);
+  startSearch();
+  startNotificationSettings();
+  if (currentChatId === null) return;
+  startTypingSender();
+  const live = startLive({
+    config,
+    chatId: currentChatId,
+    onTyping: typingStarted,
+    onPresence: (userIds) => {
+      state.online = userIds;
+      renderMembers();
+    },
+  });
+  window.addEventListener("pagehide", () => live.close());
+}
 
 // ---------------------------------------------------------------- start
 
@@ -480,6 +777,7 @@ async function start() {
   const index = TRANSPORTS.indexOf(name);
   if (index < 0) throw new Error(`unknown transport ${name}: one of ${TRANSPORTS.join(", ")}`);
   window.messenger = { state, handleEvent };
+  startFeatures();
   await startTransport(index, index);
 }
 

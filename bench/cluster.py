@@ -1,0 +1,323 @@
+"""Scenario 2 of the fast-path issue (POST -> WebSocket receipt; N clients in chats of 10,
+a fixed message rate) on the cluster profile beside the single node, so the cost of the
+extra hops is known.
+
+    .venv/bin/python bench/cluster.py                        # both profiles, 1000 clients, 200 msg/s, 10 s
+    .venv/bin/python bench/cluster.py --profile cluster --clients 1000 --rate 200 --seconds 10
+    .venv/bin/python bench/cluster.py --profile cluster --serve   # start it, print its URL, wait
+
+`--profile single`: nginx + gunicorn + uvicorn + one Centrifugo (core.testing.SiteServer, as
+`make run`). `--profile cluster`: core.cluster, two nodes of each kind in network namespaces
+(loopback addresses without CAP_NET_ADMIN), PgBouncer, Redis engine on two shards. Both on
+a database of their own (bench_cluster, dropped at the end), both reached only through
+nginx: the clients connect to /connection/websocket (nginx spreads them over the Centrifugo
+nodes), the POSTs go to /api/ (nginx spreads them over the web nodes). A client subscribes to
+`chat:<id>` with a subscription token, as the page does. Posts leave on a fixed schedule
+(open loop, at most --concurrency in flight); a sample is one client's receipt of the
+message, timed from its POST. The Go load generator (bench/loadgen, the bench helper's) can
+run the same scenario against `--serve`'s URL; this script needs only Python.
+Writes bench/results/cluster_bench.json.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.local")
+
+import django  # noqa: E402
+
+django.setup()
+
+import httpx  # noqa: E402
+from centrifuge import Client, SubscriptionEventHandler  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from accounts.services import token_create  # noqa: E402
+from bench.stats import percentile  # noqa: E402
+from chats.services import chat_create  # noqa: E402
+from core.cluster import ClusterConfig, ClusterRun, Layout, free_subnet, namespaces_down, namespaces_up  # noqa: E402
+from core.testing import SiteServer, free_port  # noqa: E402
+from realtime.models import CentrifugoOutbox  # noqa: E402
+from realtime.testing import CentrifugoServer  # noqa: E402
+from realtime.tokens import connection_token_issue, subscription_token_issue  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "cluster_bench.json"
+# One poster sends every message of the scenario: its per-user limit would measure the throttle.
+NO_THROTTLE = {"THROTTLE_RATE_MESSAGE_POST": "1000000/min"}
+
+
+class Profile:
+    """A running site: `url` is nginx's."""
+
+    url: str
+
+    def stop(self) -> None: ...
+
+
+class SingleProfile(Profile):
+    def __init__(self, workdir: Path) -> None:
+        self.site = SiteServer(workdir=workdir, settings_module="messenger.settings.local")
+        self.site.start(CENTRIFUGO_ENGINE="redis", **NO_THROTTLE)
+        self.centrifugo = CentrifugoServer(
+            engine="redis",
+            origin=self.site.url,
+            redis_prefix=f"bench-{uuid.uuid4().hex[:8]}",
+            workdir=workdir / "centrifugo",
+            log_level="warn",
+            port=self.site.centrifugo_port,
+            internal_port=self.site.centrifugo_internal_port,
+        )
+        self.centrifugo.start()
+        self.url = self.site.url
+
+    def stop(self) -> None:
+        self.centrifugo.stop()
+        self.site.stop()
+
+
+class ClusterProfile(Profile):
+    def __init__(self, workdir: Path) -> None:
+        self.prefix, self.subnet = free_subnet()
+        isolated = namespaces_up(prefix=self.prefix, subnet=self.subnet)
+        subnet = self.subnet if isolated else f"127.{self.subnet.split('.')[1]}.0"
+        workdir.chmod(0o755)  # PgBouncer runs as postgres
+        from django.core.management import call_command
+        from django.test import override_settings
+
+        static = workdir / "static"
+        with override_settings(STATIC_ROOT=static):
+            call_command("collectstatic", interactive=False, link=True, verbosity=0)
+        self.config = ClusterConfig(
+            layout=Layout.make(isolated=isolated, prefix=self.prefix, subnet=subnet),
+            state_dir=workdir,
+            web_port=free_port(),
+            database=dict(connection.settings_dict),
+            redis_prefix=f"bench-{uuid.uuid4().hex[:8]}",
+            static_root=static,
+            extra_env=NO_THROTTLE,
+        )
+        self.isolated = isolated
+        self.run = ClusterRun(self.config).start_all()
+        self.url = self.config.site_url
+
+    def stop(self) -> None:
+        self.run.stop_all()
+        namespaces_down(prefix=self.prefix, subnet=self.subnet)
+
+
+def population(n_clients: int, chat_size: int) -> tuple[str, list[tuple[int, list[int]]]]:
+    tag = uuid.uuid4().hex[:6]
+    poster = User.objects.create_user(username=f"bench-poster-{tag}", email=f"poster-{tag}@example.com")
+    readers = User.objects.bulk_create(
+        [User(username=f"bench-{tag}-{i}", email=f"bench-{tag}-{i}@example.com") for i in range(n_clients)]
+    )
+    chats = []
+    for start in range(0, n_clients, chat_size):
+        members = [user.pk for user in readers[start : start + chat_size]]
+        chats.append((chat_create(created_by=poster, title=f"bench {start}", member_ids=members).pk, members))
+    return token_create(user=poster), chats
+
+
+def wait_outbox_empty(timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while CentrifugoOutbox.objects.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the outbox did not drain")
+        time.sleep(0.2)
+
+
+def summary(values: list[float]) -> dict[str, float | None]:
+    ms = sorted(v * 1000 for v in values)
+    pick = {"p50": 50, "p99": 99}
+    out: dict[str, float | None] = {k: (round(percentile(ms, p), 1) if ms else None) for k, p in pick.items()}
+    out["max"] = round(ms[-1], 1) if ms else None
+    return out
+
+
+async def scenario(*, url: str, token: str, chats, rate: float, seconds: float, concurrency: int) -> dict[str, Any]:
+    ws_url = url.replace("http://", "ws://") + "/connection/websocket"
+    sent_at: dict[str, float] = {}
+    received: dict[str, int] = {}
+    samples: list[float] = []
+    fanout_of: dict[str, int] = {}
+
+    class SubEvents(SubscriptionEventHandler):
+        async def on_publication(self, ctx) -> None:
+            data = ctx.pub.data
+            if data.get("type") == "message.created" and (client_id := data["data"].get("client_id")) in sent_at:
+                samples.append(time.perf_counter() - sent_at[client_id])
+                received[client_id] = received.get(client_id, 0) + 1
+
+    clients = []
+    for chat_id, members in chats:
+        channel = f"chat:{chat_id}"
+        for pk in members:
+            user = User(pk=pk)
+
+            async def get_token(user=user) -> str:
+                return connection_token_issue(user=user)["token"]
+
+            async def get_sub_token(_channel: str, user=user, channel=channel) -> str:
+                return subscription_token_issue(user=user, channel=channel)["token"]
+
+            client = Client(ws_url, get_token=get_token, proxy=None, timeout=30)
+            sub = client.new_subscription(channel, events=SubEvents(), get_token=get_sub_token)
+            clients.append((client, sub))
+    connect_started = time.perf_counter()
+    for batch in range(0, len(clients), 100):
+        group = clients[batch : batch + 100]
+        await asyncio.gather(*(c.connect() for c, _ in group))
+        await asyncio.gather(*(c.ready(timeout=60) for c, _ in group))
+        await asyncio.gather(*(s.subscribe() for _, s in group))
+        await asyncio.gather(*(s.ready(timeout=60) for _, s in group))
+    connect_seconds = time.perf_counter() - connect_started
+    load_before = os.getloadavg()[0]
+    gate = asyncio.Semaphore(concurrency)
+    status: dict[str, int] = {}
+    expected = 0
+    posts = int(rate * seconds)
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Token {token}"}, timeout=30) as http:
+
+        async def post(chat_id: int, fanout: int) -> None:
+            nonlocal expected
+            client_id = str(uuid.uuid4())
+            async with gate:
+                sent_at[client_id] = time.perf_counter()
+                try:
+                    r = await http.post(f"/api/chats/{chat_id}/messages/", json={"text": "x", "client_id": client_id})
+                    key = str(r.status_code)
+                except httpx.HTTPError as exc:
+                    key = type(exc).__name__
+                status[key] = status.get(key, 0) + 1
+                if key == "201":
+                    expected += fanout
+                    fanout_of[client_id] = fanout
+                else:
+                    sent_at.pop(client_id, None)
+
+        started = time.perf_counter()
+        tasks = []
+        for i in range(posts):
+            await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+            chat_id, members = chats[i % len(chats)]
+            tasks.append(asyncio.create_task(post(chat_id, len(members))))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - started
+    deadline = time.monotonic() + 60
+    while sum(received.values()) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1)
+    for client, _ in clients:
+        await client.disconnect()
+    delivered = sum(min(count, fanout_of[client_id]) for client_id, count in received.items())
+    duplicates = sum(max(0, count - fanout_of[client_id]) for client_id, count in received.items())
+    return {
+        "clients": len(clients),
+        "chat_size": len(chats[0][1]),
+        "target_rate_per_s": rate,
+        "posts": posts,
+        "post_status": status,
+        "achieved_rate_per_s": round(status.get("201", 0) / elapsed, 1),
+        "deliveries_expected": expected,
+        "deliveries_received": sum(received.values()),
+        "deliveries_lost": max(0, expected - delivered),
+        "duplicates": duplicates,
+        "latency_ms": summary(samples),
+        "connect_seconds": round(connect_seconds, 1),
+        "load_average_1m": round(load_before, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=["single", "cluster", "both"], default="both")
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--chat-size", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=64, help="POSTs in flight at most")
+    parser.add_argument("--serve", action="store_true", help="start the profile, print its URL, wait for Ctrl-C")
+    args = parser.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+
+    connection.settings_dict["TEST"]["NAME"] = "bench_cluster"
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    results = []
+    try:
+        token, chats = population(args.clients, args.chat_size)
+        for name in ["single", "cluster"] if args.profile == "both" else [args.profile]:
+            workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir="/tmp"))
+            profile = SingleProfile(workdir) if name == "single" else ClusterProfile(workdir)
+            try:
+                wait_outbox_empty()
+                if args.serve:
+                    print(f"{name} profile at {profile.url}/ (database {connection.settings_dict['NAME']})", flush=True)
+                    with contextlib.suppress(KeyboardInterrupt):
+                        while True:
+                            time.sleep(3600)
+                    return
+                result = asyncio.run(
+                    scenario(
+                        url=profile.url,
+                        token=token,
+                        chats=chats,
+                        rate=args.rate,
+                        seconds=args.seconds,
+                        concurrency=args.concurrency,
+                    )
+                )
+                result["profile"] = name
+                if name == "cluster":
+                    result["addresses"] = "network namespaces" if profile.isolated else "loopback"
+                results.append(result)
+                lat = result["latency_ms"]
+                print(
+                    f"{name:8s} N={result['clients']} rate={args.rate:.0f}/s (got {result['achieved_rate_per_s']}/s) "
+                    f"deliveries {result['deliveries_received']}/{result['deliveries_expected']} "
+                    f"POST->client p50={lat['p50']} p99={lat['p99']} max={lat['max']} ms "
+                    f"status {result['post_status']} load {result['load_average_1m']}",
+                    flush=True,
+                )
+            finally:
+                profile.stop()
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    # One profile at a time keeps the other's last figures: the file holds both side by side.
+    if RESULTS.exists() and args.profile != "both":
+        kept = [r for r in json.loads(RESULTS.read_text()).get("results", []) if r.get("profile") != args.profile]
+        results = kept + results
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "what": "scenario 2: POST /api/chats/<id>/messages/ through nginx -> message.created on chat:<id>"
+                " at every member's centrifuge-python client, single node beside the cluster profile",
+                "machine": {"cpus": os.cpu_count()},
+                "note": "clients, load and every node share this machine's 2 cores",
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

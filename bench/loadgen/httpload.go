@@ -1,0 +1,431 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Posts is the table of every request of a run, indexed by its sequence number: when it
+// was scheduled to leave (ns on the run's monotonic clock) and how it was answered. The
+// receipt side reads it to turn a publication's client_id into a POST→receipt latency.
+type Posts struct {
+	tag      string
+	external bool    // a receiver's table, filled from the poster's list at the end
+	sendNs   []int64 // scheduled send time; 0 until scheduled
+	status   []int32 // HTTP status; -1 transport error; 0 not answered (yet)
+	chat     []int64
+	next     atomic.Int64
+}
+
+func newPosts(capacity int, tag string) *Posts {
+	if tag == "" {
+		tag = fmt.Sprintf("lg%x", time.Now().UnixNano()&0xffffffffff)
+	}
+	return &Posts{
+		tag:    tag,
+		sendNs: make([]int64, capacity),
+		status: make([]int32, capacity),
+		chat:   make([]int64, capacity),
+	}
+}
+
+func (p *Posts) clientID(seq int) string { return p.tag + "-" + strconv.Itoa(seq) }
+
+// seqOf is the sequence number a client_id of this run stands for, or -1.
+func (p *Posts) seqOf(clientID string) int {
+	rest, ok := strings.CutPrefix(clientID, p.tag+"-")
+	if !ok {
+		return -1
+	}
+	seq, err := strconv.Atoi(rest)
+	if err != nil || seq < 0 || (!p.external && seq >= len(p.sendNs)) {
+		return -1
+	}
+	return seq
+}
+
+// AcceptedPost is what a poster hands to the receiver processes: which message, to
+// which chat, sent when (clock ns).
+type AcceptedPost struct {
+	ClientID string `json:"client_id"`
+	ChatID   int64  `json:"chat_id"`
+	SentNs   int64  `json:"sent_ns"`
+}
+
+func (p *Posts) acceptedList() []AcceptedPost {
+	var out []AcceptedPost
+	for seq := 0; seq < int(p.next.Load()) && seq < len(p.sendNs); seq++ {
+		if accepted(atomic.LoadInt32(&p.status[seq])) {
+			out = append(out, AcceptedPost{p.clientID(seq), p.chat[seq], p.sendNs[seq]})
+		}
+	}
+	return out
+}
+
+// fill makes a receiver's table from a poster's list of accepted POSTs.
+func (p *Posts) fill(list []AcceptedPost) {
+	top := -1
+	seqs := make([]int, len(list))
+	for i, a := range list {
+		seqs[i] = p.seqOf(a.ClientID)
+		top = max(top, seqs[i])
+	}
+	p.sendNs, p.status, p.chat = make([]int64, top+1), make([]int32, top+1), make([]int64, top+1)
+	for i, a := range list {
+		if seq := seqs[i]; seq >= 0 {
+			p.sendNs[seq], p.status[seq], p.chat[seq] = a.SentNs, 201, a.ChatID
+		}
+	}
+	p.next.Store(int64(top + 1))
+}
+
+func accepted(status int32) bool { return status >= 200 && status < 300 }
+
+// collector gathers one phase's answers.
+type collector struct {
+	mu                sync.Mutex
+	start             time.Duration
+	byStatus          map[string][]float64
+	byChat            map[int64][]float64
+	all               []float64
+	connWait          []float64
+	buckets           map[int]*bucket
+	retryAfterMissing int
+	badErrorBody      int
+	lastAnswer        time.Duration
+}
+
+type bucket struct {
+	sent     int
+	statuses map[string]int
+	lat      []float64
+}
+
+type Bucket struct {
+	T        int            `json:"t"`
+	Sent     int            `json:"sent"`
+	Statuses map[string]int `json:"statuses"`
+	P50      float64        `json:"p50_ms"`
+	P99      float64        `json:"p99_ms"`
+}
+
+type PhaseResult struct {
+	Name             string              `json:"name"`
+	OfferedRate      float64             `json:"offered_rate"`
+	DurationS        float64             `json:"duration_s"`
+	Scheduled        int                 `json:"scheduled"`
+	DroppedByLoadgen int                 `json:"dropped_by_loadgen"`
+	Statuses         map[string]int      `json:"statuses"`
+	AcceptedPerS     float64             `json:"accepted_per_s"`
+	AnsweredPerS     float64             `json:"answered_per_s"`
+	Latency          *Summary            `json:"latency_ms"`
+	LatencyByStatus  map[string]*Summary `json:"latency_by_status_ms"`
+	// Of the accepted POSTs, by chat id, when there are few chats (the big room against a 2-member chat).
+	LatencyByChat map[string]*Summary `json:"latency_by_chat_ms,omitempty"`
+	// Time from the scheduled send until the client had a connection for it: queueing
+	// in front of a saturated server, included in the latency above.
+	ConnWait          *Summary `json:"conn_wait_ms"`
+	RetryAfterMissing int      `json:"retry_after_missing"`
+	// 503s whose body is not the project's JSON error ({"message", "extra"}).
+	BadErrorBody int      `json:"bad_error_body"`
+	Timeline     []Bucket `json:"timeline"`
+}
+
+func (c *collector) record(scheduled, connAt, answered time.Duration, key string, chat int64, retryAfterMissing, badBody bool) {
+	ms := float64(answered-scheduled) / 1e6
+	sec := int((scheduled - c.start) / time.Second)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byStatus[key] = append(c.byStatus[key], ms)
+	c.all = append(c.all, ms)
+	if strings.HasPrefix(key, "2") {
+		c.byChat[chat] = append(c.byChat[chat], ms) // accepted POSTs only
+	}
+	if connAt > 0 {
+		c.connWait = append(c.connWait, float64(connAt-scheduled)/1e6)
+	}
+	b := c.buckets[sec]
+	if b == nil {
+		b = &bucket{statuses: map[string]int{}}
+		c.buckets[sec] = b
+	}
+	b.statuses[key]++
+	b.lat = append(b.lat, ms)
+	if retryAfterMissing {
+		c.retryAfterMissing++
+	}
+	if badBody {
+		c.badErrorBody++
+	}
+	if answered > c.lastAnswer {
+		c.lastAnswer = answered
+	}
+}
+
+func (c *collector) sent(scheduled time.Duration) {
+	sec := int((scheduled - c.start) / time.Second)
+	c.mu.Lock()
+	b := c.buckets[sec]
+	if b == nil {
+		b = &bucket{statuses: map[string]int{}}
+		c.buckets[sec] = b
+	}
+	b.sent++
+	c.mu.Unlock()
+}
+
+// HTTPRunner sends the requests of an HTTPLoad.
+type HTTPRunner struct {
+	s      *Scenario
+	h      *HTTPLoad
+	posts  *Posts
+	client *http.Client
+	clock  *Clock
+	live   *liveCounters
+}
+
+type liveCounters struct {
+	sent, ok, refused, failed, inflight atomic.Int64
+}
+
+func newHTTPRunner(s *Scenario, posts *Posts, clock *Clock) *HTTPRunner {
+	h := s.HTTP
+	transport := &http.Transport{
+		Proxy:               nil,
+		DialContext:         newDialer(s.SourceAddrs).DialContext,
+		MaxConnsPerHost:     h.Concurrency,
+		MaxIdleConns:        h.Concurrency,
+		MaxIdleConnsPerHost: h.Concurrency,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &HTTPRunner{
+		s: s, h: h, posts: posts, clock: clock, live: &liveCounters{},
+		client: &http.Client{
+			Transport: transport,
+			Timeout:   time.Duration(h.TimeoutS * float64(time.Second)),
+			// A redirect (to HTTPS, say) is an answer to count, not to follow.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+}
+
+func (r *HTTPRunner) do(ctx context.Context, seq int, scheduled time.Duration, col *collector) {
+	poster := r.h.Posters[seq%len(r.h.Posters)]
+	r.posts.chat[seq] = poster.ChatID
+	atomic.StoreInt64(&r.posts.sendNs[seq], int64(scheduled))
+	path := r.h.Path
+	if strings.Contains(path, "%d") {
+		path = fmt.Sprintf(path, poster.ChatID)
+	}
+	var body io.Reader
+	if r.h.Method == http.MethodPost {
+		raw, _ := json.Marshal(map[string]string{"text": r.h.Text, "client_id": r.posts.clientID(seq)})
+		body = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.h.Method, r.s.BaseURL+path, body)
+	if err != nil {
+		panic(err)
+	}
+	req.Header.Set("Authorization", "Token "+poster.Token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	var connAt atomic.Int64
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { connAt.Store(int64(r.clock.Now())) },
+	}))
+	r.live.sent.Add(1)
+	r.live.inflight.Add(1)
+	defer r.live.inflight.Add(-1)
+	col.sent(scheduled)
+	resp, err := r.client.Do(req)
+	var key string
+	missingRetryAfter, badBody := false, false
+	if err != nil {
+		atomic.StoreInt32(&r.posts.status[seq], -1)
+		key = "error:" + errorKind(err)
+		r.live.failed.Add(1)
+	} else {
+		var raw []byte
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			raw, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		atomic.StoreInt32(&r.posts.status[seq], int32(resp.StatusCode))
+		key = strconv.Itoa(resp.StatusCode)
+		switch {
+		case resp.StatusCode < 300:
+			r.live.ok.Add(1)
+		case resp.StatusCode == http.StatusServiceUnavailable:
+			r.live.refused.Add(1)
+			missingRetryAfter = resp.Header.Get("Retry-After") == ""
+			// The project's error body: {"message": ..., "extra": {...}}.
+			var body struct {
+				Message *string         `json:"message"`
+				Extra   json.RawMessage `json:"extra"`
+			}
+			if json.Unmarshal(raw, &body) != nil || body.Message == nil || body.Extra == nil {
+				badBody = true
+			}
+		default:
+			r.live.failed.Add(1)
+		}
+	}
+	col.record(scheduled, time.Duration(connAt.Load()), r.clock.Now(), key, poster.ChatID, missingRetryAfter, badBody)
+}
+
+func errorKind(err error) string {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case strings.Contains(err.Error(), "connection refused"):
+		return "refused"
+	case strings.Contains(err.Error(), "connection reset"), strings.Contains(err.Error(), "EOF"):
+		return "reset"
+	default:
+		return "other"
+	}
+}
+
+// Run sends every phase in turn and returns one result per phase.
+func (r *HTTPRunner) Run(ctx context.Context) []PhaseResult {
+	var results []PhaseResult
+	for _, phase := range r.h.Phases {
+		results = append(results, r.runPhase(ctx, phase))
+	}
+	return results
+}
+
+func (r *HTTPRunner) runPhase(ctx context.Context, phase Phase) PhaseResult {
+	col := &collector{byStatus: map[string][]float64{}, byChat: map[int64][]float64{}, buckets: map[int]*bucket{}, start: r.clock.Now()}
+	duration := time.Duration(phase.DurationS * float64(time.Second))
+	deadline := col.start + duration
+	var wg sync.WaitGroup
+	scheduled, dropped := 0, 0
+	fmt.Fprintf(os.Stderr, "loadgen: phase %q: %s for %.0f s\n", phase.Name, rateText(phase.Rate, r.h.Concurrency), phase.DurationS)
+	if phase.Rate > 0 {
+		interval := float64(time.Second) / phase.Rate
+		total := int(phase.Rate * phase.DurationS)
+		for i := 0; i < total; i++ {
+			at := col.start + time.Duration(float64(i)*interval)
+			if wait := at - r.clock.Now(); wait > 0 {
+				time.Sleep(wait)
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			if int(r.live.inflight.Load()) >= r.h.MaxInflight {
+				dropped++
+				continue
+			}
+			seq := int(r.posts.next.Add(1) - 1)
+			if seq >= len(r.posts.sendNs) {
+				dropped++
+				continue
+			}
+			scheduled++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.do(ctx, seq, at, col)
+			}()
+		}
+	} else {
+		var count atomic.Int64
+		for w := 0; w < r.h.Concurrency; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r.clock.Now() < deadline && ctx.Err() == nil {
+					seq := int(r.posts.next.Add(1) - 1)
+					if seq >= len(r.posts.sendNs) {
+						return
+					}
+					count.Add(1)
+					r.do(ctx, seq, r.clock.Now(), col)
+				}
+			}()
+		}
+		wg.Wait()
+		scheduled = int(count.Load())
+	}
+	wg.Wait()
+	return col.result(phase, scheduled, dropped)
+}
+
+func rateText(rate float64, concurrency int) string {
+	if rate > 0 {
+		return fmt.Sprintf("open loop at %.0f/s", rate)
+	}
+	return fmt.Sprintf("closed loop, %d clients", concurrency)
+}
+
+func (c *collector) result(phase Phase, scheduled, dropped int) PhaseResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	elapsed := (c.lastAnswer - c.start).Seconds()
+	statuses := map[string]int{}
+	byStatus := map[string]*Summary{}
+	ok, answered := 0, 0
+	for key, values := range c.byStatus {
+		statuses[key] = len(values)
+		if !strings.HasPrefix(key, "error:") {
+			answered += len(values)
+		}
+		if code, err := strconv.Atoi(key); err == nil && code < 300 {
+			ok += len(values)
+		}
+		byStatus[key] = summarize(values)
+	}
+	res := PhaseResult{
+		Name: phase.Name, OfferedRate: phase.Rate, DurationS: round2(elapsed), Scheduled: scheduled,
+		DroppedByLoadgen: dropped, Statuses: statuses, LatencyByStatus: byStatus,
+		Latency: summarize(c.all), ConnWait: summarize(c.connWait), RetryAfterMissing: c.retryAfterMissing,
+		BadErrorBody: c.badErrorBody,
+	}
+	if elapsed > 0 {
+		res.AcceptedPerS = round2(float64(ok) / elapsed)
+		res.AnsweredPerS = round2(float64(answered) / elapsed)
+	}
+	if len(c.byChat) <= 8 {
+		res.LatencyByChat = map[string]*Summary{}
+		for chat, values := range c.byChat {
+			res.LatencyByChat[strconv.FormatInt(chat, 10)] = summarize(values)
+		}
+	}
+	last := 0
+	for sec := range c.buckets {
+		last = max(last, sec)
+	}
+	for sec := 0; sec <= last; sec++ {
+		b := c.buckets[sec]
+		if b == nil {
+			continue
+		}
+		s := summarize(b.lat)
+		out := Bucket{T: sec, Sent: b.sent, Statuses: b.statuses}
+		if s != nil {
+			out.P50, out.P99 = s.P50, s.P99
+		}
+		res.Timeline = append(res.Timeline, out)
+	}
+	return res
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestMessageClientIDFindsTheMessagesOwnKey(t *testing.T) {
+	raw := []byte(`{"type":"message.created","chat_id":7,"id":12,"data":{"id":12,"text":"hi","client_id":"bx-3"},"ts":"t"}`)
+	if got, ok := messageClientID(raw); !ok || got != "bx-3" {
+		t.Fatalf("got %q %v", got, ok)
+	}
+	// Other event types are not receipts of a POST.
+	if _, ok := messageClientID([]byte(`{"type":"member.added","chat_id":7,"data":{"client_id":"bx-3"}}`)); ok {
+		t.Fatal("a member.added event counted as a message")
+	}
+	// Spaced JSON (another encoder) falls back to decoding.
+	if got, ok := messageClientID([]byte(`{"type": "message.created", "data": {"client_id": "bx-4"}}`)); !ok || got != "bx-4" {
+		t.Fatalf("spaced JSON: got %q %v", got, ok)
+	}
+}
+
+func TestReceiptsMatchAcceptedPostsAcrossProcesses(t *testing.T) {
+	clock := &Clock{zero: time.Now()}
+	poster := newPosts(10, "bt")
+	for seq, status := range []int32{201, 503, 201} {
+		poster.next.Add(1)
+		poster.sendNs[seq], poster.status[seq], poster.chat[seq] = int64(clock.Now()), status, 5
+	}
+	// The receiver process knows only the tag until the poster's list arrives.
+	posts := newPosts(0, "bt")
+	posts.external = true
+	r := newReceiver([]int64{5}, 0)
+	r.markReady(&Clock{})
+	r.readyAt = 0
+	counters := &recvCounters{}
+	msg := func(id string) []byte {
+		return []byte(`{"type":"message.created","chat_id":5,"data":{"client_id":"` + id + `"}}`)
+	}
+	r.handle(msg("bt-0"), posts, clock, counters)
+	r.handle(msg("bt-0"), posts, clock, counters) // a duplicate
+	r.handle(msg("other-1"), posts, clock, counters)
+	posts.fill(poster.acceptedList())
+	res := receiptResult([]*Receiver{r}, posts, counters, time.Second)
+	if res.Expected != 2 || res.Lost != 1 || res.Duplicated != 1 || res.Foreign != 1 {
+		t.Fatalf("expected 2, lost 1, duplicated 1, foreign 1; got %+v", res)
+	}
+	if res.Latency == nil || res.Latency.N != 1 || res.Latency.Max < 0 {
+		t.Fatalf("one latency sample, not negative: %+v", res.Latency)
+	}
+}
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	s := summarize([]float64{5, 1, 4, 2, 3, 6, 7, 8, 9, 10})
+	if s.P50 != 5 || s.P90 != 9 || s.P99 != 10 || s.Max != 10 {
+		t.Fatalf("%+v", s)
+	}
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// Scenario is what the Python runner (bench/run.py) writes: who connects, what is posted
+// and at which rate. Tokens are minted by the runner beforehand, so token issue is not on
+// the measured path (the `http` mode measures it on its own).
+type Scenario struct {
+	// post | http | ws | channels | idle
+	Mode  string `json:"mode"`
+	Label string `json:"label"`
+	// The site's origin, for the REST API (nginx): http://127.0.0.1:8800
+	BaseURL string `json:"base_url"`
+	// ws: Centrifugo through nginx (ws://127.0.0.1:8800/connection/websocket);
+	// channels: the peer's endpoint without the query (ws://127.0.0.1:9000/ws/).
+	WSURL string `json:"ws_url"`
+	// Sent as the WebSocket's Origin header: Centrifugo refuses other origins.
+	Origin string `json:"origin"`
+	// Local addresses to dial from, in turn (127.0.0.2, ...), so that tens of thousands
+	// of connections to one loopback port do not run out of ephemeral ports.
+	SourceAddrs []string `json:"source_addrs"`
+
+	HTTP        *HTTPLoad    `json:"http"`
+	Subscribers []Subscriber `json:"subscribers"`
+
+	// Connections opened at once while connecting (a SYN flood helps nobody).
+	ConnectConcurrency int     `json:"connect_concurrency"`
+	ConnectTimeoutS    float64 `json:"connect_timeout_s"`
+	// After the last POST, how long to wait for the receipts still on their way.
+	DrainS float64 `json:"drain_s"`
+	// idle: how long to hold the connections once all are up.
+	HoldS float64 `json:"hold_s"`
+	// Settle time between "everyone subscribed" and the first POST.
+	SettleS float64 `json:"settle_s"`
+	// The client_id prefix of a run's messages; a poster and its receiver processes share it.
+	Tag string `json:"tag"`
+	// ws/channels without an http section: another process posts. Once connected, this one
+	// waits for a line on stdin naming the poster's list of accepted POSTs (JSON), then for
+	// their receipts (drain_s at most).
+	ExternalPosts bool `json:"external_posts"`
+}
+
+// HTTPLoad is the request side: open loop (each request leaves at its scheduled time,
+// however slow the others are, so overload shows as latency and refusals) when a phase
+// has a rate, closed loop (Concurrency workers, each sending its next request as soon as
+// the previous answered) when the rate is 0.
+type HTTPLoad struct {
+	// POST (a message, the default) or GET (e.g. /api/realtime/token/).
+	Method string `json:"method"`
+	// A path with %d for the chat id (default /api/chats/%d/messages/), or a plain path.
+	Path string `json:"path"`
+	// Requests go to the posters in turn: each is an API token and the chat it posts to.
+	Posters []Poster `json:"posters"`
+	// Connections to the server (the Go client keeps at most this many, keep-alive).
+	Concurrency int     `json:"concurrency"`
+	Phases      []Phase `json:"phases"`
+	TimeoutS    float64 `json:"timeout_s"`
+	// Open loop: requests waiting for an answer at most; beyond, a scheduled request is
+	// counted as dropped by the generator (its own limit, reported, never hidden).
+	MaxInflight int    `json:"max_inflight"`
+	Text        string `json:"text"`
+	// Upper bound of requests in a closed-loop phase (the send-time table is preallocated).
+	MaxRequests int `json:"max_requests"`
+}
+
+type Phase struct {
+	Name      string  `json:"name"`
+	Rate      float64 `json:"rate"`
+	DurationS float64 `json:"duration_s"`
+}
+
+type Poster struct {
+	Token  string `json:"token"`
+	ChatID int64  `json:"chat_id"`
+}
+
+// Subscriber is one WebSocket client. ws: Token is a Centrifugo connection token and
+// Channels its subscriptions; channels: Token is the API token (the peer joins the socket
+// to every chat of its user). ChatIDs are the chats whose messages it must receive.
+type Subscriber struct {
+	Token    string       `json:"token"`
+	Channels []SubChannel `json:"channels"`
+	ChatIDs  []int64      `json:"chat_ids"`
+}
+
+type SubChannel struct {
+	Channel string `json:"channel"`
+	// A subscription token (chat:<id>), empty for the personal channel.
+	Token string `json:"token"`
+}
+
+func loadScenario(path string) (*Scenario, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s Scenario
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if s.ConnectConcurrency <= 0 {
+		s.ConnectConcurrency = 200
+	}
+	if s.ConnectTimeoutS <= 0 {
+		s.ConnectTimeoutS = 120
+	}
+	if s.DrainS <= 0 {
+		s.DrainS = 5
+	}
+	if h := s.HTTP; h != nil {
+		if h.Method == "" {
+			h.Method = "POST"
+		}
+		if h.Path == "" {
+			h.Path = "/api/chats/%d/messages/"
+		}
+		if h.Concurrency <= 0 {
+			h.Concurrency = 64
+		}
+		if h.TimeoutS <= 0 {
+			h.TimeoutS = 30
+		}
+		if h.MaxInflight <= 0 {
+			h.MaxInflight = 4096
+		}
+		if h.Text == "" {
+			h.Text = "bench"
+		}
+		if h.MaxRequests <= 0 {
+			h.MaxRequests = 200_000
+		}
+		if len(h.Posters) == 0 {
+			return nil, fmt.Errorf("%s: http.posters is empty", path)
+		}
+	}
+	return &s, nil
+}

@@ -1,0 +1,123 @@
+"""The bench's users, chats and tokens, written with the ORM into the bench database.
+
+Small chats go through `chat_create`, as a user's would; the big room's 10,000 members are
+bulk-inserted (setup, not a measured path), so its creation does not queue 10,000 events.
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+SMALL_CHAT_SIZE = 10
+
+
+@dataclass
+class Population:
+    user_ids: list[int]
+    api_tokens: list[str]  # by index into user_ids
+    # (chat id, member indexes): the chats of scenario 2, SMALL_CHAT_SIZE members each.
+    small_chats: list[tuple[int, list[int]]]
+    pair_chat: tuple[int, list[int]]
+    big_chat: tuple[int, list[int]]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def small_chat_of(self, index: int) -> int:
+        """The small chat of user `index` (its chat in scenario 2)."""
+        return self.small_chats[index // SMALL_CHAT_SIZE][0]
+
+
+def population_create(*, users: int, small_chat_clients: int, big_room: int) -> Population:
+    from accounts.models import User
+    from chats.models import Membership
+    from chats.services import chat_create
+
+    timings: dict[str, float] = {}
+    began = time.monotonic()
+    created = User.objects.bulk_create(
+        [User(username=f"bench{i}", email=f"bench{i}@example.com", password="!") for i in range(users)],  # noqa: S106 (unusable)
+        batch_size=2000,
+    )
+    ids = [user.pk for user in created]
+    keys = api_tokens_create(created)
+    timings["users_s"] = time.monotonic() - began
+
+    began = time.monotonic()
+    by_id = {user.pk: user for user in created}
+    small = []
+    for start in range(0, small_chat_clients, SMALL_CHAT_SIZE):
+        members = list(range(start, min(start + SMALL_CHAT_SIZE, small_chat_clients)))
+        chat = chat_create(
+            created_by=by_id[ids[members[0]]], title=f"bench {start}", member_ids=[ids[i] for i in members[1:]]
+        )
+        small.append((chat.pk, members))
+    pair = chat_create(created_by=by_id[ids[0]], title="bench pair", member_ids=[ids[1]])
+    timings["small_chats_s"] = time.monotonic() - began
+
+    began = time.monotonic()
+    big = chat_create(created_by=by_id[ids[0]], title="bench big room", member_ids=[])
+    Membership.objects.bulk_create(
+        [Membership(chat_id=big.pk, user_id=ids[i], role=Membership.Role.MEMBER) for i in range(1, big_room)],
+        batch_size=2000,
+    )
+    timings["big_room_s"] = time.monotonic() - began
+    return Population(
+        user_ids=ids,
+        api_tokens=[keys[pk] for pk in ids],
+        small_chats=small,
+        pair_chat=(pair.pk, [0, 1]),
+        big_chat=(big.pk, list(range(big_room))),
+        timings=timings,
+    )
+
+
+def api_tokens_create(users: list) -> dict[int, str]:
+    """An API token per user, as the product issues them (knox, hashed), in bulk."""
+    from accounts import services
+
+    if hasattr(services, "tokens_create"):
+        keys: dict[int, str] = {}
+        for start in range(0, len(users), 2000):
+            keys |= services.tokens_create(users=users[start : start + 2000])
+        return keys
+    from rest_framework.authtoken.models import Token
+
+    Token.objects.bulk_create([Token(user=user, key=Token.generate_key()) for user in users], batch_size=2000)
+    return dict(Token.objects.filter(user__in=users).values_list("user_id", "key"))
+
+
+# -- tokens, minted here so that their issue is not on the measured path --------------------
+def connection_token(user_id: int) -> str:
+    from accounts.models import User
+    from realtime.tokens import connection_token_issue
+
+    return connection_token_issue(user=User(pk=user_id))["token"]
+
+
+def chat_channels_available() -> bool:
+    """Whether the product has per-chat channels (issue 9's `chat:<id>`)."""
+    from realtime import services, tokens
+
+    return hasattr(services, "chat_channel") and hasattr(tokens, "subscription_token_issue")
+
+
+def subscription_token(user_id: int, channel: str) -> str:
+    """The product's own subscription token for `channel`, as its endpoint would sign it."""
+    from accounts.models import User
+    from realtime import tokens
+
+    issue = getattr(tokens, "subscription_token_issue", None)
+    if issue is None:
+        raise RuntimeError("realtime.tokens has no subscription_token_issue yet")
+    result: Any = issue(user=User(pk=user_id), channel=channel)
+    return result["token"] if isinstance(result, dict) else result
+
+
+def subscriptions(user_id: int, chat_ids: list[int], channel_mode: str) -> list[dict[str, str]]:
+    """What a client of this user subscribes to: its chats' channels, or (before issue 9's
+    write path) its personal channel, which carries every chat's events."""
+    from realtime import services
+
+    if channel_mode == "personal":
+        return [{"channel": services.personal_channel(user_id), "token": ""}]
+    channels = [services.chat_channel(chat_id) for chat_id in chat_ids]
+    return [{"channel": channel, "token": subscription_token(user_id, channel)} for channel in channels]

@@ -1,0 +1,203 @@
+"""docs/performance.md and the PNG charts, from the results of one `make bench` run."""
+
+from pathlib import Path
+from typing import Any
+
+TARGET_ORDER = ["1", "2", "3", "4", "5", "6", "7"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def charts(results: dict[str, dict], directory: Path) -> list[Path]:
+    """One PNG per chart that has data: POST timelines (1, 3), receipt latency (2 vs 7),
+    CPU by process for every scenario."""
+    plt = _plt()
+    written = []
+
+    def timeline_axes(ax_rate, ax_lat, run: dict) -> None:
+        offset = 0
+        for ph in run.get("phases", []):
+            tl = ph.get("timeline") or []
+            t = [offset + b["t"] for b in tl]
+            ok = [sum(v for k, v in b["statuses"].items() if k.startswith("2")) for b in tl]
+            refused = [b["statuses"].get("503", 0) for b in tl]
+            ax_rate.plot(t, ok, label=f"{ph['name']}: 2xx/s")
+            if any(refused):
+                ax_rate.plot(t, refused, "--", label=f"{ph['name']}: 503/s")
+            ax_lat.plot(t, [b["p99_ms"] for b in tl], label=f"{ph['name']} p99")
+            offset += len(tl)
+
+    panels = []
+    if results.get("1", {}).get("runs"):
+        runs = results["1"]["runs"]
+        panels.append(("1. throughput", [runs["saturation"][0], runs["at_500"][0]]))
+    if results.get("3", {}).get("runs"):
+        panels.append(("3. overload", [results["3"]["runs"][0]]))
+    if panels:
+        fig, axes = plt.subplots(2, len(panels), figsize=(7 * len(panels), 8), squeeze=False)
+        for col, (title, runs) in enumerate(panels):
+            for run in runs:
+                timeline_axes(axes[0][col], axes[1][col], run)
+            axes[0][col].set_title(f"{title}: answers per second, by the second they were sent")
+            axes[1][col].set_title(f"{title}: POST latency p99 (ms)")
+            axes[1][col].set_yscale("log")
+            for ax in axes[:, col]:
+                ax.grid(alpha=0.3)
+                ax.legend(fontsize=7)
+                ax.set_xlabel("s")
+        fig.tight_layout()
+        path = directory / "bench_posts.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+
+    receipts = [(n, results[n]) for n in ("2", "4", "7") if results.get(n, {}).get("figures", {}).get("receipt_p50_ms")]
+    if receipts:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        keys = ["receipt_p50_ms", "receipt_p90_ms", "receipt_p99_ms"]
+        width = 0.8 / len(receipts)
+        for i, (n, r) in enumerate(receipts):
+            values = [r["figures"].get(k) or 0 for k in keys]
+            ax.bar([x + i * width for x in range(len(keys))], values, width, label=f"{n}. {r['name']}")
+        ax.set_xticks([x + width * (len(receipts) - 1) / 2 for x in range(len(keys))])
+        ax.set_xticklabels(["p50", "p90", "p99"])
+        ax.set_yscale("log")
+        ax.set_ylabel("POST → receipt (ms)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title("POST → WebSocket receipt")
+        fig.tight_layout()
+        path = directory / "bench_receipts.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+
+    windows = [(n, r["window"]) for n in TARGET_ORDER if (r := results.get(n)) and r.get("window", {}).get("cores")]
+    if windows:
+        roles = sorted({k for _, w in windows for k in w["cores"]})
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        bottom = [0.0] * len(windows)
+        for role in roles:
+            values = [max(0.0, w["cores"].get(role, 0)) for _, w in windows]
+            ax.bar([f"{n}. {results[n]['name']}" for n, _ in windows], values, bottom=bottom, label=role)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        ax.set_ylabel("cores busy over the measured window")
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_title("CPU by process (the load generator included)")
+        plt.setp(ax.get_xticklabels(), rotation=15, fontsize=8)
+        fig.tight_layout()
+        path = directory / "bench_cpu.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def _verdict(met: Any) -> str:
+    return {True: "**met**", False: "**not met**", None: "n/a"}[met]
+
+
+def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path], path: Path) -> None:
+    lines = [
+        "# Performance",
+        "",
+        "Written by `make bench` (`python -m bench`, bench/run.py) from its last run; do not edit by hand.",
+        "Everything runs on this one machine: the servers, PostgreSQL and the load generator",
+        "(bench/loadgen, Go, centrifuge-go), whose own CPU is listed with the servers'.",
+        "",
+        f"Run: `{meta['command']}` on {meta['date']}, {meta['cpus']} CPUs, commit {meta['git']}, "
+        f"{meta['elapsed_s']} s in all; load average at the end {', '.join(f'{v:.2f}' for v in meta['load_average'])}; "
+        f"Centrifugo channels: `{meta['channels']}`."
+        + (" **Quick run: short phases, not figures.**" if meta["quick"] else ""),
+        "",
+        "| # | scenario | target | measured | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for n in TARGET_ORDER:
+        r = results.get(n)
+        if not r:
+            continue
+        lines.append(
+            f"| {n} | {r.get('name')} | {r.get('target', '')} | {r.get('measured', '')} | {_verdict(r.get('met'))} |"
+        )
+    lines += ["", "## What limits each", ""]
+    for n in TARGET_ORDER:
+        r = results.get(n)
+        if not r:
+            continue
+        lines.append(f"- **{n}. {r.get('name')}**: {r.get('limits', '')}{_share(r.get('window') or {})}")
+    lines += [
+        "",
+        "## CPU over each measured window (cores busy)",
+        "",
+        "| # | " + " | ".join(_roles(results)) + " | machine | load |",
+    ]
+    lines.append("|---|" + "---:|" * (len(_roles(results)) + 2))
+    for n in TARGET_ORDER:
+        w = (results.get(n) or {}).get("window") or {}
+        if not w.get("cores"):
+            continue
+        cells = " | ".join(f"{w['cores'].get(role, 0):.2f}" for role in _roles(results))
+        lines.append(f"| {n} | {cells} | {w.get('machine_busy_cores')} | {w.get('load_average_1m')} |")
+    lines += [
+        "",
+        "`loadgen` is the load generator itself. `postgres` counts the backends of the bench database",
+        "only; `redis` is the whole Redis server (Channels' layer; the product's Centrifugo uses its",
+        "memory engine). The machine column counts every process, other work on the machine included:",
+        "when it is near the core count while the servers' own columns are low, the run was starved",
+        "by other work and its latencies say more about the machine than about the product.",
+        "",
+    ]
+    for chart in chart_paths:
+        lines.append(f"![{chart.stem}](../bench/results/{chart.name})")
+        lines.append("")
+    lines += ["## Figures", "", "Every figure of the run is in `bench/results/bench.json`; the main ones:", ""]
+    for n in TARGET_ORDER:
+        r = results.get(n)
+        if not r or not r.get("figures"):
+            continue
+        lines.append(f"- **{n}**: " + ", ".join(f"{k} {v}" for k, v in r["figures"].items() if not isinstance(v, dict)))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _share(window: dict) -> str:
+    """How much of the machine's busy CPU was this run's (servers and load generator)."""
+    busy, cores = window.get("machine_busy_cores"), window.get("cores") or {}
+    if not busy or not cores:
+        return ""
+    ours = sum(v for v in cores.values() if v > 0)
+    return (
+        f". Of the {busy:.2f} busy cores, {ours:.2f} were this run's processes and "
+        f"{max(0.0, busy - ours):.2f} other work on the machine"
+    )
+
+
+def _roles(results: dict[str, dict]) -> list[str]:
+    roles: set[str] = set()
+    for r in results.values():
+        roles |= set(((r or {}).get("window") or {}).get("cores", {}))
+    order = ["nginx", "gunicorn", "uvicorn", "centrifugo", "channels-peer", "postgres", "redis", "loadgen"]
+    return [role for role in order if role in roles] + sorted(roles - set(order))
+
+
+if __name__ == "__main__":
+    # Renders docs/performance.md again from bench/results/bench.json (after a change here).
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads((root / "bench" / "results" / "bench.json").read_text())
+    paths = sorted((root / "bench" / "results").glob("bench_*.png"))
+    performance_md(
+        data["meta"],
+        data["scenarios"],
+        [p for p in paths if p.stem != "bench_transports"],
+        root / "docs" / "performance.md",
+    )

@@ -1,0 +1,82 @@
+"""The product's processes for `make bench`, in production settings, on the bench database:
+the project's own launcher (core.testing.SiteServer: nginx from deploy/nginx/, gunicorn and
+uvicorn with core.serving's command lines, as `make run` starts them), with a Centrifugo
+where its nginx proxies /connection/ (its admin, API and metrics on the internal port).
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from bench import procs
+
+
+class SiteStack:
+    """The project's own launcher (core.testing.SiteServer) with a Centrifugo behind it."""
+
+    def __init__(self, *, workers: int | None = None) -> None:
+        from core.testing import SiteServer
+
+        self.workdir = Path(tempfile.mkdtemp(prefix="bench-site-"))
+        self.workdir.chmod(0o711)
+        self.site = SiteServer(
+            workdir=self.workdir,
+            settings_module="messenger.settings.production",
+            wsgi_workers=workers or os.cpu_count() or 2,
+        )
+        self.origin = self.url = self.site.url
+        self.ws_url = self.url.replace("http://", "ws://") + "/connection/websocket"
+        self.centrifugo = None
+        self.env: dict[str, str] = {}
+
+    def start(self) -> "SiteStack":
+        from realtime.testing import CentrifugoServer
+
+        self.centrifugo = CentrifugoServer(
+            origin=self.origin,
+            log_level="warn",
+            workdir=self.workdir / "centrifugo",
+            port=self.site.centrifugo_port,
+            internal_port=self.site.centrifugo_internal_port,
+        )
+        try:
+            self.centrifugo.start()
+            self.env = {
+                "LOG_LEVEL": "WARNING",
+                "CENTRIFUGO_WS_URL": self.ws_url,
+                # Production settings redirect plain HTTP to HTTPS; the bench's loopback nginx
+                # has no TLS (a TLS terminator in front is a deployment's, not measured here).
+                "DJANGO_SECURE_SSL_REDIRECT": "false",
+            }
+            self.site.start(**self.env)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def restart(self, name: str) -> None:
+        if name == "centrifugo":
+            self.centrifugo.stop()
+            self.centrifugo.start()
+            return
+        server = {"gunicorn": self.site.web, "uvicorn": self.site.feed}[name]
+        server.stop()
+        server.start(**self.env)
+
+    def stop(self) -> None:
+        self.site.stop()
+        if self.centrifugo:
+            self.centrifugo.stop()
+
+    def roles(self) -> dict[str, list[int]]:
+        roles = {}
+        for name, server in (("nginx", self.site.nginx), ("gunicorn", self.site.web), ("uvicorn", self.site.feed)):
+            if server is not None and server.process is not None:
+                roles[name] = procs.tree(server.process.pid)
+        if self.centrifugo and self.centrifugo.process:
+            roles["centrifugo"] = [self.centrifugo.process.pid]
+        return roles
+
+
+def stack_start() -> SiteStack:
+    return SiteStack().start()

@@ -1,0 +1,38 @@
+"""Celery tasks of the missed-message digest (imported by tasks.py; routed to the email
+queue by name, notifications.*)."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from . import digest_services
+from .tasks import TRANSIENT_ERRORS, retry_countdown
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="notifications.digest_sweep", soft_time_limit=50, time_limit=80, acks_late=True)
+def digest_sweep() -> dict:
+    """Periodic (beat): opens windows for new messages, dispatches the due ones."""
+    return digest_services.digest_sweep()
+
+
+@shared_task(
+    bind=True,
+    name="notifications.digest_send",
+    # Idempotent (the window's row is locked and checked), so late acks may run it again.
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT,
+    time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT + 15,
+    max_retries=settings.NOTIFICATIONS_MAX_RETRIES,
+)
+def digest_send(self, *, digest_id: int) -> str:
+    try:
+        return digest_services.digest_send(digest_id=digest_id)
+    except TRANSIENT_ERRORS as exc:
+        digest_services.digest_failed(digest_id=digest_id, error=repr(exc))
+        countdown = retry_countdown(self.request.retries)
+        logger.warning("digest %s failed (%r), retry in %.1fs", digest_id, exc, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc

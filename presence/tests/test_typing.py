@@ -1,0 +1,148 @@
+"""Typing through a real Centrifugo: members only, throttled, never in the event log or in
+any channel's history; presence and join/leave of a chat's viewers."""
+
+import asyncio
+import contextlib
+import threading
+import time
+
+import cent
+import pytest
+from centrifuge import Client, SubscriptionEventHandler
+
+from presence.services import typing_channel, typing_subscription_token_issue
+from realtime.models import CentrifugoOutbox, Event
+from realtime.tokens import connection_token_issue
+
+
+class TypingViewer:
+    """A centrifuge-python client on a chat's typing channel, with a subscription token."""
+
+    def __init__(self, server, user, chat_id, *, token=None):
+        self.server, self.user, self.chat_id = server, user, chat_id
+        # Issued here, in the test's thread: issuing reads the database, the client's loop may not.
+        self.token = token or typing_subscription_token_issue(chat_id=chat_id, user=user)["token"]
+        self.publications, self.joins, self.leaves, self.errors = [], [], [], []
+        self.subscribed = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc):
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.client.disconnect(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+    async def _start(self):
+        outer = self
+
+        class Events(SubscriptionEventHandler):
+            async def on_publication(self, ctx):
+                outer.publications.append(ctx.pub.data)
+
+            async def on_join(self, ctx):
+                outer.joins.append(ctx.info.user)
+
+            async def on_leave(self, ctx):
+                outer.leaves.append(ctx.info.user)
+
+            async def on_subscribed(self, ctx):
+                outer.subscribed.set()
+
+            async def on_unsubscribed(self, ctx):
+                outer.errors.append(ctx.code)
+
+            async def on_error(self, ctx):
+                outer.errors.append(ctx.error)
+
+        async def connection_token():
+            return connection_token_issue(user=self.user)["token"]
+
+        async def subscription_token(channel):
+            return self.token
+
+        self.client = Client(self.server.ws_url, get_token=connection_token, proxy=None)
+        self.sub = self.client.new_subscription(
+            typing_channel(self.chat_id), events=Events(), get_token=subscription_token
+        )
+        await self.client.connect()
+        await self.sub.subscribe()
+
+    def presence_users(self) -> set[str]:
+        result = asyncio.run_coroutine_threadsafe(self.sub.presence(), self.loop).result(10)
+        return {info.user for info in result.clients.values()}
+
+
+def wait(predicate, timeout=10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+@pytest.fixture
+def typing_stack(centrifugo, settings):
+    settings.CENTRIFUGO_API_URL = centrifugo.api_url
+    settings.TYPING_THROTTLE_SECONDS = 1.0
+    return centrifugo
+
+
+def test_typing_reaches_members_within_a_second_and_never_the_event_log(typing_stack, team, client_for):
+    events_before, outbox_before = Event.objects.count(), CentrifugoOutbox.objects.count()
+    with TypingViewer(typing_stack, team.member, team.chat.pk) as viewer:
+        assert viewer.subscribed.wait(10), viewer.errors
+        started = time.monotonic()
+        response = client_for(team.owner).post(f"/api/chats/{team.chat.pk}/typing/")
+        assert response.status_code == 202 and response.json() == {"published": True}
+        assert wait(lambda: viewer.publications, timeout=5)
+        assert time.monotonic() - started < 1.0
+        assert viewer.publications == [
+            {"type": "typing", "chat_id": team.chat.pk, "user": {"id": team.owner.pk, "username": team.owner.username}}
+        ]
+    assert (Event.objects.count(), CentrifugoOutbox.objects.count()) == (events_before, outbox_before)
+    # No history in the typing namespace: nothing typed is kept anywhere.
+    api = typing_stack.api()
+    with pytest.raises(cent.CentApiResponseError):
+        api.history(cent.HistoryRequest(channel=typing_channel(team.chat.pk), limit=10))
+
+
+def test_only_members_send_or_receive_typing(typing_stack, team, client_for):
+    assert client_for(team.outsider).post(f"/api/chats/{team.chat.pk}/typing/").status_code == 404
+    assert client_for(team.outsider).get(f"/api/chats/{team.chat.pk}/typing/token/").status_code == 404
+    # Without a subscription token (or with another chat's), Centrifugo refuses the channel.
+    other = team.chat.pk + 1000
+    forged = typing_subscription_token_issue(chat_id=team.chat.pk, user=team.member)["token"]
+    with TypingViewer(typing_stack, team.outsider, other, token=forged) as intruder:
+        assert not intruder.subscribed.wait(3)
+    with TypingViewer(typing_stack, team.outsider, team.chat.pk, token=forged) as intruder:
+        assert not intruder.subscribed.wait(3), "a member's token does not let another user in"
+
+
+def test_typing_is_throttled_per_user(typing_stack, team, client_for):
+    url = f"/api/chats/{team.chat.pk}/typing/"
+    owner, member = client_for(team.owner), client_for(team.member)
+    assert owner.post(url).status_code == 202
+    throttled = owner.post(url)
+    assert throttled.status_code == 429 and throttled["Retry-After"] == "1"
+    assert member.post(url).status_code == 202, "another user is not throttled by the first"
+    time.sleep(1.1)
+    assert owner.post(url).status_code == 202
+
+
+def test_presence_shows_a_second_viewer_arriving_and_leaving(typing_stack, team):
+    with TypingViewer(typing_stack, team.member, team.chat.pk) as first:
+        assert first.subscribed.wait(10)
+        assert first.presence_users() == {str(team.member.pk)}
+        with TypingViewer(typing_stack, team.owner, team.chat.pk) as second:
+            assert second.subscribed.wait(10)
+            assert wait(lambda: str(team.owner.pk) in first.joins, timeout=5)
+            assert first.presence_users() == {str(team.member.pk), str(team.owner.pk)}
+        assert wait(lambda: str(team.owner.pk) in first.leaves, timeout=5)
+        assert first.presence_users() == {str(team.member.pk)}
