@@ -62,7 +62,7 @@ class CentrifugoServer:
             "log_level": log_level,
         }
         if redis_url:
-            overrides["redis_url"] = redis_url
+            overrides["redis_addresses"] = [redis_url]
         if origin:
             overrides["site_origins"] = [origin]
         if redis_prefix:
