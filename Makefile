@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup services run run-cluster stop-cluster stop test test-fast test-slow lint format purge bench
+.PHONY: setup services run run-cluster stop-cluster stop test test-fast test-slow test-faults soak lint format purge bench
 
 setup:            ## install what is missing (Debian packages, .venv, Centrifugo, .env)
 	@scripts/setup.sh
@@ -33,6 +33,12 @@ test-fast: services  ## the suite without the tests marked slow
 
 test-slow: services  ## only the slow tests (browser, outages)
 	@scripts/test.sh -m slow
+
+test-faults: services  ## faults injected under load; counts in bench/results/faults.json
+	@scripts/test.sh -m faults
+
+soak: services    ## 10 minutes of mixed load: RSS of every process, error lines of every log (bench/results/soak.json)
+	@.venv/bin/python bench/soak.py
 
 bench: services   ## issue 9's seven scenarios on this machine: bench/results/ and docs/performance.md (~12 min)
 	@$(PY) -m bench $(BENCH_ARGS)

@@ -64,3 +64,23 @@ def server_error(request: HttpRequest) -> JsonResponse:
     if database_unavailable(sys.exc_info()[1]):
         return database_unavailable_response()
     return JsonResponse({"message": "Server error.", "extra": {}}, status=500)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """handler400 (a Host header not in ALLOWED_HOSTS, a malformed request)."""
+    return JsonResponse({"message": "Bad request.", "extra": {}}, status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """handler403 (a view outside DRF refusing, e.g. a CSRF failure has its own view)."""
+    return JsonResponse({"message": "You do not have permission to perform this action.", "extra": {}}, status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """handler404: an unknown path, or a page's Http404."""
+    return JsonResponse({"message": "Not found.", "extra": {}}, status=404)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """CSRF_FAILURE_VIEW: a refused form or session POST, in the API's shape."""
+    return JsonResponse({"message": f"CSRF verification failed: {reason}".strip(), "extra": {}}, status=403)

@@ -20,6 +20,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler, set_rollback
 
+from core.breaker import breaker, database_unreachable
+
 logger = logging.getLogger("django.request")
 
 
@@ -90,6 +92,8 @@ def overloaded_response() -> JsonResponse:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if database_unavailable(exc):
+        if database_unreachable(exc):
+            breaker.failed()
         logger.warning("database unavailable: %s", exc)
         return Response(
             {"message": DATABASE_UNAVAILABLE, "extra": {}},

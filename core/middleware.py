@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from core.breaker import breaker, database_unreachable
 from core.exceptions import database_unavailable, database_unavailable_response, overloaded_response
 
 
@@ -56,12 +57,39 @@ class DatabaseUnavailableMiddleware(MiddlewareMixin):
     """A view that fails because the database is out of reach answers 503 + Retry-After in
     the API's error shape. DRF views get it from their exception handler; this covers the
     others, async ones included (under ASGI, handler500 runs in a thread without the
-    exception, so it cannot tell a 503 from a 500)."""
+    exception, so it cannot tell a 503 from a 500).
+
+    While the database is known to be out of reach (core.breaker), requests are refused at
+    once, except the probes that need no database."""
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        if request.path_info in NO_DATABASE_PATHS:
+            return None
+        admitted = breaker.admit()
+        if admitted == "open":
+            return database_unavailable_response()
+        request._database_probe = admitted == "probe"
+        return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if database_unavailable(exception):
+            if database_unreachable(exception):
+                breaker.failed()
             return database_unavailable_response()
         return None
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if getattr(request, "_database_probe", False):
+            request._database_probe = False
+            if response.status_code == 503:
+                breaker.failed()
+            else:
+                breaker.succeeded()
+        return response
+
+
+# Answered without the database: the breaker never refuses them (/healthz stays 200).
+NO_DATABASE_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):

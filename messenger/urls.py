@@ -35,7 +35,11 @@ urlpatterns = [
     path("", include("web.urls")),
 ]
 
-# Every unhandled error answers with the API's JSON body; an unreachable database with 503.
+# Every error Django answers itself (a bad Host header, an unknown path, a CSRF refusal) and
+# every unhandled one has the API's JSON body; an unreachable database answers 503.
+handler400 = "core.apis.bad_request"
+handler403 = "core.apis.permission_denied"
+handler404 = "core.apis.page_not_found"
 handler500 = "core.apis.server_error"
 # An unknown API path, a refusal or a bad request: JSON under /api/, Django's pages elsewhere.
 handler400 = "core.views.bad_request"

@@ -24,6 +24,9 @@ EventType = Literal[
     "message.updated",
     "message.deleted",
     "read.updated",
+    # To the user alone (chat_id 0): their access was revoked; a feed stream re-checks its
+    # credentials (realtime.services.user_delivery_revoke).
+    "user.revoked",
 ]
 
 
@@ -99,6 +102,15 @@ class ReadUpdatedData(TypedDict):
     last_read_id: int
 
 
+class UserRevokedData(TypedDict):
+    """user.revoked, to the user alone (chat_id 0): logout, a token ended, a new password or a
+    deactivation (realtime.services.user_delivery_revoke). The feed never passes it on: it
+    makes the user's waiting streams re-check their credentials; WebSocket clients see it on
+    their personal channel just before Centrifugo disconnects them."""
+
+    reason: str
+
+
 EVENT_DATA: dict[str, type] = {
     "chat.created": ChatData,
     "chat.updated": ChatData,
@@ -110,4 +122,5 @@ EVENT_DATA: dict[str, type] = {
     "message.updated": MessageData,
     "message.deleted": MessageData,
     "read.updated": ReadUpdatedData,
+    "user.revoked": UserRevokedData,
 }

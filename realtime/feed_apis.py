@@ -12,16 +12,18 @@ database once a second instead, and SSE is refused with 501.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
+from django.contrib import auth
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import close_old_connections, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.views.decorators.http import require_GET
+from django.utils.module_loading import import_string
 from rest_framework import exceptions, serializers
 
 from accounts.authentication import TokenAuthentication
@@ -67,6 +69,20 @@ class StreamQuerySerializer(serializers.Serializer):
 def _error(message: str, *, status: int, extra: dict[str, Any] | None = None) -> JsonResponse:
     """The same error body as the DRF API: {"message", "extra"}."""
     return JsonResponse({"message": message, "extra": extra or {}}, status=status)
+
+
+def _get_only(view: Callable[..., Awaitable[HttpResponse]]) -> Callable[..., Awaitable[HttpResponse]]:
+    """Django's require_GET, with the API's error body (Django's 405 is an empty HTML page)."""
+
+    @functools.wraps(view)
+    async def only_get(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "GET":
+            response = _error(f'Method "{request.method}" not allowed.', status=405)
+            response["Allow"] = "GET"
+            return response
+        return await view(request, *args, **kwargs)
+
+    return only_get
 
 
 def _db_call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -154,17 +170,64 @@ def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dic
 
 async def _read(
     listener: EventListener, waiter: Waiter, *, after: int, limit: int
-) -> tuple[list[tuple[int, str]], int]:
-    """The waiter's events after the cursor as (id, JSON) pairs, and the next cursor: from the
+) -> tuple[list[tuple[int, str]], int, bool]:
+    """The waiter's events after the cursor as (id, JSON) pairs, the next cursor, and whether
+    the user's access was revoked among them (`user.revoked`, never passed on): from the
     listener's memory when it covers the cursor, else from the database (which also
     raises CursorGoneError for a cursor outside the log, and refreshes the user's chats)."""
     found = listener.read(waiter, after=after, limit=limit)
     if found is not None:
         events, cursor = found
-        return [(event.id, event.json) for event in events], cursor
+        kept = [(event.id, event.json) for event in events if event.type != REVOKED]
+        return kept, cursor, len(kept) < len(events)
     reader = await _db(_feed_read, waiter.user_id, {"after": after, "limit": limit})
     listener.chats_set(waiter, reader.chat_ids)
-    return [(envelope["id"], envelope_json(envelope)) for envelope in reader.page.events], reader.page.cursor
+    envelopes = _without_revocations(reader.page.events)
+    kept = [(envelope["id"], envelope_json(envelope)) for envelope in envelopes]
+    return kept, reader.page.cursor, len(kept) < len(reader.page.events)
+
+
+# The event that tells a user's waiting streams to re-check their credentials.
+REVOKED = "user.revoked"
+
+
+def _without_revocations(envelopes: list[Any]) -> list[Any]:
+    """A client never sees `user.revoked`: a request that authenticated after it has nothing
+    to re-check."""
+    return [envelope for envelope in envelopes if envelope["type"] != REVOKED]
+
+
+def _credentials_hold(request: HttpRequest, user_id: int) -> bool:
+    """Whether the request's credentials still name this active user, read afresh: after a
+    `user.revoked` event. Not `request.user`, which Django read once when the request came:
+    the token is looked up again, the session loaded again from its store (a logout deleted
+    it; a password change elsewhere changed its hash, which `auth.get_user` checks)."""
+    close_old_connections()
+    try:
+        result = TokenAuthentication().authenticate(request)
+    except exceptions.AuthenticationFailed:
+        return False
+    if result is not None:
+        return result[0].pk == user_id and result[0].is_active
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        return False
+    store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
+    user = auth.get_user(_SessionHolder(store))
+    return user.is_authenticated and user.pk == user_id and user.is_active
+
+
+@dataclass
+class _SessionHolder:
+    """What `django.contrib.auth.get_user` reads of a request: its session."""
+
+    session: Any
+
+
+def _revoked_response() -> JsonResponse:
+    response = _error("Your access was revoked: sign in again.", status=401)
+    response["WWW-Authenticate"] = "Token"
+    return response
 
 
 def _page_response(events: list[str], cursor: int) -> HttpResponse:
@@ -173,7 +236,7 @@ def _page_response(events: list[str], cursor: int) -> HttpResponse:
     return HttpResponse(body, content_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-@require_GET
+@_get_only
 async def updates_api(request: HttpRequest) -> HttpResponse:
     """GET /api/updates/?after=<cursor>[&wait=<s>][&limit=<n>]: polling, or long polling with `wait`."""
     params = _validated(UpdatesQuerySerializer, request.GET)
@@ -188,6 +251,8 @@ async def updates_api(request: HttpRequest) -> HttpResponse:
         if isinstance(authenticated, HttpResponse):
             return authenticated
         page = authenticated.page
+        if page is not None:
+            page.events = _without_revocations(page.events)
         if page is not None and (page.events or not wait or after is None):
             return _page_response([envelope_json(envelope) for envelope in page.events], page.cursor)
         loop = asyncio.get_running_loop()
@@ -197,18 +262,21 @@ async def updates_api(request: HttpRequest) -> HttpResponse:
             while not page.events and (remaining := deadline - loop.time()) > 0:
                 await asyncio.sleep(min(remaining, WSGI_POLL_SECONDS))
                 page = (await _db(_feed_read, authenticated.user_id, {"after": page.cursor, "limit": limit})).page
+                page.events = _without_revocations(page.events)
             return _page_response([envelope_json(envelope) for envelope in page.events], page.cursor)
         with listener.waiter(authenticated.user_id, authenticated.chat_ids) as waiter:
             # Read again with the waiter registered: nothing committed since is missed.
-            events, cursor = await _read(listener, waiter, after=page.cursor if page else after, limit=limit)
+            events, cursor, revoked = await _read(listener, waiter, after=page.cursor if page else after, limit=limit)
             if not events:
                 _release_request_thread()
-            while not events:
+            while True:
+                if revoked and not await _db(_credentials_hold, request, authenticated.user_id):
+                    return _revoked_response()
                 remaining = deadline - loop.time()
-                if remaining <= 0:
+                if events or remaining <= 0:
                     break
                 await waiter.wait(remaining if listener.ready else min(remaining, FALLBACK_POLL_SECONDS))
-                events, cursor = await _read(listener, waiter, after=cursor, limit=limit)
+                events, cursor, revoked = await _read(listener, waiter, after=cursor, limit=limit)
         return _page_response([event for _, event in events], cursor)
     except ApplicationError as exc:
         return _error(exc.message, status=exc.status_code, extra=exc.extra)
@@ -218,9 +286,10 @@ def _sse_event(event_id: int, data: str) -> str:
     return f"id: {event_id}\ndata: {data}\n\n"
 
 
-async def _sse_stream(listener: EventListener, reader: Reader) -> AsyncIterator[str]:
+async def _sse_stream(listener: EventListener, reader: Reader, request: HttpRequest) -> AsyncIterator[str]:
     limit = selectors.FEED_PAGE_SIZE_MAX
     page = reader.page
+    page.events = _without_revocations(page.events)
     # The middleware is done with the response once streaming starts.
     _release_request_thread()
     with listener.waiter(reader.user_id, reader.chat_ids) as waiter:
@@ -229,9 +298,12 @@ async def _sse_stream(listener: EventListener, reader: Reader) -> AsyncIterator[
         cursor = page.cursor
         while True:
             try:
-                events, cursor = await _read(listener, waiter, after=cursor, limit=limit)
+                events, cursor, revoked = await _read(listener, waiter, after=cursor, limit=limit)
             except ApplicationError:
                 # The cursor left the log while streaming: end; the reconnect gets the 410.
+                return
+            if revoked and not await _db(_credentials_hold, request, reader.user_id):
+                # Revoked: the stream ends; EventSource's reconnect gets the 401.
                 return
             chunk = "".join(_sse_event(event_id, event) for event_id, event in events)
             if chunk:
@@ -243,7 +315,7 @@ async def _sse_stream(listener: EventListener, reader: Reader) -> AsyncIterator[
                 yield ": heartbeat\n\n"
 
 
-@require_GET
+@_get_only
 async def updates_stream_api(request: HttpRequest) -> HttpResponse:
     """GET /api/updates/stream/[?after=<cursor>]: server-sent events; `Last-Event-ID` resumes."""
     if isinstance(request, WSGIRequest):
@@ -265,7 +337,7 @@ async def updates_stream_api(request: HttpRequest) -> HttpResponse:
         return _error(exc.message, status=exc.status_code, extra=exc.extra)
     if isinstance(authenticated, HttpResponse):
         return authenticated
-    stream = _sse_stream(get_listener(), authenticated)
+    stream = _sse_stream(get_listener(), authenticated, request)
     return StreamingHttpResponse(
         stream,
         content_type="text/event-stream",

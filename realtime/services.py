@@ -123,6 +123,35 @@ def chat_unsubscribe_later(*, chat_id: int, user_id: int) -> None:
     )
 
 
+# Centrifugo's disconnect code for revoked access. 4500-4999 are the application's codes that
+# tell a client not to reconnect: with 4000-4499 it would reconnect at once with the
+# connection token it still holds, which stays valid until it expires.
+ACCESS_REVOKED_CODE = 4501
+
+
+def user_delivery_revoke(*, user_id: int, reason: str = "access revoked") -> None:
+    """Ends, at once and on every transport, what the user's access could still receive:
+    call it on logout, logout everywhere, password change and deactivation.
+
+    - WebSocket: Centrifugo's server-API `disconnect` of every connection of the user, queued
+      in the outbox, so it waits out a Centrifugo outage and commits with the change.
+    - SSE and long polling: a `user.revoked` event for the user alone (`also_to`) wakes each
+      of their waiting streams and polls, which re-check their own credentials and end (401
+      for a long poll, the end of an SSE stream) when those no longer hold; a stream whose
+      credentials still hold (another device after a logout) goes on and never shows it.
+    - Polling: every request authenticates anew.
+
+    Runs in the caller's transaction when there is one: a change that rolls back revokes
+    nothing.
+    """
+    with transaction.atomic():
+        event_emit(type="user.revoked", chat_id=0, data={"reason": reason}, to_members=False, also_to=[user_id])
+        CentrifugoOutbox.objects.create(
+            method="disconnect",
+            payload={"user": str(user_id), "disconnect": {"code": ACCESS_REVOKED_CODE, "reason": reason}},
+        )
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
 

@@ -21,7 +21,8 @@ from django.db import connection
 
 from core.testing import free_port, process_stop
 
-from .centrifugo_config import centrifugo_binary, config_write, database_dsn
+from .centrifugo_config import centrifugo_binary, config_write
+from .centrifugo_config import database_dsn as _database_dsn
 
 
 class CentrifugoServer:
@@ -41,6 +42,8 @@ class CentrifugoServer:
         log_level: str = "info",
         port: int | None = None,
         internal_port: int | None = None,
+        database_dsn: str = "",
+        redis_url: str = "",
     ) -> None:
         self.engine = engine
         # The client port (WebSocket; core.testing.SiteServer's nginx proxies its own to it)
@@ -54,9 +57,12 @@ class CentrifugoServer:
             "port": self.port,
             "internal_port": str(self.internal_port),
             "engine": engine,
-            "database_dsn": database_dsn(connection.settings_dict),
+            # Another database or Redis than the test run's (the fault tests' own servers).
+            "database_dsn": database_dsn or _database_dsn(connection.settings_dict),
             "log_level": log_level,
         }
+        if redis_url:
+            overrides["redis_addresses"] = [redis_url]
         if origin:
             overrides["site_origins"] = [origin]
         if redis_prefix:
@@ -134,6 +140,9 @@ class ChannelClient:
         self.subscribed: list[dict[str, bool]] = []
         self.errors: list[Any] = []
         self.unsubscribed: list[tuple[int, str]] = []
+        # ("publication", data) and ("subscribed", outcome) in arrival order: a gap the
+        # client is told of (not recovered) covers the publications before it.
+        self.timeline: list[tuple[str, Any]] = []
         self.disconnected: list[tuple[int, str]] = []
         self.connected = threading.Event()
         self._lock = threading.RLock()
@@ -183,10 +192,13 @@ class ChannelClient:
             async def on_publication(self, ctx) -> None:
                 with outer._lock:
                     outer.publications.append(ctx.pub.data)
+                    outer.timeline.append(("publication", ctx.pub.data))
 
             async def on_subscribed(self, ctx) -> None:
                 with outer._lock:
-                    outer.subscribed.append({"was_recovering": ctx.was_recovering, "recovered": ctx.recovered})
+                    outcome = {"was_recovering": ctx.was_recovering, "recovered": ctx.recovered}
+                    outer.subscribed.append(outcome)
+                    outer.timeline.append(("subscribed", outcome))
 
             async def on_unsubscribed(self, ctx) -> None:
                 with outer._lock:

@@ -56,6 +56,7 @@ def test_owned_chats_go_to_an_admin_then_the_oldest_member_empty_ones_go(team, m
             ("member.removed", plain.pk),
             ("chat.deleted", alone.pk),
             ("member.removed", elsewhere.pk),
+            ("user.revoked", 0),  # their token went with them: their streams end (realtime.receivers)
         ]
     )
     assert not AuthToken.objects.filter(user_id=owner.pk).exists()

@@ -32,6 +32,8 @@ def _site_origins(url: str) -> list[str]:
 # Where the browser may come from: Centrifugo's allowed origins and Django's CSRF check.
 SITE_ORIGINS = _site_origins(SITE_URL)
 CSRF_TRUSTED_ORIGINS = SITE_ORIGINS
+# A refused POST answers the API's JSON error body, not Django's HTML page.
+CSRF_FAILURE_VIEW = "core.apis.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -116,6 +118,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 # how long a request waits for a free connection.
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=2)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=1.0)
+# After a failed connection, requests are refused with 503 at once for this long (then one
+# tries again): an outage does not hold every thread for DB_POOL_TIMEOUT (core.breaker).
+DB_UNAVAILABLE_HOLD_SECONDS = env.float("DB_UNAVAILABLE_HOLD_SECONDS", default=0.5)
 # A pool of PostgreSQL connections (psycopg_pool) instead of one connection per request; on
 # for the web processes (supervisord sets it), off for Celery's prefork workers, whose pool
 # would be copied, threads and all, into every forked child. bench/api_throughput.py measures it.
@@ -185,7 +190,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's, with JSON nested too deep for the decoder a 400 instead of a 500.
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",

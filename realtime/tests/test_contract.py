@@ -46,6 +46,7 @@ def test_events_made_by_every_service_pass(team, make_user, client_for):
     from reads.services import read_marker_move
     from realtime.contract import event_validate
     from realtime.models import Event
+    from realtime.services import user_delivery_revoke
 
     newcomer = make_user()
     message, _ = services.message_create(chat_id=team.chat.pk, author=team.member, text="a", client_id="c1")
@@ -57,6 +58,7 @@ def test_events_made_by_every_service_pass(team, make_user, client_for):
     services.chat_member_update(chat=team.chat, user_id=newcomer.pk, role="admin", actor=team.owner)
     services.chat_member_remove(chat=team.chat, user_id=newcomer.pk, actor=team.owner)
     services.chat_delete(chat=team.chat, actor=team.owner)
+    user_delivery_revoke(user_id=newcomer.pk, reason="logged out")
     types = set()
     for event in Event.objects.order_by("id"):
         event_validate(event.envelope())

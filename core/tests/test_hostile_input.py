@@ -1,0 +1,174 @@
+"""Hostile input the schema fuzzer does not try, sent through nginx to the site as `make run`
+serves it: JSON too deep or too wide, numbers out of every range, unicode that PostgreSQL
+refuses, odd and oversized headers, wrong content types. No answer is a server error, and
+every error, whoever answers it (nginx, gunicorn, uvicorn), is the API's JSON error body
+`{"message", "extra"}`, never an HTML page."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from django.conf import settings
+
+from accounts.services import token_create
+from chats.services import chat_create, message_create
+
+ERROR_KEYS = {"message", "extra"}
+HUGE = "99999999999999999999"  # past bigint
+
+
+@dataclass
+class Case:
+    name: str
+    method: str
+    path: str
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] | None = None
+    authenticated: bool = True
+
+
+def _json(text: str) -> bytes:
+    return text.encode()
+
+
+def cases(chat_id: int, message_id: int) -> Iterator[Case]:
+    messages = f"/api/chats/{chat_id}/messages/"
+    members = f"/api/chats/{chat_id}/members/"
+    limit = settings.MAX_REQUEST_BODY_BYTES
+    # Structure: nesting as deep as the size limit allows, and very wide objects.
+    depth = (limit - 100) // 2
+    yield Case("deep array", "POST", messages, b"[" * depth + b"]" * depth)
+    depth = (limit - 100) // 6
+    yield Case("deep object", "POST", messages, b'{"a":' * depth + b"1" + b"}" * depth)
+    yield Case("deep value", "POST", messages, b'{"text": ' + b"[" * 30000 + b"]" * 30000 + b"}")
+    wide = ",".join(f'"k{i}":{i}' for i in range(limit // 12))
+    yield Case("wide object", "POST", messages, ("{" + wide + "}").encode()[: limit - 10] + b"}")
+    yield Case("text too long", "POST", messages, _json('{"text": "' + "x" * (limit - 100) + '"}'))
+    yield Case("not json", "POST", messages, b'{"text": ')
+    yield Case("json scalar", "POST", messages, b'"hello"')
+    yield Case("json null", "POST", messages, b"null")
+    yield Case("invalid utf-8", "POST", messages, b'{"text": "\xff\xfe\xfd"}')
+    # Numbers out of range, in bodies, paths and queries.
+    for value in ("1e400", "-1e400", "NaN", "Infinity", "-Infinity", HUGE, f"-{HUGE}", "1.5", "0", "true", '"7"'):
+        yield Case(f"user_id {value}", "POST", members, _json(f'{{"user_id": {value}}}'))
+    for path in (f"/api/chats/{HUGE}/", f"/api/chats/{HUGE}/messages/", f"/api/chats/{chat_id}/messages/{HUGE}/"):
+        yield Case(f"GET {path}", "GET", path)
+    yield Case("POST huge chat", "POST", f"/api/chats/{HUGE}/messages/", _json('{"text": "x"}'))
+    yield Case("PATCH huge message", "PATCH", f"/api/chats/{chat_id}/messages/{HUGE}/", _json('{"text": "x"}'))
+    yield Case("DELETE huge member", "DELETE", f"/api/chats/{chat_id}/members/{HUGE}/")
+    for params in (
+        {"after": HUGE},
+        {"before": HUGE},
+        {"after": "-1"},
+        {"limit": "1e9"},
+        {"limit": "NaN"},
+        {"after": "abc"},
+        {"after": "1", "before": "0"},
+    ):
+        yield Case(f"messages {params}", "GET", messages, params=params)
+    for params in (
+        {"after": HUGE},
+        {"after": "1", "wait": "NaN"},
+        {"after": "1", "wait": "1e309"},
+        {"after": "1", "wait": "-Infinity"},
+        {"limit": HUGE},
+        {"after": "١٢"},  # Arabic-Indic digits: int() takes them, a cursor must not
+    ):
+        yield Case(f"updates {params}", "GET", "/api/updates/", params=params)
+    for channel in (f"chat:{HUGE}", "chat:", "chat:abc", "personal:#1", "chat:1\x00", "☃"):
+        yield Case(
+            f"subscription token {channel!r}", "GET", "/api/realtime/subscription-token/", params={"channel": channel}
+        )
+    # Unicode PostgreSQL refuses (NUL) or cannot encode (lone surrogates), and odd but valid text.
+    for text in (
+        "\\ud800",
+        "\\udfff",
+        "a\\u0000b",
+        "\\u0000",
+        "\\ud83d\\ude00",
+        "\\u202e\\u0645",
+        "\\ufeff",
+        "\\uffff",
+    ):
+        yield Case(f"text {text}", "POST", messages, _json(f'{{"text": "{text}", "client_id": "{text}"}}'))
+        yield Case(f"title {text}", "PATCH", f"/api/chats/{chat_id}/", _json(f'{{"title": "{text}"}}'))
+        yield Case(
+            f"register {text}",
+            "POST",
+            "/api/auth/register/",
+            _json(f'{{"username": "u{text}", "email": "a{text}@example.com", "password": "p{text}assphrase-long"}}'),
+            authenticated=False,
+        )
+        yield Case(
+            f"token {text}",
+            "POST",
+            "/api/auth/token/",
+            _json(f'{{"username": "{text}", "password": "{text}"}}'),
+            authenticated=False,
+        )
+    yield Case("edit text NUL", "PATCH", f"{messages}{message_id}/", _json('{"text": "a\\u0000"}'))
+    # Content types and headers.
+    body = _json('{"text": "hi"}')
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "multipart/form-data; boundary=x",
+        "application/json; charset=utf-16",
+        "application/json; charset=nonsense",
+        "application/xml",
+        "",
+    ):
+        yield Case(f"content-type {content_type!r}", "POST", messages, body, headers={"Content-Type": content_type})
+    for authorization in ("Token", "Token a b", "Bearer x", "Token " + "x" * 5000, "Basic Og=="):
+        yield Case(f"authorization {authorization[:20]!r}", "GET", "/api/me/", headers={"Authorization": authorization})
+    yield Case("host header", "GET", "/api/me/", headers={"Host": "evil.example"})
+    yield Case("huge header", "GET", "/api/me/", headers={"X-Junk": "x" * 20_000})
+    yield Case("huge cookie", "GET", "/api/me/", headers={"Cookie": "sessionid=" + "x" * 20_000})
+    yield Case("bad cookie", "GET", "/api/me/", headers={"Cookie": "sessionid=\x01\x02; csrftoken=;;;"})
+    yield Case("accept html", "GET", f"/api/chats/{HUGE}/", headers={"Accept": "text/html"})
+    yield Case("last-event-id", "GET", "/api/updates/stream/", headers={"Last-Event-ID": "abc"})
+    yield Case("last-event-id huge", "GET", "/api/updates/stream/", headers={"Last-Event-ID": HUGE})
+    yield Case("unknown api path", "GET", "/api/nothing-here/")
+    yield Case("uri too long", "GET", "/api/" + "a" * 10_000)
+    yield Case("method not allowed", "PUT", "/api/me/", body)
+    yield Case("trace", "TRACE", "/api/me/")
+    yield Case("feed OPTIONS", "OPTIONS", "/api/updates/")
+    yield Case("stream POST", "POST", "/api/updates/stream/", body)
+    yield Case("unknown method", "FOO", "/api/me/")
+
+
+@pytest.fixture
+def target(site, make_user) -> tuple[dict[str, str], int, int]:
+    user = make_user()
+    chat = chat_create(created_by=user, title="hostile", member_ids=[make_user().pk])
+    message, _ = message_create(chat_id=chat.pk, author=user, text="hello")
+    return {"Authorization": f"Token {token_create(user=user)}"}, chat.pk, message.pk
+
+
+def test_hostile_input_is_refused_with_the_json_error_body(site, target):
+    auth, chat_id, message_id = target
+    problems = []
+    with httpx.Client(base_url=site.url, timeout=30) as http:
+        for case in cases(chat_id, message_id):
+            headers = {"Content-Type": "application/json"} | (auth if case.authenticated else {}) | case.headers
+            if headers.get("Content-Type") == "":
+                del headers["Content-Type"]
+            try:
+                response = http.request(case.method, case.path, content=case.body, headers=headers, params=case.params)
+            except httpx.HTTPError as exc:
+                problems.append((case.name, type(exc).__name__))
+                continue
+            if response.status_code >= 500:
+                problems.append((case.name, response.status_code, response.text[:200]))
+            elif response.status_code >= 400:
+                kind = response.headers.get("content-type", "")
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = None
+                if not kind.startswith("application/json") or not isinstance(body, dict) or set(body) != ERROR_KEYS:
+                    problems.append((case.name, response.status_code, kind, response.text[:200]))
+    assert not problems, "\n".join(map(repr, problems))
