@@ -102,10 +102,12 @@ class Bench:
         self.users = list(User.objects.order_by("id"))
         self.tokens = tokens_create(users=accounts)
         self.chats = []
+        self.chat_of: dict[int, int] = {}  # user id -> the one chat they are in
         for start in range(0, users, CHAT_SIZE):
             group = self.users[start : start + CHAT_SIZE]
             chat = chat_create(created_by=group[0], title=f"bench {start}", member_ids=[u.pk for u in group[1:]])
             self.chats.append((chat, group[0]))
+            self.chat_of.update((u.pk, chat.pk) for u in group)
         connection.close()
 
     def start_servers(self) -> None:
@@ -199,8 +201,8 @@ class Bench:
 
     def factories(self, transport: str, clients: int, stats, cursor: int) -> list:
         from bench.transports import clients as c
-        from realtime.services import personal_channel
-        from realtime.tokens import connection_token_issue
+        from realtime.services import chat_channel
+        from realtime.tokens import connection_token_issue, subscription_token_issue
 
         host, port = "127.0.0.1", self.django.port
         users = self.users[:clients]
@@ -216,12 +218,17 @@ class Bench:
             return [c.nchan_long_poll(host=host, port=self.nchan.port, user_id=u.pk, stats=stats) for u in users]
         if transport == "nchan-sse":
             return [c.nchan_sse(host=host, port=self.nchan.port, user_id=u.pk, stats=stats) for u in users]
+
+        def channels(user) -> dict[str, str]:
+            name = chat_channel(self.chat_of[user.pk])
+            return {name: subscription_token_issue(user=user, channel=name)["token"]}
+
         return [
             c.centrifugo_ws(
                 url=self.centrifugo.ws_url,
                 user_id=u.pk,
                 token=connection_token_issue(user=u)["token"],
-                channel=personal_channel(u.pk),
+                channels=channels(u),
                 stats=stats,
             )
             for u in users

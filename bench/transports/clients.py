@@ -247,7 +247,8 @@ def nchan_sse(*, host, port, user_id: int, stats: Stats):
 WS_HANDSHAKE_BYTES = 360
 
 
-def centrifugo_ws(*, url: str, user_id: int, token: str, channel: str, stats: Stats):
+def centrifugo_ws(*, url: str, user_id: int, token: str, channels: dict[str, str], stats: Stats):
+    """A raw Centrifugo client subscribed to `channels` (channel -> subscription token)."""
     import websockets
 
     def frame(size: int, masked: bool) -> int:
@@ -266,7 +267,8 @@ def centrifugo_ws(*, url: str, user_id: int, token: str, channel: str, stats: St
                 await ws.send(data)
 
             await send({"id": 1, "connect": {"token": token, "name": "bench"}})
-            await send({"id": 2, "subscribe": {"channel": channel}})
+            for number, (channel, sub_token) in enumerate(channels.items(), start=2):
+                await send({"id": number, "subscribe": {"channel": channel, "token": sub_token}})
             async for message in ws:
                 stats.bytes += frame(len(message), masked=False)
                 for line in message.splitlines():

@@ -1,5 +1,5 @@
 """Setup shared by the smoke check and the latency run: a database of their own (created,
-migrated and dropped, like bench/realtime_latency.py's) and users in chats, made with the ORM."""
+migrated and dropped, like the other benchmarks') and users in chats, made with the ORM."""
 
 import contextlib
 import uuid
