@@ -73,6 +73,9 @@ def wsgi_command(
         str(threads or settings.WSGI_THREADS),
         "--backlog",
         "2048",
+        # Above nginx's large_client_header_buffers: nginx refuses a longer line first, in JSON.
+        "--limit-request-line",
+        "8190",
         # Longer than nginx keeps an idle upstream connection (keepalive_timeout in the
         # template), so nginx never sends a request on a connection gunicorn is closing.
         "--keep-alive",

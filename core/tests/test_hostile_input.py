@@ -133,8 +133,12 @@ def cases(chat_id: int, message_id: int) -> Iterator[Case]:
     yield Case("last-event-id huge", "GET", "/api/updates/stream/", headers={"Last-Event-ID": HUGE})
     yield Case("unknown api path", "GET", "/api/nothing-here/")
     yield Case("uri too long", "GET", "/api/" + "a" * 10_000)
+    # Between gunicorn's old request-line limit (4094) and nginx's buffer: once an HTML 414.
+    for length in (4_000, 4_100, 6_000, 8_200):
+        yield Case(f"query of {length}", "GET", "/api/search/", params={"q": "x", "cursor": "c" * length})
     yield Case("method not allowed", "PUT", "/api/me/", body)
     yield Case("trace", "TRACE", "/api/me/")
+    yield Case("trace on a .png URI", "TRACE", "/api/reports/activity/0/chart.png")
     yield Case("feed OPTIONS", "OPTIONS", "/api/updates/")
     yield Case("stream POST", "POST", "/api/updates/stream/", body)
     yield Case("unknown method", "FOO", "/api/me/")
