@@ -222,7 +222,6 @@ async function resync() {
   }
   state.held = [];
   state.snapshots += 1;
-  console.log("resync", state.snapshots, new Error().stack);
   state.resyncing = (async () => {
     for (let attempt = 0; ; attempt++) {
       try {

@@ -63,7 +63,6 @@ export function connect({ config, onEvent, onState, onResync }) {
     const subscription = centrifuge.newSubscription(channel, { recoverable: true, positioned: true, ...options });
     subscription.on("publication", (ctx) => onEvent(ctx.data));
     subscription.on("subscribed", (ctx) => {
-      console.log("subscribed", channel, ctx.wasRecovering, ctx.recovered, [...subscriptions.values()].map((s) => s.channel + "=" + s.state).join(","));
       if (!(ctx.wasRecovering && ctx.recovered)) resyncWanted = true;
       resyncWhenSettled();
     });
