@@ -3,30 +3,17 @@
 migration 0002 and the Django admin's Periodic tasks)."""
 
 import logging
-import smtplib
 
 from celery import chain, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import DatabaseError
 
 from . import services
+from .retry import RETRY
 
 logger = logging.getLogger(__name__)
 
-# A database or SMTP blip: retried with exponential backoff (capped at a minute).
-_RETRY = {
-    "autoretry_for": (DatabaseError, smtplib.SMTPException, ConnectionError, TimeoutError),
-    "retry_backoff": 2,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 4,
-    # Each step is idempotent, so late acks may run it again after a lost worker.
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-}
 
-
-@shared_task(bind=True, name="reports.user_report_start", soft_time_limit=10, time_limit=20, **_RETRY)
+@shared_task(bind=True, name="reports.user_report_start", soft_time_limit=10, time_limit=20, **RETRY)
 def user_report_start(self) -> str:
     """Sends the chain and returns the id of its last task. The run is keyed by this task's
     id, so a redelivered start reuses the report already counted."""
@@ -41,7 +28,7 @@ def user_report_chain(*, run_id: str):
     )
 
 
-@shared_task(bind=True, name="reports.user_report_count", soft_time_limit=20, time_limit=40, **_RETRY)
+@shared_task(bind=True, name="reports.user_report_count", soft_time_limit=20, time_limit=40, **RETRY)
 def user_report_count(self, *, run_id: str) -> int:
     try:
         return services.user_report_count(run_id=run_id).pk
@@ -51,7 +38,7 @@ def user_report_count(self, *, run_id: str) -> int:
         raise self.retry(countdown=30, max_retries=1) from None
 
 
-@shared_task(bind=True, name="reports.user_report_write", soft_time_limit=10, time_limit=20, **_RETRY)
+@shared_task(bind=True, name="reports.user_report_write", soft_time_limit=10, time_limit=20, **RETRY)
 def user_report_write(self, report_id: int) -> int:
     try:
         return services.user_report_write(report_id=report_id).pk
@@ -61,7 +48,7 @@ def user_report_write(self, report_id: int) -> int:
         raise
 
 
-@shared_task(bind=True, name="reports.user_report_notify_staff", soft_time_limit=30, time_limit=45, **_RETRY)
+@shared_task(bind=True, name="reports.user_report_notify_staff", soft_time_limit=30, time_limit=45, **RETRY)
 def user_report_notify_staff(self, report_id: int) -> dict:
     try:
         report = services.user_report_notify_staff(report_id=report_id)
