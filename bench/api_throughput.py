@@ -16,7 +16,7 @@ Settings (--servers):
   before               uvicorn, one process, h11 + asyncio, a pool of 8 (the old Procfile's web)
   after                nginx + gunicorn gthread, one process per core with WSGI_THREADS threads
                        and a psycopg pool of as many connections (what `make run` runs:
-                       core/serving.py)
+                       ops/serving.py)
   with --servers all, also:
   sync                 nginx + gunicorn sync workers, one per core, a persistent connection each
   sync+pool            the same with a psycopg pool of 1 per worker
@@ -62,8 +62,9 @@ from django.db import connection  # noqa: E402
 from accounts.models import User  # noqa: E402
 from accounts.services import token_create  # noqa: E402
 from chats.services import chat_create  # noqa: E402
-from core.serving import wsgi_command  # noqa: E402
-from core.testing import GunicornServer, ServerProcess, SiteServer, django_environment  # noqa: E402
+from ops.serving import wsgi_command  # noqa: E402
+from testing.processes import ServerProcess, django_environment  # noqa: E402
+from testing.site import GunicornServer, SiteServer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "api_throughput.json"
 DATABASE = "bench_api"

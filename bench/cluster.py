@@ -6,8 +6,8 @@ extra hops is known.
     .venv/bin/python bench/cluster.py --profile cluster --clients 1000 --rate 200 --seconds 10
     .venv/bin/python bench/cluster.py --profile cluster --serve   # start it, print its URL, wait
 
-`--profile single`: nginx + gunicorn + uvicorn + one Centrifugo (core.testing.SiteServer, as
-`make run`). `--profile cluster`: core.cluster, two nodes of each kind in network namespaces
+`--profile single`: nginx + gunicorn + uvicorn + one Centrifugo (testing.site.SiteServer, as
+`make run`). `--profile cluster`: ops.cluster, two nodes of each kind in network namespaces
 (loopback addresses without CAP_NET_ADMIN), PgBouncer, Redis engine on two shards. Both on
 a database of their own (bench_cluster, dropped at the end), both reached only through
 nginx: the clients connect to /connection/websocket (nginx spreads them over the Centrifugo
@@ -49,11 +49,12 @@ from accounts.models import User  # noqa: E402
 from accounts.services import token_create  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from chats.services import chat_create  # noqa: E402
-from core.cluster import ClusterConfig, ClusterRun, Layout, free_subnet, namespaces_down, namespaces_up  # noqa: E402
-from core.testing import SiteServer, free_port  # noqa: E402
+from ops.cluster import ClusterConfig, ClusterRun, Layout, free_subnet, namespaces_down, namespaces_up  # noqa: E402
 from realtime.models import CentrifugoOutbox  # noqa: E402
-from realtime.testing import CentrifugoServer  # noqa: E402
 from realtime.tokens import connection_token_issue, subscription_token_issue  # noqa: E402
+from testing.centrifugo import CentrifugoServer  # noqa: E402
+from testing.processes import free_port  # noqa: E402
+from testing.site import SiteServer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "cluster_bench.json"
 # One poster sends every message of the scenario: its per-user limit would measure the throttle.

@@ -46,8 +46,8 @@ from accounts.services import token_create  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from chats.models import Membership  # noqa: E402
 from chats.services import chat_create, chat_member_add  # noqa: E402
-from core.celery_testing import CeleryWorker, SmtpServer, test_database_url  # noqa: E402
-from realtime.feed_testing import UvicornServer  # noqa: E402
+from testing.background import CeleryWorker, SmtpServer, test_database_url  # noqa: E402
+from testing.site import UvicornServer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "email_latency.json"
 DATABASE = "bench_email"

@@ -867,7 +867,7 @@ class Bench:
             }
         from django.db import connection
 
-        from realtime.centrifugo_config import database_dsn
+        from ops.centrifugo import database_dsn
 
         # One process per core, as the product's gunicorn; the same bench database.
         peer = ChannelsServer(workers=CORES).start(DATABASE_URL=database_dsn(connection.settings_dict))

@@ -4,7 +4,7 @@ counts per transport.
 
     .venv/bin/python bench/soak.py [--seconds 600]      # make soak; writes bench/results/soak.json
 
-The stack is the fault tests' (core.fault_testing.FaultStack): a PostgreSQL cluster and a
+The stack is the fault tests' (testing.faults.FaultStack): a PostgreSQL cluster and a
 Redis of its own, nginx + gunicorn + uvicorn, Centrifugo (Redis engine), a Celery worker,
 celery beat and an SMTP server, all with the test settings (a fast password hasher). The
 load: messages posted at 5/s, a member added every 2 s (an email each), one reader on each
@@ -36,7 +36,7 @@ import httpx  # noqa: E402
 # One line per request would bury the figures.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-from core.fault_testing import FaultStack, LoadRun, process_tree, world_create  # noqa: E402
+from testing.faults import FaultStack, LoadRun, process_tree, world_create  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 ERROR_LINE = re.compile(

@@ -1,6 +1,6 @@
 """The product's processes for `make bench`, in production settings, on the bench database:
-the project's own launcher (core.testing.SiteServer: nginx from deploy/nginx/, gunicorn and
-uvicorn with core.serving's command lines, as `make run` starts them), with a Centrifugo
+the project's own launcher (testing.site.SiteServer: nginx from deploy/nginx/, gunicorn and
+uvicorn with ops.serving's command lines, as `make run` starts them), with a Centrifugo
 where its nginx proxies /connection/ (its admin, API and metrics on the internal port).
 """
 
@@ -12,10 +12,10 @@ from bench import procs
 
 
 class SiteStack:
-    """The project's own launcher (core.testing.SiteServer) with a Centrifugo behind it."""
+    """The project's own launcher (testing.site.SiteServer) with a Centrifugo behind it."""
 
     def __init__(self, *, workers: int | None = None) -> None:
-        from core.testing import SiteServer
+        from testing.site import SiteServer
 
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-site-"))
         self.workdir.chmod(0o711)
@@ -30,7 +30,7 @@ class SiteStack:
         self.env: dict[str, str] = {}
 
     def start(self) -> "SiteStack":
-        from realtime.testing import CentrifugoServer
+        from testing.centrifugo import CentrifugoServer
 
         self.centrifugo = CentrifugoServer(
             origin=self.origin,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cluster profile (core/cluster.py): two nodes of each kind, each in a network namespace
+# The cluster profile (ops/cluster.py): two nodes of each kind, each in a network namespace
 # of its own, or on loopback addresses where namespaces cannot be made.
 #   scripts/cluster.sh up     make the namespaces (prints "namespaces" or "loopback")
 #   scripts/cluster.sh down   remove them
@@ -15,7 +15,7 @@ subnet="${CLUSTER_SUBNET:-10.77.0}"
 cstate="${CLUSTER_STATE_DIR:-$STATE/cluster}"
 hub="${prefix}lan"
 
-plan() { CLUSTER_NS_PREFIX="$prefix" CLUSTER_SUBNET="$subnet" "$VENV/bin/python" -m core.cluster plan; }
+plan() { CLUSTER_NS_PREFIX="$prefix" CLUSTER_SUBNET="$subnet" "$VENV/bin/python" -m ops.cluster plan; }
 
 down() {
   local ns _

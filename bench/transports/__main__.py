@@ -114,8 +114,8 @@ class Bench:
         from django.db import connection
 
         from bench.peers.nchan.server import NchanServer
-        from realtime.centrifugo_config import database_dsn
-        from realtime.feed_testing import UvicornServer
+        from ops.centrifugo import database_dsn
+        from testing.site import UvicornServer
 
         self.django = UvicornServer(log_path=self.workdir / "uvicorn.log").start(**self.server_env)
         self.nchan = NchanServer().start()
@@ -132,7 +132,7 @@ class Bench:
             raise RuntimeError("the Nchan relay did not start")
         self.centrifugo = None
         try:
-            from realtime.testing import CentrifugoServer
+            from testing.centrifugo import CentrifugoServer
 
             self.centrifugo = CentrifugoServer(workdir=self.workdir / "centrifugo")
             self.centrifugo.start()
@@ -170,7 +170,7 @@ class Bench:
         """The publisher process (bench/transports/publisher.py), ready to go."""
         from django.db import connection
 
-        from realtime.centrifugo_config import database_dsn
+        from ops.centrifugo import database_dsn
 
         chats = ",".join(f"{chat.pk}:{author.pk}" for chat, author in self.chats[: clients // CHAT_SIZE])
         process = await asyncio.create_subprocess_exec(
@@ -242,7 +242,7 @@ class Bench:
         if stack == "django":
             # A fresh process per cell: a saturated one is still answering the previous
             # cell's queued requests long after its clients left.
-            from realtime.feed_testing import UvicornServer
+            from testing.site import UvicornServer
 
             self.django.stop()
             self.django = UvicornServer(log_path=self.workdir / "uvicorn.log").start(**self.server_env)

@@ -109,7 +109,7 @@ def test_the_processes_behind_nginx_trust_its_forwarded_for(tmp_path, settings, 
     nginx's 127.0.0.1)."""
     import re
 
-    from core.serving import supervisord_config_write
+    from ops.serving import supervisord_config_write
 
     settings.STATE_DIR, settings.STATIC_ROOT = tmp_path, tmp_path / "static"
     monkeypatch.setenv("FLOWER_PASSWORD", "a-secret")

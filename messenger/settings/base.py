@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "reads",
     "search",
     "presence",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -148,7 +149,7 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
 # prepare_threshold None, client-side binding). LISTEN (the feed's listener) and Centrifugo's
 # outbox consumer need a session: they connect to PostgreSQL directly. PgBouncer 1.18 drops the
 # `options` startup parameter above: it sets the same timeouts on each server connection it
-# opens (connect_query, core/cluster.py).
+# opens (connect_query, ops/cluster.py).
 DB_BEHIND_TRANSACTION_POOLER = env.bool("DB_BEHIND_TRANSACTION_POOLER", default=False)
 if DB_BEHIND_TRANSACTION_POOLER:
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True

@@ -1,7 +1,7 @@
 """Outgoing email: Django's SMTP backend, configured from the environment.
 
 A real server: EMAIL_PORT=465 with EMAIL_USE_SSL=true, or 587 with EMAIL_USE_TLS=true.
-`make run` starts a local sink (notifications/smtp_sink.py) on EMAIL_PORT that stores every
+`make run` starts a local sink (ops/smtp_sink.py) on EMAIL_PORT that stores every
 mail under .state/mail/.
 """
 

@@ -1,6 +1,6 @@
 """Production settings: behind nginx over HTTPS. Never DEBUG, secure cookies, HSTS, secrets
 required from the environment. `manage.py check --deploy --settings=messenger.settings.production`
-is clean (core/tests/test_deployment.py)."""
+is clean (tests/system/test_deployment.py)."""
 
 from django.core.exceptions import ImproperlyConfigured
 

@@ -1,6 +1,6 @@
 """How the site is served: nginx in front, gunicorn (WSGI) and uvicorn (ASGI) behind it,
 every process under supervisord. `manage.py serving_config` renders nginx's and
-supervisord's configs from these values (core/serving.py)."""
+supervisord's configs from these values (ops/serving.py)."""
 
 import os
 
@@ -15,7 +15,7 @@ WSGI_PORT = env.int("WSGI_PORT", default=8802)
 ASGI_PORT = env.int("ASGI_PORT", default=8803)
 # One gunicorn process per core (more only add context switches), each with a few threads
 # that overlap their waits on PostgreSQL; each thread has a pooled connection
-# (core.serving.wsgi_command; bench/api_throughput.py compares the alternatives).
+# (ops.serving.wsgi_command; bench/api_throughput.py compares the alternatives).
 WSGI_WORKERS = env.int("WSGI_WORKERS", default=os.cpu_count() or 2)
 WSGI_THREADS = env.int("WSGI_THREADS", default=4)
 # Overload is answered, not queued: nginx lets this many requests be in gunicorn at once

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 
-from core.celery_testing import CELERY, ROOT, background_env, wait_until
-from core.testing import process_stop
+from testing.background import CELERY, ROOT, background_env
+from testing.processes import process_stop, wait_until
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import time
 import pytest
 
 from chats.services import chat_create, message_create
-from core.celery_testing import wait_until
 from notifications.digest_models import Digest
 from notifications.digest_services import digest_settings_update
 from reads.services import read_marker_move
+from testing.processes import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

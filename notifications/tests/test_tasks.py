@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from chats.models import Membership
 from chats.services import chat_member_add
-from core.celery_testing import Mail, wait_until
 from notifications.models import SentNotification
 from notifications.services import member_added_message_id, pending_emails_resend
+from testing.background import Mail
+from testing.processes import wait_until
 
 Role = Membership.Role
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,10 +4,10 @@ import httpx
 import pytest
 from celery.result import AsyncResult
 
-from core.tests.celery_tasks import hard_limit, pid, soft_limit_cleanup
 from messenger.celery import app
 from notifications.tasks import member_added_email_send
 from reports.tasks import user_report_count
+from testing.celery_tasks import hard_limit, pid, soft_limit_cleanup
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,8 +13,8 @@ import websockets.sync.client
 from chats.services import chat_create, chat_member_remove, message_create
 from realtime.models import CentrifugoOutbox
 from realtime.services import chat_channel, personal_channel
-from realtime.testing import ChannelClient
 from realtime.tokens import connection_token_issue, subscription_token_issue
+from testing.centrifugo import ChannelClient
 
 
 def client_of(server, user, chat=None, channel=None, **kwargs) -> ChannelClient:

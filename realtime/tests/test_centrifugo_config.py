@@ -7,7 +7,7 @@ import stat
 import pytest
 from django.core.management import call_command
 
-from realtime.centrifugo_config import config_check, config_render
+from ops.centrifugo import config_check, config_render
 
 
 def test_config_has_the_settings_secrets_and_only_the_site_origins(settings):

@@ -19,8 +19,8 @@ from accounts.services import token_create
 from chats.services import chat_member_remove, message_create
 from realtime.models import CentrifugoOutbox, Event
 from realtime.services import ACCESS_REVOKED_CODE, chat_channel, user_delivery_revoke
-from realtime.testing import ChannelClient
 from realtime.tokens import connection_token_issue, subscription_token_issue
+from testing.centrifugo import ChannelClient
 
 STREAM, UPDATES = "/api/updates/stream/", "/api/updates/"
 

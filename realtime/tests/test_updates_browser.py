@@ -7,7 +7,8 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Page, expect
 
-from core.testing import SiteServer, chromium_browser
+from testing.browser import chromium_browser
+from testing.site import SiteServer
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
 """Long polling and SSE through the site's nginx to its uvicorn, on the test database
-(`site`, core.testing.SiteServer): events from REST writes arrive, each client gets only its
+(`site`, testing.site.SiteServer): events from REST writes arrive, each client gets only its
 own, waiting clients hold no database connection, and an SSE reconnect with Last-Event-ID
 loses and repeats nothing."""
 

@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import User
-from core.testing import chromium_browser
-from realtime.testing import CentrifugoServer
+from testing.browser import chromium_browser
+from testing.centrifugo import CentrifugoServer
 
 # A shared, busy CI machine can be slow; these are upper bounds, not expectations.
 expect.set_options(timeout=20_000)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from core.testing import free_port, process_stop
+from testing.processes import free_port, process_stop
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -11,7 +11,7 @@ from django.db import connection
 from accounts.models import User
 from accounts.services import tokens_create
 from chats.models import Chat, Membership
-from realtime.centrifugo_config import database_dsn
+from ops.centrifugo import database_dsn
 
 
 @contextlib.contextmanager

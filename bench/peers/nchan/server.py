@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from core.testing import free_port, process_stop
+from testing.processes import free_port, process_stop
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

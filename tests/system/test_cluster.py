@@ -1,4 +1,4 @@
-"""The cluster profile (core/cluster.py) holds together across nodes: what is published
+"""The cluster profile (ops/cluster.py) holds together across nodes: what is published
 through one web node reaches clients on either Centrifugo node and either feed node, once;
 presence, history and idempotency live in the shared Redis engine; a killed Centrifugo node's
 clients recover on the other through nginx; a killed web node, a restarted Redis shard and a
@@ -33,10 +33,10 @@ from accounts.models import User
 from accounts.services import token_create
 from chats.models import Chat, Membership
 from chats.services import chat_create, chat_member_add
-from core.cluster import ClusterConfig, ClusterRun, Layout, free_subnet, namespaces_down, namespaces_up
-from core.testing import free_port, wait_until
-from realtime.testing import ChannelClient
+from ops.cluster import ClusterConfig, ClusterRun, Layout, free_subnet, namespaces_down, namespaces_up
 from realtime.tokens import connection_token_issue, subscription_token_issue
+from testing.centrifugo import ChannelClient
+from testing.processes import free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 

@@ -95,7 +95,7 @@ def test_bootstrap_demo_with_a_generated_password(settings):
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_swagger_ui_renders_in_chromium_under_the_policy(live_server):
-    from core.testing import chromium_browser
+    from testing.browser import chromium_browser
 
     with chromium_browser() as browser:
         page = browser.new_page()

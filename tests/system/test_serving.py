@@ -19,8 +19,9 @@ import httpx
 import pytest
 from django.conf import settings
 
-from core.serving import nginx_config_values, supervisord_config_write
-from core.testing import GunicornServer, wait_until
+from ops.serving import nginx_config_values, supervisord_config_write
+from testing.processes import wait_until
+from testing.site import GunicornServer
 
 ERROR_KEYS = {"message", "extra"}
 
@@ -186,8 +187,8 @@ def supervised_stack(transactional_db, tmp_path) -> Iterator[tuple[dict[str, str
     shut down at the end."""
     from django.db import connection
 
-    from core.testing import free_port
-    from realtime.centrifugo_config import database_dsn
+    from ops.centrifugo import database_dsn
+    from testing.processes import free_port
 
     ports = {name: str(free_port()) for name in ("WEB", "WSGI", "ASGI", "CENTRIFUGO", "CENTRIFUGO_INTERNAL")}
     ports |= {"FLOWER": str(free_port()), "EMAIL": str(free_port())}

@@ -3,7 +3,7 @@ a bounded load through nginx, real receivers on every transport, and the counts 
 
 `FaultStack` runs a throwaway PostgreSQL cluster (initdb as the postgres user, as
 scripts/services.sh does) and a Redis on free ports, so that stopping them touches nothing
-shared; on them nginx + gunicorn + uvicorn (core.testing.SiteServer), Centrifugo, a Celery
+shared; on them nginx + gunicorn + uvicorn (testing.site.SiteServer), Centrifugo, a Celery
 worker, celery beat and an SMTP server. The test process reaches the stack through HTTP only
 (and psycopg to its database for the expected emails): its own Django database is not used.
 
@@ -35,13 +35,14 @@ from typing import Any
 import httpx
 import psycopg
 
-from .celery_testing import CELERY, ROOT, CeleryWorker, SmtpServer, background_env
-from .testing import SiteServer, free_port, process_stop, wait_until
+from .background import CELERY, ROOT, CeleryWorker, SmtpServer, background_env
+from .processes import free_port, process_stop, wait_until
+from .site import SiteServer
 
 logger = logging.getLogger(__name__)
 
 PG_BIN = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]) if Path("/usr/lib/postgresql").exists() else None
-PASSWORD = "a long fault-test passphrase"  # noqa: S105 (test accounts on a throwaway database)
+PASSWORD = "a long fault-test passphrase"
 TRANSPORTS = ("websocket", "sse", "longpoll", "poll")
 
 
@@ -62,7 +63,7 @@ class PostgresCluster:
 
     def _run(self, *args: str, timeout: float = 60) -> None:
         command = _as_postgres([str(PG_BIN / args[0]), *args[1:]])
-        subprocess.run(command, check=True, timeout=timeout, capture_output=True)  # noqa: S603 (PostgreSQL's own tools)
+        subprocess.run(command, check=True, timeout=timeout, capture_output=True)
 
     def init(self) -> None:
         if os.geteuid() == 0:
@@ -100,7 +101,7 @@ class RedisServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 (redis-server from the PATH, as services.sh)
+        self.process = subprocess.Popen(
             [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
              "--dir", str(self.dir), "--appendonly", "yes", "--save", "", "--logfile", str(self.dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
@@ -111,14 +112,14 @@ class RedisServer:
         return [shutil.which("redis-cli") or "redis-cli", "-p", str(self.port), *args]
 
     def _ping(self) -> bool:
-        result = subprocess.run(self._cli("ping"), capture_output=True, text=True, check=False)  # noqa: S603
+        result = subprocess.run(self._cli("ping"), capture_output=True, text=True, check=False)
         return result.stdout.strip() == "PONG"
 
     def stop(self) -> None:
         """SHUTDOWN writes the append-only file first (a clean restart)."""
         if self.process is None:
             return
-        subprocess.run(self._cli("shutdown"), capture_output=True, check=False, timeout=10)  # noqa: S603
+        subprocess.run(self._cli("shutdown"), capture_output=True, check=False, timeout=10)
         process_stop(self.process)
         self.process = None
 
@@ -136,7 +137,7 @@ class BeatProcess:
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603
+            self.process = subprocess.Popen(
                 [CELERY, "-A", "messenger", "beat", "-l", "INFO", "-s", str(self.log_path.parent / "beat-schedule"),
                  "--pidfile="],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -241,7 +242,7 @@ class FaultStack:
         return self
 
     def centrifugo_start(self, *, engine: str) -> None:
-        from realtime.testing import CentrifugoServer
+        from testing.centrifugo import CentrifugoServer
 
         if self.centrifugo is not None:
             self.centrifugo.stop()
@@ -451,7 +452,7 @@ class LoadRun:
         self._error: BaseException | None = None
         self.ws: Any = None
 
-    # The WebSocket receiver: its own thread (realtime.testing.ChannelClient).
+    # The WebSocket receiver: its own thread (testing.centrifugo.ChannelClient).
     def _token(self, path: str) -> str:
         deadline = time.monotonic() + 120
         while True:
@@ -464,7 +465,7 @@ class LoadRun:
             time.sleep(0.5)
 
     def start(self) -> "LoadRun":
-        from realtime.testing import ChannelClient
+        from testing.centrifugo import ChannelClient
 
         self.ws = ChannelClient(
             url=f"ws://127.0.0.1:{self.stack.site.port}/connection/websocket",

@@ -42,7 +42,7 @@ def database_dsn(database: dict[str, Any] | None = None) -> str:
 def config_values(**overrides: Any) -> dict[str, Any]:
     """The template's values from settings; `overrides` replaces any of them (tests)."""
     values: dict[str, Any] = {
-        # One node on loopback; the cluster profile (core.cluster) gives each node its address.
+        # One node on loopback; the cluster profile (ops.cluster) gives each node its address.
         "address": "127.0.0.1",
         "internal_address": "127.0.0.1",
         "port": settings.CENTRIFUGO_PORT,

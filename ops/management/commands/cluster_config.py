@@ -5,11 +5,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.cluster import ClusterConfig, Layout
+from ops.cluster import ClusterConfig, Layout
 
 
 class Command(BaseCommand):
-    help = "Render the cluster profile (core/cluster.py) into its state dir."
+    help = "Render the cluster profile (ops/cluster.py) into its state dir."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--state-dir", type=Path, required=True)

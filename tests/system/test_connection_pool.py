@@ -1,5 +1,5 @@
 """The web process as `make run` runs it: gunicorn, one process per core with a few
-threads, each process with a pool of PostgreSQL connections (core.serving.wsgi_command),
+threads, each process with a pool of PostgreSQL connections (ops.serving.wsgi_command),
 reached through nginx (the `site` fixture)."""
 
 import asyncio
@@ -9,7 +9,7 @@ import psycopg
 from django.conf import settings
 
 from accounts.services import token_create
-from realtime.centrifugo_config import database_dsn
+from ops.centrifugo import database_dsn
 
 
 def _server_connections(application_name: str) -> int:

@@ -1,7 +1,7 @@
 """Faults injected under load: one part of the stack is killed or stopped while messages are
 posted and members added through nginx, then brought back; at the end every accepted
 message reached the reader on every transport exactly once, and every email owed was
-received once (core.fault_testing). The counts of each fault go to bench/results/faults.json.
+received once (testing.faults). The counts of each fault go to bench/results/faults.json.
 
 Every server here is the test's own (PostgreSQL cluster, Redis, SMTP): stopping one touches
 nothing shared. `make test-faults` runs them alone.
@@ -20,7 +20,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from core.fault_testing import TRANSPORTS, FaultStack, LoadRun, process_kill_tree, world_create
+from testing.faults import TRANSPORTS, FaultStack, LoadRun, process_kill_tree, world_create
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 

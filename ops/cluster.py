@@ -16,7 +16,7 @@ into one bridge), so its traffic crosses an interface; the host (nginx, PgBounce
 to PostgreSQL) is `.1` on that bridge. Without CAP_NET_ADMIN the same layout runs on
 distinct loopback addresses (127.0.0.x) instead, every process in this host's namespace.
 
-Importing this module needs no Django settings (`python -m core.cluster plan` feeds the
+Importing this module needs no Django settings (`python -m ops.cluster plan` feeds the
 shell script); rendering does.
 """
 
@@ -148,7 +148,7 @@ class ClusterConfig:
     def database_url(self, *, pooled: bool, application_name: str) -> str:
         """Through PgBouncer (pooled) or straight to PostgreSQL (a session: LISTEN, advisory
         locks). On namespaces PostgreSQL is reached through the host's relay."""
-        from realtime.centrifugo_config import database_dsn
+        from ops.centrifugo import database_dsn
 
         db = dict(self._database())
         db["HOST"] = self.layout.host_address if (pooled or self.layout.isolated) else (db.get("HOST") or "127.0.0.1")
@@ -198,7 +198,7 @@ class ClusterConfig:
         return env | self.extra_env
 
     def programs(self) -> list[Program]:
-        from core.serving import asgi_command, asgi_environment, wsgi_command, wsgi_environment
+        from ops.serving import asgi_command, asgi_environment, wsgi_command, wsgi_environment
 
         layout, state = self.layout, self.state_dir
         venv = Path(sys.executable).parent
@@ -254,7 +254,7 @@ class ClusterConfig:
         beat += ["--pidfile", str(state / "run" / "celerybeat.pid"), "-s", str(state / "celerybeat-schedule")]
         env = self.django_environment(pooled=True, application_name="beat") | no_pool
         programs.append(Program("beat", layout.in_node(beat_node, beat), env))
-        smtp = [str(venv / "python"), "-m", "notifications.smtp_sink", "--port", str(self.smtp_port)]
+        smtp = [str(venv / "python"), "-m", "ops.smtp_sink", "--port", str(self.smtp_port)]
         smtp += ["--dir", str(state / "mail")]
         programs.append(Program("smtp", layout.in_node(layout.node(SMTP_NODE), smtp), {"EMAIL_HOST": "127.0.0.1"}))
         programs.append(Program("nginx", self.nginx_command(), options={"stopsignal": "QUIT", "priority": "900"}))
@@ -263,7 +263,7 @@ class ClusterConfig:
     def nginx_command(self) -> list[str]:
         from django.conf import settings
 
-        from core.serving import nginx_command, nginx_config_write
+        from ops.serving import nginx_command, nginx_config_write
 
         layout = self.layout
         conf = nginx_config_write(
@@ -278,7 +278,7 @@ class ClusterConfig:
         return nginx_command(prefix=conf.parent, log_dir=self.state_dir / "log")
 
     def centrifugo_write(self, node: Node) -> Path:
-        from realtime.centrifugo_config import config_write
+        from ops.centrifugo import config_write
 
         path = self.state_dir / node.name / "config.json"
         return config_write(
@@ -358,7 +358,7 @@ class ClusterConfig:
     def supervisord_write(self) -> Path:
         """supervisord's config for the cluster: the single-node template's own sections
         (supervisord, its socket, supervisorctl), then one program per process of every node."""
-        from core.serving import PROGRAM_DEFAULTS, SUPERVISORD_TEMPLATE, _fill, _with_program_defaults, max_open_files
+        from ops.serving import PROGRAM_DEFAULTS, SUPERVISORD_TEMPLATE, _fill, _with_program_defaults, max_open_files
 
         state = self.state_dir
         log_dir, run_dir = state / "log", state / "run"
@@ -376,7 +376,7 @@ class ClusterConfig:
 
 
 def _centrifugo_binary() -> Path:
-    from realtime.centrifugo_config import centrifugo_binary
+    from ops.centrifugo import centrifugo_binary
 
     return centrifugo_binary()
 
@@ -516,7 +516,7 @@ class ClusterRun:
         self.ctl("restart", name)
 
     def stop_all(self) -> None:
-        from core.testing import process_stop
+        from testing.processes import process_stop
 
         if self.process is not None:
             self.ctl("shutdown", check=False)

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .celery_testing import BrokerState, CeleryWorker, SmtpServer, background_env, free_port
-from .testing import process_stop
+from testing.background import BrokerState, CeleryWorker, SmtpServer, background_env
+from testing.processes import free_port, process_stop
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
@@ -81,14 +81,14 @@ def flower_url(django_db_setup, smtp_server, broker, background_workdir) -> Iter
     """Flower on a free port with basic authentication flower:flower-test-password."""
     import subprocess
 
-    from .celery_testing import CELERY, ROOT, wait_until
+    from testing.background import CELERY, ROOT, wait_until
 
     port = free_port()
     env = background_env(
         smtp_port=smtp_server.port, workdir=background_workdir, FLOWER_BASIC_AUTH="flower:flower-test-password"
     )
     with (background_workdir / "flower.log").open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - our own celery, fixed arguments
+        proc = subprocess.Popen(
             [CELERY, "-A", "messenger", "flower", "--address=127.0.0.1", f"--port={port}"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip

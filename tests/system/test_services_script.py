@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis
 
-from core.testing import free_port
+from testing.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_PASSWORD, REDIS_PASSWORD = "pg-test-secret-1", "redis-test-secret-1"

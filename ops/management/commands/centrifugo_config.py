@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, connection
 
-from realtime.centrifugo_config import config_write
+from ops.centrifugo import config_write
 
 
 class Command(BaseCommand):

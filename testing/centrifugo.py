@@ -19,10 +19,9 @@ from centrifuge import Client, ClientEventHandler, SubscriptionEventHandler
 from django.conf import settings
 from django.db import connection
 
-from core.testing import free_port, process_stop
-
-from .centrifugo_config import centrifugo_binary, config_write
-from .centrifugo_config import database_dsn as _database_dsn
+from ops.centrifugo import centrifugo_binary, config_write
+from ops.centrifugo import database_dsn as _database_dsn
+from testing.processes import free_port, process_stop
 
 
 class CentrifugoServer:
@@ -46,7 +45,7 @@ class CentrifugoServer:
         redis_url: str = "",
     ) -> None:
         self.engine = engine
-        # The client port (WebSocket; core.testing.SiteServer's nginx proxies its own to it)
+        # The client port (WebSocket; testing.site.SiteServer's nginx proxies its own to it)
         # and the internal one: server API, admin, health, metrics.
         self.port = port or free_port()
         self.internal_port = internal_port or free_port()
@@ -87,7 +86,7 @@ class CentrifugoServer:
         # the project's variables of that name mean something else.
         env = {key: value for key, value in os.environ.items() if not key.startswith("CENTRIFUGO_")}
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - our binary, our config
+        self.process = subprocess.Popen(
             [str(centrifugo_binary()), "--config", str(self.config_path)],
             cwd=self.workdir,
             env=env,

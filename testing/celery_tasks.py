@@ -1,5 +1,5 @@
 """Tasks that exist only for the tests of time limits; the test worker imports this module
-(`celery worker -I core.tests.celery_tasks`). Routed to the default queue."""
+(`celery worker -I testing.celery_tasks`). Routed to the default queue."""
 
 import os
 import time

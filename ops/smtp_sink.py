@@ -1,6 +1,6 @@
 """A local SMTP server for development: every mail it receives becomes one .eml file.
 
-    python -m notifications.smtp_sink --port 8825 --dir .state/mail
+    python -m ops.smtp_sink --port 8825 --dir .state/mail
 
 `make run` starts it (supervisord `[program:smtp]`) on EMAIL_PORT, so the app's emails land in .state/mail/
 instead of anyone's inbox. Loopback only; it accepts any sender and recipient.

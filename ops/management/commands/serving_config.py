@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.serving import supervisord_config_write
+from ops.serving import supervisord_config_write
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ the WSGI and ASGI servers, in one place for `make run` and the tests alike.
 
 `manage.py serving_config` renders `deploy/nginx/nginx.conf.template` and
 `deploy/supervisor/supervisord.conf.template` with the settings' ports into .state/; the
-tests render the same nginx template with free ports (core.testing.SiteServer) and start
+tests render the same nginx template with free ports (testing.site.SiteServer) and start
 gunicorn and uvicorn with the same commands.
 """
 
@@ -147,7 +147,7 @@ def _fill(template: str, values: dict[str, Any]) -> str:
 
 def upstream_servers(addresses: list[str], *, failover: bool = False) -> str:
     """An upstream block's `server` lines. One server is never marked down (max_fails=0:
-    there is nowhere else to go); with several (the cluster profile, core.cluster), a server
+    there is nowhere else to go); with several (the cluster profile, ops.cluster), a server
     that refused a connection is skipped for a few seconds, and nginx passes the request to
     the next one (a refused connect has sent nothing, so even a POST is safe to pass on)."""
     options = "max_fails=1 fail_timeout=5s" if failover and len(addresses) > 1 else "max_fails=0"

@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 from django.conf import settings
 from django.db import connection
 
-from .testing import free_port, wait_until
+from .processes import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -174,13 +174,13 @@ class CeleryWorker:
     def start(self, *, timeout: float = 90) -> None:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(  # noqa: S603 - our own celery, fixed arguments
+            self.proc = subprocess.Popen(
                 [
                     CELERY, "-A", "messenger", "worker",
                     "-Q", ",".join(self.queues),
                     "-P", "prefork", "-c", "2", "-E",
                     "-n", f"{self.name}-{os.getpid()}@%h",
-                    "-I", "core.tests.celery_tasks",
+                    "-I", "testing.celery_tasks",
                     "--without-gossip", "--without-mingle", "--without-heartbeat",
                     "-l", "INFO",
                 ],

@@ -7,7 +7,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from .testing import CentrifugoServer
+from testing.centrifugo import CentrifugoServer
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""pytest plugins, loaded by the root conftest's `pytest_plugins`."""

@@ -1,0 +1,136 @@
+"""Real processes on this machine for tests and benchmarks: free ports, waiting, stopping,
+and a server subprocess with its log."""
+
+import contextlib
+import os
+import random
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Self, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+def _ephemeral_ports() -> range:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now, outside the kernel's ephemeral range:
+    a port chosen at the start of a session and bound by a server minutes later (a
+    SiteServer's Centrifugo) must not be taken meanwhile as the local port of some outgoing
+    connection, as ephemeral ones are."""
+    ephemeral = _ephemeral_ports()
+    for _ in range(50):
+        port = random.randrange(10_000, 32_000)
+        if port in ephemeral:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05) -> T:
+    """Polls `predicate` until it returns something truthy, which is returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def process_stop(process: subprocess.Popen, *, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it is still running after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class ServerProcess:
+    """A server run as a subprocess on a free loopback port, ready when `ready_path` answers
+    200, stopped with SIGTERM. Subclasses say which command and environment."""
+
+    ready_path = "/healthz"
+
+    def __init__(self, *, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+        self._log: IO[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def start(self, timeout: float = 30, **extra_env: str) -> Self:
+        from django.conf import settings
+
+        self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            self.command(),
+            cwd=settings.BASE_DIR,
+            env=self.environment() | extra_env,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log = self.log_path.read_text()[-2000:] if self.log_path else ""
+                self.stop()
+                raise RuntimeError(f"{self.command()[:4]} exited: {log}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}{self.ready_path}", timeout=1).status_code == 200:
+                    return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.command()[:4]} did not answer {self.ready_path} in time")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            process_stop(self.process)
+            self.process = None
+        if self._log:
+            self._log.close()
+            self._log = None
+
+
+def django_environment(*, settings_module: str, application_name: str) -> dict[str, str]:
+    """The environment of a Django server process against the database Django uses now (the
+    test database inside pytest), its connections named so a test can count them in
+    pg_stat_activity."""
+    from django.db import connection
+
+    from ops.centrifugo import database_dsn
+
+    return os.environ | {
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "DATABASE_URL": f"{database_dsn(connection.settings_dict)}&application_name={application_name}",
+        "PYTHONUNBUFFERED": "1",
+    }
