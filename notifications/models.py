@@ -1,6 +1,9 @@
 from django.conf import settings
 from django.db import models
 
+# Django finds an app's models through its models module.
+from .digest.models import Digest, DigestScan, DigestSettings  # noqa: F401
+
 
 class SentNotification(models.Model):
     """The email telling one admin of a chat that a member was added: one row per membership
@@ -34,7 +37,3 @@ class SentNotification(models.Model):
 
     def __str__(self) -> str:
         return f"member added #{self.membership_id} → user #{self.recipient_id}"
-
-
-# The missed-message digest.
-from .digest_models import Digest, DigestScan, DigestSettings  # noqa: E402, F401

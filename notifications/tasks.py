@@ -1,27 +1,16 @@
 """Celery tasks of notifications; routed to the `email` queue by name (notifications.*)."""
 
 import logging
-import random
-import smtplib
 from datetime import timedelta
 
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from . import services
+from .digest.tasks import digest_send, digest_sweep  # noqa: F401 (Celery's autodiscovery imports tasks.py)
+from .retry import TRANSIENT_ERRORS, retry_countdown
 
 logger = logging.getLogger(__name__)
-
-# Worth a retry: the SMTP server refused or dropped us, was unreachable or too slow.
-TRANSIENT_ERRORS = (smtplib.SMTPException, OSError, SoftTimeLimitExceeded)
-
-
-def retry_countdown(retries: int) -> float:
-    """Exponential backoff with a cap; half of it random, so mails that failed together
-    do not all come back at the same moment."""
-    ceiling = min(settings.NOTIFICATIONS_RETRY_BACKOFF_MAX, settings.NOTIFICATIONS_RETRY_BACKOFF * 2**retries)
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 @shared_task(
@@ -62,7 +51,3 @@ def pending_emails_resend() -> int:
         older_than=timedelta(seconds=settings.NOTIFICATIONS_RESEND_PENDING_AFTER_SECONDS),
         exhausted_older_than=timedelta(seconds=settings.NOTIFICATIONS_RESEND_EXHAUSTED_AFTER_SECONDS),
     )
-
-
-# The missed-message digest's tasks live in a module of their own.
-from .digest_tasks import digest_send, digest_sweep  # noqa: E402, F401

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import digest_apis
+from .digest import apis as digest_apis
 
 app_name = "notifications"
 

@@ -1,6 +1,8 @@
 from django.db import models
 from django.utils import timezone
 
+# Django finds an app's models through its models module.
+
 
 class UserReport(models.Model):
     """One run of the periodic user report: the counts at `created_at`, and when each later
@@ -28,7 +30,3 @@ class UserReport(models.Model):
     def csv_line(self) -> str:
         """The line of the report file: ISO time, total, active, joined since the previous."""
         return f"{self.created_at.isoformat()},{self.total_users},{self.active_users},{self.joined_since_previous}"
-
-
-# The daily activity report.
-from .activity_models import ActivityReport  # noqa: E402, F401

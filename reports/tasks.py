@@ -8,6 +8,11 @@ from celery import chain, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from . import services
+from .activity.tasks import (  # noqa: F401 (Celery's autodiscovery imports tasks.py)
+    activity_report_build,
+    activity_report_daily,
+    activity_report_email,
+)
 from .retry import RETRY
 
 logger = logging.getLogger(__name__)
@@ -56,7 +61,3 @@ def user_report_notify_staff(self, report_id: int) -> dict:
         services.user_report_failed(report_id=report_id, step="notify", error="soft time limit")
         raise
     return {"id": report.pk, "line": report.csv_line(), "notified": report.notified_at is not None}
-
-
-# The daily activity report's tasks live in a module of their own.
-from .activity_tasks import activity_report_build, activity_report_daily, activity_report_email  # noqa: E402, F401

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import activity_apis, apis
+from . import apis
+from .activity import apis as activity_apis
 
 urlpatterns = [
     path("reports/users/", apis.UserReportListApi.as_view(), name="user-report-list"),

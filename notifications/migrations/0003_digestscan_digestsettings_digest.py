@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import notifications.digest_models
+import notifications.digest.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='digest_settings', serialize=False, to=settings.AUTH_USER_MODEL)),
                 ('enabled', models.BooleanField(default=True)),
-                ('window_minutes', models.PositiveSmallIntegerField(default=notifications.digest_models._default_window, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1440)])),
+                ('window_minutes', models.PositiveSmallIntegerField(default=notifications.digest.models._default_window, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1440)])),
                 ('updated_at', models.DateTimeField(auto_now=True)),
             ],
         ),

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from chats.services import chat_create, message_create
-from notifications.digest_models import Digest, DigestSettings
-from notifications.digest_services import digest_message_id, digest_settings_update, unsubscribe_url
+from notifications.digest.models import Digest, DigestSettings
+from notifications.digest.services import digest_message_id, digest_settings_update, unsubscribe_url
 from reads.services import read_marker_move
 from testing.background import Mail
 from testing.processes import wait_until

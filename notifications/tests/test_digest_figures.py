@@ -10,8 +10,8 @@ import time
 import pytest
 
 from chats.services import chat_create, message_create
-from notifications.digest_models import Digest
-from notifications.digest_services import digest_settings_update
+from notifications.digest.models import Digest
+from notifications.digest.services import digest_settings_update
 from reads.services import read_marker_move
 from testing.processes import wait_until
 

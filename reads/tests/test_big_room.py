@@ -8,8 +8,8 @@ from django.db import connection
 from accounts.models import User
 from chats.models import Chat, Membership
 from chats.services import message_create
-from notifications.digest_models import Digest, DigestScan
-from notifications.digest_services import digest_sweep
+from notifications.digest.models import Digest, DigestScan
+from notifications.digest.services import digest_sweep
 from reads.selectors import chat_read_states
 from reads.services import read_marker_move
 

@@ -12,9 +12,9 @@ from django_celery_beat.models import PeriodicTask
 
 from chats.models import Message
 from chats.services import chat_create, message_create
-from reports.activity_models import ActivityReport
-from reports.activity_services import ALL_CHATS, activity_report_build
-from reports.activity_tasks import activity_report_daily
+from reports.activity.models import ActivityReport
+from reports.activity.services import ALL_CHATS, activity_report_build
+from reports.activity.tasks import activity_report_daily
 
 
 def _yesterday():

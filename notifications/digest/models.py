@@ -1,4 +1,4 @@
-"""The missed-message digest's records (imported by models.py)."""
+"""The missed-message digest's records (imported by notifications/models.py)."""
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator

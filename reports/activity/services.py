@@ -1,7 +1,7 @@
 """The daily activity report: messages per chat and active users (users who wrote) per day,
 as a CSV and a PNG chart, stored for staff and emailed to them once.
 
-Two short idempotent steps (reports/activity_tasks.py): build the day's report (a second
+Two short idempotent steps (reports/activity/tasks.py): build the day's report (a second
 build of the same day returns the stored one), then email it (once, under a row lock).
 """
 
@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 
-from .activity_models import ActivityReport
+from .models import ActivityReport
 
 CSV_HEADER = ["date", "chat_id", "chat", "messages", "active_users"]
 ALL_CHATS = "(all chats)"

@@ -1,4 +1,4 @@
-"""Celery tasks of the missed-message digest (imported by tasks.py; routed to the email
+"""Celery tasks of the missed-message digest (imported by notifications/tasks.py; routed to the email
 queue by name, notifications.*)."""
 
 import logging
@@ -6,8 +6,8 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from . import digest_services
-from .tasks import TRANSIENT_ERRORS, retry_countdown
+from ..retry import TRANSIENT_ERRORS, retry_countdown
+from . import services as digest_services
 
 logger = logging.getLogger(__name__)
 

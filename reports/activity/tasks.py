@@ -6,8 +6,8 @@ from datetime import date, timedelta
 from celery import chain, shared_task
 from django.utils import timezone
 
-from . import activity_services
-from .retry import RETRY
+from ..retry import RETRY
+from . import services as activity_services
 
 
 @shared_task(name="reports.activity_report_daily", soft_time_limit=10, time_limit=20, **RETRY)

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 
-from . import digest_services
+from . import services as digest_services
 
 
 class DigestSettingsSerializer(serializers.Serializer):

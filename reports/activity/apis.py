@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from core.exceptions import NotFoundError
 
-from .activity_models import ActivityReport
+from .models import ActivityReport
 
 
 class ActivityReportSerializer(serializers.ModelSerializer):

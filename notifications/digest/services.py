@@ -32,7 +32,7 @@ from django.utils import timezone
 from accounts.models import User
 from reads.mentions import mention_sql_pattern
 
-from .digest_models import Digest, DigestScan, DigestSettings
+from .models import Digest, DigestScan, DigestSettings
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ def _newest_message_id() -> int:
 
 
 def _send_tasks(digest_ids: list[int]) -> None:
-    from .digest_tasks import digest_send  # the tasks module imports this one
+    from .tasks import digest_send  # the tasks module imports this one
 
     for digest_id in digest_ids:
         digest_send.delay(digest_id=digest_id)
