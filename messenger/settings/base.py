@@ -1,17 +1,9 @@
-"""Settings shared by every environment. Every value comes from the environment or `.env`."""
+"""Settings shared by every environment. Every value comes from the environment or `.env`
+(read once, in `env.py`); the per-concern modules are star-imported at the end."""
 
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-import environ
-
-BASE_DIR = Path(__file__).resolve().parents[2]
-env = environ.Env()
-# The environment wins over the file: read_env only fills what is not set.
-if (BASE_DIR / ".env").exists():
-    env.read_env(BASE_DIR / ".env")
-
-STATE_DIR = Path(env.str("MESSENGER_STATE_DIR", default=str(BASE_DIR / ".state")))
+from .env import BASE_DIR, REDIS_URL, STATE_DIR, TIME_ZONE, env  # noqa: F401 (settings Django reads)
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -156,14 +148,6 @@ if DB_BEHIND_TRANSACTION_POOLER:
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The project's Redis asks for REDIS_PASSWORD (scripts/services.sh); every client (Django,
-# Celery, Centrifugo's engine, the scripts) gets it through this URL.
-_redis_password = quote(env.str("REDIS_PASSWORD", default=""), safe="")
-REDIS_URL = env.str("REDIS_URL", default="") or (
-    f"redis://{':' + _redis_password + '@' if _redis_password else ''}127.0.0.1:"
-    f"{env.int('MESSENGER_REDIS_PORT', default=56379)}/0"
-)
-
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -174,7 +158,6 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/login/"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kombu import Queue
 
-from .base import REDIS_URL, STATE_DIR, TIME_ZONE, env
+from .env import REDIS_URL, STATE_DIR, TIME_ZONE, env
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or REDIS_URL

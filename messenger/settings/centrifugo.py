@@ -4,7 +4,7 @@ Django signs connection tokens with the HMAC secret; `manage.py centrifugo_confi
 Centrifugo's own config from these same values, so the two never disagree.
 """
 
-from .base import env
+from .env import env
 
 # The client port: WebSocket connections, reached through nginx's /connection/.
 CENTRIFUGO_PORT = env.int("CENTRIFUGO_PORT", default=8801)

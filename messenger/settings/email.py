@@ -7,7 +7,7 @@ mail under .state/mail/.
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import env
+from .env import env
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")

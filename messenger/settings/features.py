@@ -1,7 +1,7 @@
 """Read state, typing, presence and search: what the chat list and the chat page show
 besides messages."""
 
-from .base import env
+from .env import env
 
 # Unread and mention counts scan at most this many unread messages per chat (newest first):
 # the chat list costs what is unread, capped, never what the chat holds. Past it the page

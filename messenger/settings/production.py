@@ -5,7 +5,7 @@ is clean (tests/system/test_deployment.py)."""
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env
+from .env import env
 
 if env.bool("DJANGO_DEBUG", default=False):
     raise ImproperlyConfigured("DJANGO_DEBUG=true with production settings: refused.")

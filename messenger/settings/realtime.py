@@ -1,6 +1,6 @@
 """The event feed behind polling, long polling and server-sent events."""
 
-from .base import env
+from .env import env
 
 # How long the event log keeps events. A client away for less than this resumes from its
 # cursor; one away longer gets 410 and reloads (`realtime.services.event_log_prune`).

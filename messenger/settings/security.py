@@ -4,7 +4,7 @@ environment."""
 
 from datetime import timedelta
 
-from .base import REDIS_URL, env
+from .env import REDIS_URL, env
 
 # API tokens (django-rest-knox): only a SHA-512 digest is stored; one token per device or
 # client (each login makes one); each expires API_TOKEN_TTL_SECONDS after it was issued.

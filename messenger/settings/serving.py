@@ -4,7 +4,7 @@ supervisord's configs from these values (ops/serving.py)."""
 
 import os
 
-from .base import env
+from .env import env
 
 # nginx: the only port a browser talks to (SITE_URL's port). The others listen on loopback
 # and only nginx (or a test) calls them.
