@@ -43,9 +43,10 @@ soak: services    ## 10 minutes of mixed load: RSS of every process, error lines
 bench: services   ## issue 9's seven scenarios on this machine: bench/results/ and docs/performance.md (~12 min)
 	@$(PY) -m bench $(BENCH_ARGS)
 
-lint: setup
+lint: setup       ## ruff (lint and format) and import-linter's contracts (pyproject.toml)
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
+	@.venv/bin/lint-imports --no-cache
 
 format: setup
 	@.venv/bin/ruff check --fix .

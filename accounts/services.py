@@ -5,7 +5,6 @@ from django.contrib.auth import authenticate, user_logged_in
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, When
 from django.http import HttpRequest
 from django.utils import timezone
 from knox.models import AuthToken, get_digest_token
@@ -119,24 +118,7 @@ def user_deactivate(*, user: User) -> User:
 
 @transaction.atomic
 def user_delete(*, user: User) -> None:
-    """Deletes a user through the chat services, so every change sends its events: each chat
-    they own goes to another member (an admin first, then the longest-standing member) or,
-    with no one else in it, is deleted; then they leave every chat, and the row goes."""
-    from chats import services as chat_services  # chats' services import this app's models
-    from chats.models import Membership
-
-    memberships = Membership.objects.filter(user=user).select_related("chat").order_by("chat_id")
-    for membership in memberships:
-        chat = membership.chat
-        if membership.role == Membership.Role.OWNER:
-            heir = (
-                chat.memberships.exclude(user=user)
-                .order_by(F("user__is_active").desc(), Case(When(role="admin", then=0), default=1), "joined_at", "id")
-                .first()
-            )
-            if heir is None:
-                chat_services.chat_delete(chat=chat, actor=None)
-                continue
-            chat_services.chat_owner_transfer(chat=chat, user_id=heir.user_id, actor=None)
-        chat_services.chat_member_remove(chat=chat, user_id=user.pk, actor=None)
+    """Deletes a user. Before the row goes, the chats app hands over or deletes each chat they
+    own and takes them out of every chat, with events (`chats.receivers`, on pre_delete, so
+    the Django admin and the shell get the same)."""
     user.delete()

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, When
 from django.utils import timezone
 
 from accounts.models import User
@@ -298,3 +299,23 @@ def message_delete(*, message: Message, actor: User | None) -> Message:
     message.save(update_fields=["text", "deleted_at"])
     event_emit(type="message.deleted", chat_id=message.chat_id, data=message_data(message))
     return message
+
+
+def user_chats_leave(*, user: User) -> None:
+    """Takes a user who is being deleted out of every chat, so every change sends its
+    events: each chat they own goes to another member (an admin first, then the
+    longest-standing member) or, with no one else in it, is deleted."""
+    memberships = Membership.objects.filter(user=user).select_related("chat").order_by("chat_id")
+    for membership in memberships:
+        chat = membership.chat
+        if membership.role == Membership.Role.OWNER:
+            heir = (
+                chat.memberships.exclude(user=user)
+                .order_by(F("user__is_active").desc(), Case(When(role="admin", then=0), default=1), "joined_at", "id")
+                .first()
+            )
+            if heir is None:
+                chat_delete(chat=chat, actor=None)
+                continue
+            chat_owner_transfer(chat=chat, user_id=heir.user_id, actor=None)
+        chat_member_remove(chat=chat, user_id=user.pk, actor=None)

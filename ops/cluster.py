@@ -516,7 +516,7 @@ class ClusterRun:
         self.ctl("restart", name)
 
     def stop_all(self) -> None:
-        from testing.processes import process_stop
+        from ops.processes import process_stop
 
         if self.process is not None:
             self.ctl("shutdown", check=False)

@@ -13,6 +13,8 @@ from typing import IO, Self, TypeVar
 
 import httpx
 
+from ops.processes import process_stop
+
 T = TypeVar("T")
 
 
@@ -55,18 +57,6 @@ def wait_until(predicate: Callable[[], T], *, timeout: float, what: str, interva
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
-
-
-def process_stop(process: subprocess.Popen, *, timeout: float = 10) -> None:
-    """SIGTERM, then SIGKILL if it is still running after `timeout` seconds."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 class ServerProcess:
