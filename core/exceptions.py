@@ -4,7 +4,7 @@
 
 A database that cannot be reached (down, restarting, every pooled connection busy for
 DB_POOL_TIMEOUT) is a 503 with Retry-After in that shape, from DRF views here and from any
-other view through `core.apis.server_error` (handler500), never Django's HTML 500 page.
+other view through `core.views.server_error` (handler500), never Django's HTML 500 page.
 """
 
 import logging
@@ -58,8 +58,23 @@ class TooManyRequestsError(ApplicationError):
         self.retry_after = retry_after
 
 
-# The same body as handler500 (core.apis.server_error).
-SERVER_ERROR_BODY = {"message": "Server error.", "extra": {}}
+def error_body(message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The body of every error the site answers (the API, Django's own handlers, nginx's
+    error pages write the same by hand)."""
+    return {"message": message, "extra": extra or {}}
+
+
+def error_response(
+    message: str, *, status: int, extra: dict[str, Any] | None = None, retry_after: float | None = None
+) -> JsonResponse:
+    """An error answered outside DRF (middleware, handlers, async views) in the API's shape."""
+    response = JsonResponse(error_body(message, extra), status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+SERVER_ERROR = "Server error."
 
 
 logger = logging.getLogger(__name__)
@@ -75,15 +90,12 @@ def database_unavailable(exc: BaseException | None) -> bool:
 
 
 def database_unavailable_response() -> JsonResponse:
-    response = JsonResponse({"message": DATABASE_UNAVAILABLE, "extra": {}}, status=503)
-    response["Retry-After"] = str(settings.OVERLOAD_RETRY_AFTER_SECONDS)
-    return response
+    return error_response(DATABASE_UNAVAILABLE, status=503, retry_after=settings.OVERLOAD_RETRY_AFTER_SECONDS)
 
 
 def overloaded_response() -> JsonResponse:
     """The same answer as nginx's when it refuses a request past its in-flight limit."""
-    response = JsonResponse({"message": OVERLOADED, "extra": {}}, status=503)
-    response["Retry-After"] = str(settings.OVERLOAD_RETRY_AFTER_SECONDS)
+    response = error_response(OVERLOADED, status=503, retry_after=settings.OVERLOAD_RETRY_AFTER_SECONDS)
     # Not one ERROR line per refusal (thousands a second when it matters): nginx's access
     # log has them. Django skips a response marked as already logged.
     response._has_been_logged = True
@@ -96,12 +108,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             breaker.failed()
         logger.warning("database unavailable: %s", exc)
         return Response(
-            {"message": DATABASE_UNAVAILABLE, "extra": {}},
+            error_body(DATABASE_UNAVAILABLE),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(settings.OVERLOAD_RETRY_AFTER_SECONDS)},
         )
     if isinstance(exc, ApplicationError):
-        response = Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+        response = Response(error_body(exc.message, exc.extra), status=exc.status_code)
         if isinstance(exc, TooManyRequestsError):
             response["Retry-After"] = str(exc.retry_after)
         return response
@@ -119,10 +131,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         request = context.get("request")
         logger.error("Internal Server Error: %s", getattr(request, "path", "?"), exc_info=exc)
         set_rollback()
-        return Response(SERVER_ERROR_BODY, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        return Response(error_body(SERVER_ERROR), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, exceptions.ValidationError):
         detail = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
-        response.data = {"message": "Invalid input.", "extra": {"fields": detail}}
+        response.data = error_body("Invalid input.", {"fields": detail})
     else:
-        response.data = {"message": str(exc.detail), "extra": {}}
+        response.data = error_body(str(exc.detail))
     return response

@@ -35,13 +35,9 @@ urlpatterns = [
     path("", include("web.urls")),
 ]
 
-# Every error Django answers itself (a bad Host header, an unknown path, a CSRF refusal) and
-# every unhandled one has the API's JSON body; an unreachable database answers 503.
-handler400 = "core.apis.bad_request"
-handler403 = "core.apis.permission_denied"
-handler404 = "core.apis.page_not_found"
-handler500 = "core.apis.server_error"
-# An unknown API path, a refusal or a bad request: JSON under /api/, Django's pages elsewhere.
+# An unknown API path, a refusal or a bad request: JSON under /api/, Django's pages elsewhere;
+# every unhandled error the API's JSON body, and an unreachable database 503 (core.views).
 handler400 = "core.views.bad_request"
 handler403 = "core.views.permission_denied"
 handler404 = "core.views.not_found"
+handler500 = "core.views.server_error"

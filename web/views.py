@@ -11,10 +11,10 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from accounts.models import User
+from accounts.selectors import user_active_find
 from accounts.services import user_create
 from chats import selectors as chat_selectors
-from core.exceptions import ApplicationError, NotFoundError
+from core.exceptions import ApplicationError, NotFoundError, error_response
 from core.throttling import RegisterThrottle, UserLookupThrottle, throttle
 from realtime.services import personal_channel
 from realtime.tokens import centrifugo_ws_url
@@ -80,7 +80,7 @@ def signup_page(request: HttpRequest) -> HttpResponse:
 def user_lookup(request: HttpRequest) -> JsonResponse:
     """Finds an active user by exact username, so the page can add a member by name."""
     username = request.GET.get("username", "").strip()
-    user = User.objects.filter(username__iexact=username, is_active=True).first() if username else None
+    user = user_active_find(username=username)
     if user is None:
-        return JsonResponse({"message": "No such user.", "extra": {}}, status=404)
+        return error_response("No such user.", status=404)
     return JsonResponse({"id": user.pk, "username": user.username})

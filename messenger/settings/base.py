@@ -24,8 +24,6 @@ def _site_origins(url: str) -> list[str]:
 # Where the browser may come from: Centrifugo's allowed origins and Django's CSRF check.
 SITE_ORIGINS = _site_origins(SITE_URL)
 CSRF_TRUSTED_ORIGINS = SITE_ORIGINS
-# A refused POST answers the API's JSON error body, not Django's HTML page.
-CSRF_FAILURE_VIEW = "core.apis.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

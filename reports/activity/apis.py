@@ -9,9 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.exceptions import NotFoundError
-
 from .models import ActivityReport
+from .selectors import activity_report_get, activity_report_list
 
 
 class ActivityReportSerializer(serializers.ModelSerializer):
@@ -36,14 +35,7 @@ class ActivityReportListApi(APIView):
     @extend_schema(responses={200: ActivityReportSerializer(many=True)})
     def get(self, request: Request) -> Response:
         """The daily activity reports, newest first (staff only)."""
-        return Response(ActivityReportSerializer(ActivityReport.objects.all()[:100], many=True).data)
-
-
-def _report(report_id: int) -> ActivityReport:
-    report = ActivityReport.objects.filter(pk=report_id).first()
-    if report is None:
-        raise NotFoundError("No such report.")
-    return report
+        return Response(ActivityReportSerializer(activity_report_list(), many=True).data)
 
 
 class ActivityReportCsvApi(APIView):
@@ -51,7 +43,7 @@ class ActivityReportCsvApi(APIView):
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request, report_id: int) -> HttpResponse:
-        report = _report(report_id)
+        report = activity_report_get(report_id=report_id)
         response = HttpResponse(report.csv, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="activity-{report.day:%Y-%m-%d}.csv"'
         return response
@@ -62,7 +54,7 @@ class ActivityReportPngApi(APIView):
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request: Request, report_id: int) -> HttpResponse:
-        report = _report(report_id)
+        report = activity_report_get(report_id=report_id)
         response = HttpResponse(bytes(report.png), content_type="image/png")
         response["Content-Disposition"] = f'inline; filename="activity-{report.day:%Y-%m-%d}.png"'
         return response
