@@ -46,7 +46,8 @@ from accounts.services import token_create  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from chats.models import Membership  # noqa: E402
 from chats.services import chat_create, chat_member_add  # noqa: E402
-from testing.background import CeleryWorker, SmtpServer, test_database_url  # noqa: E402
+from core.database import database_url  # noqa: E402
+from testing.background import CeleryWorker, SmtpServer  # noqa: E402
 from testing.site import UvicornServer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "email_latency.json"
@@ -70,7 +71,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWER_")}
     env.update(
         DJANGO_SETTINGS_MODULE="messenger.settings.local",
-        DATABASE_URL=test_database_url(),
+        DATABASE_URL=database_url(),
         CELERY_KEY_PREFIX=prefix,
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(smtp.port),

@@ -867,10 +867,12 @@ class Bench:
             }
         from django.db import connection
 
-        from ops.centrifugo import database_dsn
+        from core.database import database_url
 
         # One process per core, as the product's gunicorn; the same bench database.
-        peer = ChannelsServer(workers=CORES).start(DATABASE_URL=database_dsn(connection.settings_dict))
+        peer = ChannelsServer(workers=CORES).start(
+            DATABASE_URL=database_url(connection.settings_dict, sslmode="disable")
+        )
         try:
             probe = Probe(lambda: {"channels-peer": peer.pids()})
             loadgen = Loadgen(self.binary, probe)

@@ -12,9 +12,10 @@ import re
 import subprocess
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from django.conf import settings
+
+from core.database import database_url
 
 TEMPLATE_PATH = Path(settings.BASE_DIR) / "deploy" / "centrifugo" / "config.template.json"
 _PLACEHOLDER = re.compile(r"^\$\{(\w+)\}$")
@@ -26,17 +27,6 @@ def centrifugo_binary() -> Path:
         return Path(os.environ["CENTRIFUGO_BIN"])
     cache = Path(os.environ.get("MESSENGER_CACHE_DIR", Path.home() / ".cache" / "messenger"))
     return cache / "centrifugo-v6.9.1" / "centrifugo"
-
-
-def database_dsn(database: dict[str, Any] | None = None) -> str:
-    """A libpq URL for Centrifugo's outbox consumer, from a Django DATABASES entry."""
-    db = database or settings.DATABASES["default"]
-    user = quote(db.get("USER") or "", safe="")
-    password = quote(str(db.get("PASSWORD") or ""), safe="")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{auth}{host}:{port}/{quote(db['NAME'], safe='')}?sslmode=disable"
 
 
 def config_values(**overrides: Any) -> dict[str, Any]:
@@ -67,7 +57,7 @@ def config_values(**overrides: Any) -> dict[str, Any]:
         "chat_presence": settings.CENTRIFUGO_CHAT_PRESENCE,
         "history_size": settings.CENTRIFUGO_HISTORY_SIZE,
         "history_ttl": settings.CENTRIFUGO_HISTORY_TTL,
-        "database_dsn": database_dsn(),
+        "database_dsn": database_url(sslmode="disable"),
     }
     unknown = set(overrides) - set(values)
     if unknown:

@@ -148,12 +148,12 @@ class ClusterConfig:
     def database_url(self, *, pooled: bool, application_name: str) -> str:
         """Through PgBouncer (pooled) or straight to PostgreSQL (a session: LISTEN, advisory
         locks). On namespaces PostgreSQL is reached through the host's relay."""
-        from ops.centrifugo import database_dsn
+        from core.database import database_url
 
         db = dict(self._database())
         db["HOST"] = self.layout.host_address if (pooled or self.layout.isolated) else (db.get("HOST") or "127.0.0.1")
         db["PORT"] = self.pgbouncer_port if pooled else (db.get("PORT") or 5432)
-        return f"{database_dsn(db)}&application_name={application_name}"
+        return database_url(db, sslmode="disable", application_name=application_name)
 
     @property
     def pgbouncer_port(self) -> int:

@@ -25,7 +25,8 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections
+
+from core.database import database_conninfo
 
 from .events import EventEnvelope
 from .models import Event, EventLogPrune
@@ -47,18 +48,6 @@ BEHIND_READ_SECONDS = 0.01
 def envelope_json(envelope: EventEnvelope) -> str:
     """The wire form of an event, the same for long polling and SSE."""
     return json.dumps(envelope, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
-
-
-def database_conninfo(alias: str = "default") -> dict[str, Any]:
-    """psycopg connection arguments for Django's database (the test database under pytest)."""
-    db = connections[alias].settings_dict
-    params: dict[str, Any] = {"dbname": db["NAME"], **db.get("OPTIONS", {})}
-    for key, name in (("USER", "user"), ("PASSWORD", "password"), ("HOST", "host"), ("PORT", "port")):
-        if db.get(key):
-            params[name] = db[key]
-    for django_only in ("pool", "server_side_binding", "isolation_level", "assume_role", "prepare_threshold"):
-        params.pop(django_only, None)
-    return params
 
 
 # Events naming a user that make them a member of the chat, or no longer one.

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import quote
 
 import redis
 from aiosmtpd.controller import Controller
 from django.conf import settings
-from django.db import connection
+
+from core.database import database_url
 
 from .processes import free_port, wait_until
 
@@ -122,13 +122,6 @@ class SmtpServer:
                 raise TimeoutError(f"no RCPT TO {address} arrived")
 
 
-def test_database_url() -> str:
-    """The URL of the test database pytest-django created (call after django_db_setup)."""
-    db = connection.settings_dict
-    user, password = quote(db["USER"] or "", safe=""), quote(db["PASSWORD"] or "", safe="")
-    return f"postgres://{user}:{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 def background_env(*, smtp_port: int, workdir: Path, **extra: str) -> dict[str, str]:
     """The environment of a worker or Flower started by the tests: test settings and database,
     the run's Redis key prefix, the test SMTP server, and short timeouts so that redelivery
@@ -136,7 +129,7 @@ def background_env(*, smtp_port: int, workdir: Path, **extra: str) -> dict[str, 
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWER_")}
     env.update(
         DJANGO_SETTINGS_MODULE="messenger.settings.test",
-        DATABASE_URL=test_database_url(),
+        DATABASE_URL=database_url(),
         REDIS_URL=settings.REDIS_URL,
         CELERY_KEY_PREFIX=settings.CELERY_KEY_PREFIX,
         # A killed worker's message comes back after 8 s (the longest test task takes less).

@@ -19,8 +19,8 @@ from centrifuge import Client, ClientEventHandler, SubscriptionEventHandler
 from django.conf import settings
 from django.db import connection
 
+from core.database import database_url
 from ops.centrifugo import centrifugo_binary, config_write
-from ops.centrifugo import database_dsn as _database_dsn
 from testing.processes import free_port, process_stop
 
 
@@ -57,7 +57,7 @@ class CentrifugoServer:
             "internal_port": str(self.internal_port),
             "engine": engine,
             # Another database or Redis than the test run's (the fault tests' own servers).
-            "database_dsn": database_dsn or _database_dsn(connection.settings_dict),
+            "database_dsn": database_dsn or database_url(connection.settings_dict, sslmode="disable"),
             "log_level": log_level,
         }
         if redis_url:

@@ -117,10 +117,10 @@ def django_environment(*, settings_module: str, application_name: str) -> dict[s
     pg_stat_activity."""
     from django.db import connection
 
-    from ops.centrifugo import database_dsn
+    from core.database import database_url
 
     return os.environ | {
         "DJANGO_SETTINGS_MODULE": settings_module,
-        "DATABASE_URL": f"{database_dsn(connection.settings_dict)}&application_name={application_name}",
+        "DATABASE_URL": database_url(connection.settings_dict, sslmode="disable", application_name=application_name),
         "PYTHONUNBUFFERED": "1",
     }

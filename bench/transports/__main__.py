@@ -114,12 +114,12 @@ class Bench:
         from django.db import connection
 
         from bench.peers.nchan.server import NchanServer
-        from ops.centrifugo import database_dsn
+        from core.database import database_url
         from testing.site import UvicornServer
 
         self.django = UvicornServer(log_path=self.workdir / "uvicorn.log").start(**self.server_env)
         self.nchan = NchanServer().start()
-        env = os.environ | {"DATABASE_URL": database_dsn(connection.settings_dict)}
+        env = os.environ | {"DATABASE_URL": database_url(connection.settings_dict, sslmode="disable")}
         self.relay = subprocess.Popen(
             [sys.executable, "-m", "bench.peers.nchan.relay", self.nchan.url],
             cwd=ROOT,
@@ -170,7 +170,7 @@ class Bench:
         """The publisher process (bench/transports/publisher.py), ready to go."""
         from django.db import connection
 
-        from ops.centrifugo import database_dsn
+        from core.database import database_url
 
         chats = ",".join(f"{chat.pk}:{author.pk}" for chat, author in self.chats[: clients // CHAT_SIZE])
         process = await asyncio.create_subprocess_exec(
@@ -181,7 +181,7 @@ class Bench:
             f"--duration={duration}",
             f"--chats={chats}",
             cwd=ROOT,
-            env=os.environ | {"DATABASE_URL": database_dsn(connection.settings_dict)},
+            env=os.environ | {"DATABASE_URL": database_url(connection.settings_dict, sslmode="disable")},
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )

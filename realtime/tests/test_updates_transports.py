@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from accounts.services import token_create
-from realtime.listener import database_conninfo
+from core.database import database_conninfo
 
 UPDATES, STREAM = "/api/updates/", "/api/updates/stream/"
 

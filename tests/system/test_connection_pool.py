@@ -9,11 +9,11 @@ import psycopg
 from django.conf import settings
 
 from accounts.services import token_create
-from ops.centrifugo import database_dsn
+from core.database import database_url
 
 
 def _server_connections(application_name: str) -> int:
-    with psycopg.connect(database_dsn(), autocommit=True) as conn:
+    with psycopg.connect(database_url(sslmode="disable"), autocommit=True) as conn:
         return conn.execute(
             "select count(*) from pg_stat_activity where datname = current_database() and application_name = %s",
             [application_name],

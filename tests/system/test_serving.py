@@ -187,7 +187,7 @@ def supervised_stack(transactional_db, tmp_path) -> Iterator[tuple[dict[str, str
     shut down at the end."""
     from django.db import connection
 
-    from ops.centrifugo import database_dsn
+    from core.database import database_url
     from testing.processes import free_port
 
     ports = {name: str(free_port()) for name in ("WEB", "WSGI", "ASGI", "CENTRIFUGO", "CENTRIFUGO_INTERNAL")}
@@ -195,7 +195,7 @@ def supervised_stack(transactional_db, tmp_path) -> Iterator[tuple[dict[str, str
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "messenger.settings.local",
         "MESSENGER_STATE_DIR": str(tmp_path),
-        "DATABASE_URL": database_dsn(connection.settings_dict),
+        "DATABASE_URL": database_url(connection.settings_dict, sslmode="disable"),
         "CELERY_KEY_PREFIX": f"{connection.settings_dict['NAME']}-supervised:",
         "SITE_URL": f"http://127.0.0.1:{ports['WEB']}",
         "FLOWER_USER": "flower",

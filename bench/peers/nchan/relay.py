@@ -29,7 +29,8 @@ async def main(nchan_url: str) -> None:
 
     from asgiref.sync import sync_to_async
 
-    from realtime.listener import BufferedEvent, EventListener, database_conninfo
+    from core.database import database_conninfo
+    from realtime.listener import BufferedEvent, EventListener
 
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     async with httpx.AsyncClient(base_url=nchan_url, limits=limits, timeout=10) as http:
