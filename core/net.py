@@ -3,8 +3,10 @@ client that is locked out. Shared by the throttles and django-axes so both count
 client."""
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+
+from .exceptions import error_response
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -32,10 +34,15 @@ def wants_json(request: HttpRequest) -> bool:
 def lockout_response(request: HttpRequest, response: HttpResponse | None = None, credentials: dict | None = None):
     """django-axes' answer to a locked-out username and address: 429 with Retry-After."""
     seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
-    message = f"Too many failed sign-ins. Try again in {max(1, seconds // 60)} minutes."
+    return too_many_requests_response(
+        request, f"Too many failed sign-ins. Try again in {max(1, seconds // 60)} minutes.", retry_after=seconds
+    )
+
+
+def too_many_requests_response(request: HttpRequest, message: str, *, retry_after: int) -> HttpResponse:
+    """429 with Retry-After: the API's error body, or a short page for a browser form."""
     if wants_json(request):
-        answer: HttpResponse = JsonResponse({"message": message, "extra": {}}, status=429)
-    else:
-        answer = HttpResponse(render_to_string("core/error.html", {"message": message}, request), status=429)
-    answer["Retry-After"] = str(seconds)
+        return error_response(message, status=429, retry_after=retry_after)
+    answer = HttpResponse(render_to_string("core/error.html", {"message": message}, request), status=429)
+    answer["Retry-After"] = str(retry_after)
     return answer

@@ -13,11 +13,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.template.loader import render_to_string
+from django.http import HttpRequest, HttpResponse
 from rest_framework.throttling import SimpleRateThrottle
 
-from .net import client_ip, wants_json
+from .net import client_ip, too_many_requests_response
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +76,9 @@ class MessagePostThrottle(ScopeThrottle):
 def throttled_response(request: HttpRequest, wait: float | None) -> HttpResponse:
     """429 with Retry-After, in the JSON error body (or a short page for a browser form)."""
     seconds = max(1, int(wait or 1))
-    message = f"Too many requests. Try again in {seconds} seconds."
-    if wants_json(request):
-        response: HttpResponse = JsonResponse({"message": message, "extra": {}}, status=429)
-    else:
-        response = HttpResponse(render_to_string("core/error.html", {"message": message}, request), status=429)
-    response["Retry-After"] = str(seconds)
-    return response
+    return too_many_requests_response(
+        request, f"Too many requests. Try again in {seconds} seconds.", retry_after=seconds
+    )
 
 
 def throttle(throttle_class: type[ScopeThrottle]) -> Callable:
