@@ -11,6 +11,7 @@ from accounts.models import User
 from core.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from core.fields import MAX_ID
 from notifications.services import member_added_notify_later
+from push.services import message_push_later
 from realtime.services import chat_unsubscribe_later, event_emit, event_insert_sql
 
 from .models import Chat, Membership, Message
@@ -262,6 +263,7 @@ def message_create(*, chat_id: int, author: User, text: str, client_id: str | No
     if message_id is None:  # this client_id was used before: the first message wins
         return Message.objects.select_related("author").get(chat_id=chat_id, author=author, client_id=client_id), False
     message.pk = message_id
+    message_push_later(message=message)  # Web Push for mentions and direct messages, after commit
     return message, True
 
 

@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "search",
     "presence",
     "ops",
+    "attachments",
+    "push",
 ]
 
 MIDDLEWARE = [
@@ -245,6 +247,9 @@ from .email import *  # noqa: E402, F403
 
 # Read state, typing and presence, search.
 from .features import *  # noqa: E402, F403
+
+# Attachments and Web Push.
+from .media import *  # noqa: E402, F403
 
 # The event feed (polling, long polling, SSE).
 from .realtime import *  # noqa: E402, F403
