@@ -101,3 +101,24 @@ def test_a_direct_message_pushes_and_an_expired_subscription_is_removed(worker, 
     assert [d.payload["body"] for d in receiver.deliveries] == ["are you there?"]
     assert [d.payload["title"] for d in receiver.deliveries] == [team.owner.username]
     assert PushSubscription.objects.filter(endpoint=alive["endpoint"]).exists()
+
+
+def test_a_member_with_a_page_open_is_connected_and_others_are_not(centrifugo_factory, team, settings):
+    """Presence in the personal channel is what the push task asks (one server API call)."""
+    from push.selectors import user_connected
+    from realtime.services import personal_channel
+    from realtime.tokens import connection_token_issue
+    from testing.centrifugo import ChannelClient
+
+    server = centrifugo_factory()
+    settings.CENTRIFUGO_API_URL = server.api_url
+    with ChannelClient(
+        url=server.ws_url,
+        channel=personal_channel(team.member.pk),
+        token=lambda: connection_token_issue(user=team.member)["token"],
+    ) as page:
+        assert page.wait_for(lambda c: c.subscribed)
+        assert user_connected(user_id=team.member.pk)
+        assert not user_connected(user_id=team.owner.pk)
+    settings.CENTRIFUGO_API_URL = "http://127.0.0.1:9/api"  # nothing there: counted as not connected
+    assert not user_connected(user_id=team.member.pk)
