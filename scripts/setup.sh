@@ -84,7 +84,7 @@ fi
 if ! grep -q '^PUSH_VAPID_PRIVATE_KEY=.' "$ENV_FILE"; then
   log "adding a generated VAPID key pair (Web Push) to $ENV_FILE"
   sed -i '/^PUSH_VAPID_P[A-Z]*_KEY=/d' "$ENV_FILE"
-  "$ROOT/.venv/bin/python" -m push.vapid >> "$ENV_FILE"
+  (cd "$ROOT" && .venv/bin/python -m push.vapid) >> "$ENV_FILE"
 fi
 # A secret added to .env.example after this .env was written: appended, freshly generated.
 if ! grep -q '^REDIS_PASSWORD=.' "$ENV_FILE"; then
