@@ -71,7 +71,7 @@ def push_subscription_delete(*, user: User, endpoint: str) -> int:
 def message_push_later(*, message: Message) -> None:
     """Sends `push.message_push` once the message commits (or at once outside a transaction).
     The task decides who, if anyone, gets a push: the request path pays one task publish."""
-    if not settings.PUSH_VAPID_PRIVATE_KEY:
+    if not settings.PUSH_SEND or not settings.PUSH_VAPID_PRIVATE_KEY:
         return
     from .tasks import message_push
 

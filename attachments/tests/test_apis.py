@@ -36,6 +36,7 @@ def _files_on_disk() -> set[str]:
 
 @pytest.mark.django_db
 def test_a_member_uploads_an_image_with_a_message(team, client_for):
+    files_before = _files_on_disk()
     response = _upload(client_for(team.member), team.chat.pk, png_bytes(64, 48), text="look", client_id="c1")
     assert response.status_code == 201, response.content
     body = response.json()
@@ -66,7 +67,7 @@ def test_a_member_uploads_an_image_with_a_message(team, client_for):
     assert again.status_code == 200
     assert again.json()["attachment"]["id"] == attachment["id"]
     assert Attachment.objects.count() == 1
-    assert len([n for n in _files_on_disk() if n.startswith(f"files/{team.chat.pk}/")]) == 1
+    assert len(_files_on_disk() - files_before) == 1
 
 
 @pytest.mark.django_db

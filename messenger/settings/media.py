@@ -85,6 +85,9 @@ CELERY_TASK_ROUTES = {**CELERY_TASK_ROUTES, "attachments.*": {"queue": "media"}}
 PUSH_VAPID_PRIVATE_KEY = env.str("PUSH_VAPID_PRIVATE_KEY", default="").replace("\\n", "\n")
 PUSH_VAPID_PUBLIC_KEY = env.str("PUSH_VAPID_PUBLIC_KEY", default="")
 PUSH_VAPID_SUBJECT = env.str("PUSH_VAPID_SUBJECT", default="mailto:admin@example.com")
+# Whether a new message sends the push task at all (the tests turn it on where they test it,
+# so that no other test's messages give the shared worker tasks).
+PUSH_SEND = env.bool("PUSH_SEND", default=True)
 # Push endpoints are URLs a browser gave us, and the worker POSTs to them: https only, and
 # never a loopback or private address, unless this is on (the tests' local push receiver).
 PUSH_ALLOW_INSECURE_ENDPOINTS = env.bool("PUSH_ALLOW_INSECURE_ENDPOINTS", default=False)

@@ -39,6 +39,7 @@ THROTTLE_RATES = dict.fromkeys(THROTTLE_RATES, "100000/min")
 # Web Push: the tests' push receiver listens on loopback over http; a key pair of the test
 # run's own when .env has none (the receiver checks each push against the key it names).
 PUSH_ALLOW_INSECURE_ENDPOINTS = True
+PUSH_SEND = False  # on in the push tests only: other tests' messages give the worker no tasks
 if not PUSH_VAPID_PRIVATE_KEY:  # noqa: F405
     from push.vapid import vapid_keys_generate
 

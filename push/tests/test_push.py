@@ -54,7 +54,10 @@ def test_the_service_worker_is_served_from_the_root(client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_mention_reaches_the_push_service_decrypted_exactly_once(worker, broker, team, client_for, receiver):
+def test_a_mention_reaches_the_push_service_decrypted_exactly_once(
+    worker, broker, team, client_for, receiver, settings
+):
+    settings.PUSH_SEND = True
     subscription = receiver.subscribe()
     assert client_for(team.member).post(URL, subscription, format="json").status_code == 201
     other = receiver.subscribe()  # the owner's device: the author is never pushed
@@ -80,7 +83,8 @@ def test_a_mention_reaches_the_push_service_decrypted_exactly_once(worker, broke
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_direct_message_pushes_and_an_expired_subscription_is_removed(worker, broker, team, receiver):
+def test_a_direct_message_pushes_and_an_expired_subscription_is_removed(worker, broker, team, receiver, settings):
+    settings.PUSH_SEND = True
     direct = chat_create(created_by=team.owner, kind="direct", member_ids=[team.member.pk])
     alive, expired = receiver.subscribe(), receiver.subscribe()
     for subscription in (alive, expired):
