@@ -17,6 +17,7 @@ from realtime.services import chat_unsubscribe_later, event_emit, event_insert_s
 from .models import Chat, Membership, Message
 from .representations import chat_data, membership_data, message_data
 from .selectors import member_get, member_ids
+from .signals import message_created
 
 Role = Membership.Role
 
@@ -263,6 +264,7 @@ def message_create(*, chat_id: int, author: User, text: str, client_id: str | No
     if message_id is None:  # this client_id was used before: the first message wins
         return Message.objects.select_related("author").get(chat_id=chat_id, author=author, client_id=client_id), False
     message.pk = message_id
+    message_created.send(sender=Message, message=message)
     return message, True
 
 

@@ -47,8 +47,13 @@ class BodySizeLimitMiddleware(MiddlewareMixin):
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return JsonResponse({"message": "Invalid Content-Length.", "extra": {}}, status=400)
-        if length > settings.MAX_REQUEST_BODY_BYTES:
-            message = f"Request body too large (limit {settings.MAX_REQUEST_BODY_BYTES} bytes)."
+        # A path may allow more (REQUEST_BODY_LIMITS: file uploads, spooled to disk).
+        limit = next(
+            (n for prefix, n in settings.REQUEST_BODY_LIMITS.items() if request.path_info.startswith(prefix)),
+            settings.MAX_REQUEST_BODY_BYTES,
+        )
+        if length > limit:
+            message = f"Request body too large (limit {limit} bytes)."
             return JsonResponse({"message": message, "extra": {}}, status=413)
         return None
 

@@ -14,6 +14,8 @@ api_patterns = [
     path("", include("reads.urls")),
     path("", include("search.urls")),
     path("", include("presence.urls")),
+    path("", include("attachments.urls")),
+    path("", include("push.urls")),
     path("", include(notifications_urls.api_urlpatterns)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI from drf-spectacular-sidecar's static files; its start-up script is a file
@@ -32,6 +34,7 @@ urlpatterns = [
     path("healthz", HealthApi.as_view(), name="healthz"),
     path("readyz", ReadinessApi.as_view(), name="readyz"),
     path("", include("notifications.urls")),
+    path("", include("push.urls_root")),
     path("", include("web.urls")),
 ]
 

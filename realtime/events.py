@@ -27,6 +27,10 @@ EventType = Literal[
     # To the user alone (chat_id 0): their access was revoked; a feed stream re-checks its
     # credentials (realtime.services.user_delivery_revoke).
     "user.revoked",
+    # A file sent with a message (attachments app): made with it, then ready or failed
+    # once its thumbnail task ran.
+    "attachment.created",
+    "attachment.updated",
 ]
 
 
@@ -111,6 +115,26 @@ class UserRevokedData(TypedDict):
     reason: str
 
 
+class AttachmentData(TypedDict):
+    """attachment.created, attachment.updated: the attachment as `GET /api/attachments/{id}/`
+    returns it. An image is `pending` until its thumbnail is made (`ready`, with
+    `thumbnail_url`) or cannot be (`failed`)."""
+
+    id: int
+    chat_id: int
+    message_id: int
+    uploaded_by: int | None
+    name: str
+    content_type: str
+    size: int
+    width: int | None
+    height: int | None
+    status: Literal["pending", "ready", "failed"]
+    url: str
+    thumbnail_url: str | None
+    created_at: DateTime
+
+
 EVENT_DATA: dict[str, type] = {
     "chat.created": ChatData,
     "chat.updated": ChatData,
@@ -123,4 +147,6 @@ EVENT_DATA: dict[str, type] = {
     "message.deleted": MessageData,
     "read.updated": ReadUpdatedData,
     "user.revoked": UserRevokedData,
+    "attachment.created": AttachmentData,
+    "attachment.updated": AttachmentData,
 }

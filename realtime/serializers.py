@@ -5,7 +5,12 @@ class ConnectionTokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="JWT (HS256) for Centrifugo's connect; `sub` is the user id.")
     expires_at = serializers.DateTimeField(help_text="Ask for a new token before this.")
     ws_url = serializers.CharField(help_text="Centrifugo's WebSocket endpoint.")
-    channel = serializers.CharField(help_text="The user's personal channel: the events of chats they are not subscribed to yet (added to, removed from, deleted); each chat's own events arrive on `chat:<id>`.")
+    channel = serializers.CharField(
+        help_text=(
+            "The user's personal channel: the events of chats they are not subscribed to yet (added to,"
+            " removed from, deleted); each chat's own events arrive on `chat:<id>`."
+        )
+    )
 
 
 class SubscriptionTokenQuerySerializer(serializers.Serializer):

@@ -80,6 +80,12 @@ if [ ! -f "$ENV_FILE" ]; then
     "$ROOT/.env.example" > "$ENV_FILE"
   chmod 600 "$ENV_FILE"
 fi
+# Web Push: a VAPID key pair (P-256), generated once; the public key is what browsers get.
+if ! grep -q '^PUSH_VAPID_PRIVATE_KEY=.' "$ENV_FILE"; then
+  log "adding a generated VAPID key pair (Web Push) to $ENV_FILE"
+  sed -i '/^PUSH_VAPID_P[A-Z]*_KEY=/d' "$ENV_FILE"
+  (cd "$ROOT" && .venv/bin/python -m push.vapid) >> "$ENV_FILE"
+fi
 # A secret added to .env.example after this .env was written: appended, freshly generated.
 if ! grep -q '^REDIS_PASSWORD=.' "$ENV_FILE"; then
   log "adding a generated REDIS_PASSWORD to $ENV_FILE"

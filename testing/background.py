@@ -26,7 +26,7 @@ from .processes import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 CELERY = str(Path(sys.executable).with_name("celery"))
-QUEUES = ("default", "email", "reports")
+QUEUES = ("default", "email", "reports", "media")
 
 
 @dataclass

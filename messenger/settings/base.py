@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "search",
     "presence",
     "ops",
+    "attachments",
+    "push",
 ]
 
 MIDDLEWARE = [
@@ -162,10 +164,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = STATE_DIR / "static"
 
-# Bodies above this size are refused with 413 before anything parses them.
-MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=256 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
-
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.TokenAuthentication",
@@ -226,6 +224,9 @@ from .email import *  # noqa: E402, F403
 
 # Read state, typing and presence, search.
 from .features import *  # noqa: E402, F403
+
+# Attachments and Web Push.
+from .media import *  # noqa: E402, F403
 
 # The event feed (polling, long polling, SSE).
 from .realtime import *  # noqa: E402, F403

@@ -22,10 +22,13 @@ CELERY_RESULT_SERIALIZER = "json"
 # Queues: one per kind of work, so a flood of one kind (a thousand emails) never delays
 # another (the report), and each can get its own workers. Tasks are routed by name.
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = (Queue("default"), Queue("email"), Queue("reports"))
+# Thumbnails have a queue of their own (`media`, the brief's `(video|image).tasks.*`): a burst
+# of uploads never delays email or reports, and image work can get workers of its own.
+CELERY_TASK_QUEUES = (Queue("default"), Queue("email"), Queue("reports"), Queue("media"))
 CELERY_TASK_ROUTES = {
     "notifications.*": {"queue": "email"},
     "reports.*": {"queue": "reports"},
+    "attachments.*": {"queue": "media"},
 }
 
 # Every task is short and idempotent (it checks a record before acting), so a message is

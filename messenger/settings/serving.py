@@ -32,3 +32,7 @@ ASGI_MAX_CONNECTIONS = env.int("ASGI_MAX_CONNECTIONS", default=10_000)
 REQUEST_QUEUE_TIMEOUT_MS = env.int("REQUEST_QUEUE_TIMEOUT_MS", default=75)
 # What a refused client is told to wait before retrying, in seconds.
 OVERLOAD_RETRY_AFTER_SECONDS = env.int("OVERLOAD_RETRY_AFTER_SECONDS", default=1)
+
+# Bodies above this size are refused with 413 before anything parses them.
+MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=256 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES

@@ -36,3 +36,11 @@ STATIC_ROOT = None
 # enough that no test is throttled unless it lowers them (core/tests/test_throttling.py).
 CACHES["throttle"]["KEY_PREFIX"] = f"{DATABASES['default']['TEST']['NAME']}:throttle"
 THROTTLE_RATES = dict.fromkeys(THROTTLE_RATES, "100000/min")
+# Web Push: the tests' push receiver listens on loopback over http; a key pair of the test
+# run's own when .env has none (the receiver checks each push against the key it names).
+PUSH_ALLOW_INSECURE_ENDPOINTS = True
+PUSH_SEND = False  # on in the push tests only: other tests' messages give the worker no tasks
+if not PUSH_VAPID_PRIVATE_KEY:  # noqa: F405
+    from push.vapid import vapid_keys_generate
+
+    PUSH_VAPID_PRIVATE_KEY, PUSH_VAPID_PUBLIC_KEY = vapid_keys_generate()

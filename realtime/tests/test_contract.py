@@ -39,6 +39,22 @@ def test_the_validator_refuses_what_breaks_the_contract():
 
 
 @pytest.mark.django_db
+def _attachment_events(team) -> None:
+    """attachment.created, then attachment.updated (attachments app)."""
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from attachments.services import attachment_thumbnail_set, attachment_upload
+
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, format="PNG")
+    upload = SimpleUploadedFile("a.png", png.getvalue())
+    attachment, _ = attachment_upload(chat_id=team.chat.pk, author=team.member, upload=upload)
+    attachment_thumbnail_set(attachment_id=attachment.pk, thumbnail=None)
+
+
 def test_events_made_by_every_service_pass(team, make_user, client_for):
     """The services' events against the contract (the autouse check covers every test; this
     one makes one of each type on purpose)."""
@@ -57,6 +73,7 @@ def test_events_made_by_every_service_pass(team, make_user, client_for):
     services.chat_member_add(chat=team.chat, user=newcomer, added_by=None)
     services.chat_member_update(chat=team.chat, user_id=newcomer.pk, role="admin", actor=team.owner)
     services.chat_member_remove(chat=team.chat, user_id=newcomer.pk, actor=team.owner)
+    _attachment_events(team)
     services.chat_delete(chat=team.chat, actor=team.owner)
     user_delivery_revoke(user_id=newcomer.pk, reason="logged out")
     types = set()

@@ -11,6 +11,8 @@
 // User text only ever reaches the DOM through textContent.
 
 import { startLive } from "./live.js";
+import { attachmentHandlers, decorateMessage, startAttachments } from "./attachments.js";
+import { startPush } from "./push.js";
 
 const config = JSON.parse(document.getElementById("page-config").textContent);
 const me = config.user.id;
@@ -137,6 +139,7 @@ const handlers = {
   "read.updated"(data) {
     readUpdated(data);
   },
+  ...attachmentHandlers,
 };
 
 function upsertChat(chat) {
@@ -322,6 +325,7 @@ function renderMessages() {
       }
       const time = new Date(message.created_at);
       item.append(el("time", { text: time.toLocaleTimeString(), attrs: { datetime: message.created_at } }));
+      decorateMessage(message, item); // its attachments (attachments.js)
       if (message.author?.id === me && !message.deleted_at) item.append(messageActions(message));
       const receipt = readReceipt(message, messages);
       if (receipt) item.append(receipt);
@@ -690,7 +694,9 @@ function startFeatures() {
   window.addEventListener("focus", markReadSoon);
   startSearch();
   startNotificationSettings();
+  startPush({ config, csrfToken }).catch((error) => console.warn(error));
   if (currentChatId === null) return;
+  startAttachments({ config, chatId: currentChatId, csrfToken, showError });
   startTypingSender();
   const live = startLive({
     config,

@@ -1,0 +1,8 @@
+"""What the chats app tells the apps above it, which it does not import (import-linter's
+layers): they connect receivers in their AppConfig.ready. Sent inside the change's
+transaction; a receiver that sends work elsewhere does it on commit."""
+
+from django.dispatch import Signal
+
+# A new message (not a client_id repeat) was written; kwargs: message.
+message_created = Signal()
