@@ -434,13 +434,26 @@ class Bench:
         }
 
     # -- 2 and 7: the same receipt measurement
-    def receipt_run(self, *, label: str, mode: str, base: dict, subscribers: list[dict], posters: list[dict]) -> dict:
-        duration = self.seconds(60, 15)
+    def receipt_run(
+        self,
+        *,
+        label: str,
+        mode: str,
+        base: dict,
+        subscribers: list[dict],
+        posters: list[dict],
+        rate: float | None = None,
+        duration: float | None = None,
+        concurrency: int = 64,
+    ) -> dict:
+        """One run of scenario 2's measurement: `rate` POSTs a second (0: closed loop)."""
+        rate = self.args.rate if rate is None else rate
+        duration = duration or self.seconds(60, 15)
         http = {
             "posters": posters,
-            "concurrency": 64,
+            "concurrency": concurrency,
             "timeout_s": 10,
-            "phases": [{"name": f"{self.args.rate:g}/s", "rate": self.args.rate, "duration_s": duration}],
+            "phases": [{"name": f"{rate:g}/s" if rate else "saturation", "rate": rate, "duration_s": duration}],
         }
         receivers = base | {
             "mode": mode,
@@ -849,81 +862,123 @@ class Bench:
 
     # -- 7
     def scenario_7(self) -> dict:
-        target = (
-            "scenario 2 through Django Channels (channels, channels_redis, bench/peers/channels/) in the same run: "
-            "the product ≥ 5× better in p99 and in CPU per delivered message"
-        )
-        try:
-            from bench.peers.channels import ChannelsServer  # type: ignore[attr-defined]
-        except ImportError as exc:
-            log(f"scenario 7: peer not available ({exc})")
-            return {
-                "name": "A peer side by side",
-                "target": target,
-                "measured": "peer not available",
-                "met": None,
-                "limits": f"bench/peers/channels is not on this branch yet ({exc})",
-                "figures": {},
-            }
+        """The product, the Django Channels peer and the python-socketio peer, one after the
+        other in this run, each with the same population, POSTs and receipt measurement: at a
+        rate all of them sustain (`--peer-rate`), then at saturation (closed loop)."""
         from django.db import connection
 
+        from bench.peers.server import ChannelsServer, SocketIOServer
         from ops.centrifugo import database_dsn
 
-        # One process per core, as the product's gunicorn; the same bench database.
-        peer = ChannelsServer(workers=CORES).start(DATABASE_URL=database_dsn(connection.settings_dict))
-        try:
-            probe = Probe(lambda: {"channels-peer": peer.pids()})
-            loadgen = Loadgen(self.binary, probe)
-            pop = self.pop
-            subscribers = [
-                {"token": pop.api_tokens[i], "channels": [], "chat_ids": [pop.small_chat_of(i)]}
-                for i in range(self.args.clients)
-            ]
-            log(f"scenario 7: the Channels peer at {peer.url}, {self.args.clients} clients, {self.args.rate:g} msg/s")
-            base = {
-                "base_url": peer.url,
-                "ws_url": peer.ws_url,
-                "origin": peer.url,
-                "source_addrs": ["127.0.0.2", "127.0.0.3"],
-            }
+        rate = self.args.peer_rate
+        pop = self.pop
+        systems: dict[str, dict] = {}
+        windows: dict[str, dict] = {}
+        for name in ("product", "channels", "socketio"):
+            peer = None
+            if name == "product":
+                base, mode, subscribers, loadgen = self.base(), "ws", self.subscribers_small(), self.loadgen
+            else:
+                server_class = ChannelsServer if name == "channels" else SocketIOServer
+                # One process per core, as the product's gunicorn; the same bench database.
+                peer = server_class(workers=CORES).start(DATABASE_URL=database_dsn(connection.settings_dict))
+                loadgen = Loadgen(self.binary, Probe(lambda peer=peer, name=name: {f"{name}-peer": peer.pids()}))
+                base = {"base_url": peer.url, "ws_url": peer.ws_url, "origin": peer.url}
+                base["source_addrs"] = ["127.0.0.2", "127.0.0.3"]
+                mode = name
+                subscribers = [
+                    {"token": pop.api_tokens[i], "channels": [], "chat_ids": [pop.small_chat_of(i)]}
+                    for i in range(self.args.clients)
+                ]
             saved, self.loadgen = self.loadgen, loadgen
             try:
-                run = self.receipt_run(
-                    label="7 channels peer",
-                    mode="channels",
-                    base=base,
-                    subscribers=subscribers,
-                    posters=self.posters_small(),
-                )
+                runs = {}
+                for kind, phase_rate, duration in (
+                    ("shared", rate, self.seconds(30, 10)),
+                    ("saturation", 0, self.seconds(15, 8)),
+                ):
+                    log(
+                        f"scenario 7: {name}, {self.args.clients} clients, "
+                        + (f"{phase_rate:g} msg/s" if phase_rate else "saturation (closed loop, 32 clients)")
+                    )
+                    run = self.receipt_run(
+                        label=f"7 {name} {kind}",
+                        mode=mode,
+                        base=base,
+                        subscribers=subscribers,
+                        posters=self.posters_small(),
+                        rate=phase_rate,
+                        duration=duration,
+                        concurrency=64 if phase_rate else 32,
+                    )
+                    if peer is None:
+                        self.settle()
+                    summary = self.receipt_summary([run])
+                    summary["figures"]["accepted_per_s"] = phase(run)["accepted_per_s"]
+                    runs[kind] = summary
+                    windows[f"7 {name} {kind}"] = summary["window"]
+                    g = summary["figures"]
+                    log(
+                        f"  {g['accepted_per_s']}/s accepted; receipt p50 {g['receipt_p50_ms']} ms, "
+                        f"p99 {g['receipt_p99_ms']} ms; lost {g['lost']}; {g['server_cpu_ms_per_delivery']} CPU ms "
+                        "per delivery"
+                    )
             finally:
                 self.loadgen = saved
-        finally:
-            peer.stop()
-        summary = self.receipt_summary([run])
-        f = summary["figures"]
-        ours = self.results.get("2", {}).get("figures", {})
-        p99_ratio = (
-            f["receipt_p99_ms"] / ours["receipt_p99_ms"]
-            if f.get("receipt_p99_ms") and ours.get("receipt_p99_ms")
-            else None
+                if peer is not None:
+                    peer.stop()
+            systems[name] = runs
+        return self.peers_summary(rate, systems, windows)
+
+    def peers_summary(self, rate: float, systems: dict[str, dict], windows: dict[str, dict]) -> dict:
+        keys = (
+            "accepted_per_s",
+            "receipt_p50_ms",
+            "receipt_p99_ms",
+            "post_p50_ms",
+            "post_p99_ms",
+            "lost",
+            "duplicated",
+            "ready",
+            "server_cpu_ms_per_delivery",
         )
-        cpu_ratio = (
-            f["server_cpu_ms_per_delivery"] / ours["server_cpu_ms_per_delivery"]
-            if f.get("server_cpu_ms_per_delivery") and ours.get("server_cpu_ms_per_delivery")
-            else None
+        table = {
+            name: {kind: {k: s["figures"].get(k) for k in keys} for kind, s in runs.items()}
+            for name, runs in systems.items()
+        }
+        figures: dict[str, Any] = {"peer_rate": rate, "systems": table}
+        met = True
+        for peer in ("channels", "socketio"):
+            ours, theirs = table["product"]["shared"], table[peer]["shared"]
+            for key, short in (("receipt_p99_ms", "p99"), ("server_cpu_ms_per_delivery", "cpu")):
+                ratio = theirs[key] / ours[key] if theirs.get(key) and ours.get(key) else None
+                figures[f"{short}_ratio_{peer}_over_product"] = round(ratio, 2) if ratio else None
+                met = met and ratio is not None and ratio >= 5
+        measured = "; ".join(
+            f"{name}: at {rate:g}/s p50 {r['shared']['receipt_p50_ms']} / p99 {r['shared']['receipt_p99_ms']} ms, "
+            f"{r['shared']['server_cpu_ms_per_delivery']} CPU ms per delivery, lost {r['shared']['lost']}; "
+            f"saturation {r['saturation']['accepted_per_s']}/s, p99 {r['saturation']['receipt_p99_ms']} ms, "
+            f"{r['saturation']['server_cpu_ms_per_delivery']} CPU ms per delivery"
+            for name, r in table.items()
         )
-        f["p99_ratio_peer_over_product"] = round(p99_ratio, 2) if p99_ratio else None
-        f["cpu_ratio_peer_over_product"] = round(cpu_ratio, 2) if cpu_ratio else None
-        summary.update(
-            name="A peer side by side",
-            target=target,
-            measured=f"Channels: p50 {f['receipt_p50_ms']} ms, p99 {f['receipt_p99_ms']} ms, lost {f['lost']}, "
-            f"{f['server_cpu_ms_per_delivery']} CPU ms per delivery; "
-            f"peer/product: p99 ×{f['p99_ratio_peer_over_product']}, "
-            f"CPU ×{f['cpu_ratio_peer_over_product']}",
-            met=bool(p99_ratio and cpu_ratio and p99_ratio >= 5 and cpu_ratio >= 5),
+        ratios = ", ".join(
+            f"{peer}/product p99 ×{figures[f'p99_ratio_{peer}_over_product']}, "
+            f"CPU ×{figures[f'cpu_ratio_{peer}_over_product']}"
+            for peer in ("channels", "socketio")
         )
-        return summary
+        middle = windows.get("7 channels shared", {})
+        return {
+            "name": "Peers side by side",
+            "target": "scenario 2's measurement through the product, Django Channels (bench/peers/channels/) and "
+            "python-socketio (bench/peers/socketio/) in the same run, at a rate all sustain and at saturation: "
+            "the product ≥ 5× better than each peer in p99 and in CPU per delivered message at that rate",
+            "figures": figures,
+            "measured": f"{measured}. At {rate:g}/s: {ratios}",
+            "met": met,
+            "limits": "; ".join(f"{label}: {limit_text(w)}" for label, w in windows.items()),
+            "window": middle,
+            "windows": windows,
+        }
 
     def run(self) -> None:
         began = time.monotonic()
@@ -973,7 +1028,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of scenario 1 (medians)")
     parser.add_argument("--repeat-latency", type=int, default=1, help="runs of scenario 2 (60 s each)")
     parser.add_argument("--clients", type=int, default=1000, help="WebSocket clients of scenarios 2, 3, 7")
-    parser.add_argument("--rate", type=float, default=200, help="messages per second of scenarios 2 and 7")
+    parser.add_argument("--rate", type=float, default=200, help="messages per second of scenario 2")
+    parser.add_argument(
+        "--peer-rate", type=float, default=100, help="messages per second of scenario 7 (a rate every peer sustains)"
+    )
     parser.add_argument("--big-room", type=int, default=10_000, help="members of scenario 4's room")
     # nginx holds about 10,000 WebSockets here (two workers of 10,000 connections, two per
     # proxied WebSocket) and then refuses every other request: 8,000 leaves room for the POSTs.
