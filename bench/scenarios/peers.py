@@ -1,11 +1,13 @@
 """Scenario 7, peers side by side: scenario 2's measurement through the product, the Django
 Channels peer (bench/peers/channels/) and the python-socketio peer (bench/peers/socketio/)."""
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from bench.measure import CORES, Loadgen, Probe, limit_text, log, phase
 
 if TYPE_CHECKING:
+    from bench.peers.server import PeerServer
     from bench.suite import Suite
 
 NUMBER, NAME = 7, "Peers side by side"
@@ -15,70 +17,87 @@ def run(suite: "Suite") -> dict:
     """The product, the Django Channels peer and the python-socketio peer, one after the
     other in this run, each with the same population, POSTs and receipt measurement: at a
     rate all of them sustain (`--peer-rate`), then at saturation (closed loop)."""
+    systems: dict[str, dict] = {}
+    windows: dict[str, dict] = {}
+    for name in ("product", "channels", "socketio"):
+        if name == "product":
+            systems[name] = _measure(suite, name, suite.base(), "ws", suite.subscribers_small(), windows)
+            continue
+        peer = _peer_start(name)
+        probe = Probe(lambda role=f"{name}-peer", peer=peer: {role: peer.pids()})
+        saved, suite.loadgen = suite.loadgen, Loadgen(suite.binary, probe)
+        try:
+            base = {"base_url": peer.url, "ws_url": peer.ws_url, "origin": peer.url}
+            base["source_addrs"] = ["127.0.0.2", "127.0.0.3"]
+            # The peers join a socket to its user's chats themselves: the API token is enough.
+            subscribers = [
+                {"token": suite.pop.api_tokens[i], "channels": [], "chat_ids": [suite.pop.small_chat_of(i)]}
+                for i in range(suite.args.clients)
+            ]
+            systems[name] = _measure(suite, name, base, name, subscribers, windows)
+        finally:
+            suite.loadgen = saved
+            peer.stop()
+    return peers_summary(suite.args.peer_rate, systems, windows)
+
+
+def _peer_start(name: str) -> "PeerServer":
     from django.db import connection
 
     from bench.peers.server import ChannelsServer, SocketIOServer
     from ops.centrifugo import database_dsn
 
-    rate = suite.args.peer_rate
-    pop = suite.pop
-    systems: dict[str, dict] = {}
-    windows: dict[str, dict] = {}
-    for name in ("product", "channels", "socketio"):
-        peer = None
-        if name == "product":
-            base, mode, subscribers, loadgen = suite.base(), "ws", suite.subscribers_small(), suite.loadgen
-        else:
-            server_class = ChannelsServer if name == "channels" else SocketIOServer
-            # One process per core, as the product's gunicorn; the same bench database.
-            peer = server_class(workers=CORES).start(DATABASE_URL=database_dsn(connection.settings_dict))
-            loadgen = Loadgen(suite.binary, Probe(lambda peer=peer, name=name: {f"{name}-peer": peer.pids()}))
-            base = {"base_url": peer.url, "ws_url": peer.ws_url, "origin": peer.url}
-            base["source_addrs"] = ["127.0.0.2", "127.0.0.3"]
-            mode = name
-            subscribers = [
-                {"token": pop.api_tokens[i], "channels": [], "chat_ids": [pop.small_chat_of(i)]}
-                for i in range(suite.args.clients)
-            ]
-        saved, suite.loadgen = suite.loadgen, loadgen
-        try:
-            runs = {}
-            for kind, phase_rate, duration in (
-                ("shared", rate, suite.seconds(30, 10)),
-                ("saturation", 0, suite.seconds(15, 8)),
-            ):
-                log(
-                    f"scenario 7: {name}, {suite.args.clients} clients, "
-                    + (f"{phase_rate:g} msg/s" if phase_rate else "saturation (closed loop, 32 clients)")
-                )
-                run = suite.receipt_run(
-                    label=f"7 {name} {kind}",
-                    mode=mode,
-                    base=base,
-                    subscribers=subscribers,
-                    posters=suite.posters_small(),
-                    rate=phase_rate,
-                    duration=duration,
-                    concurrency=64 if phase_rate else 32,
-                )
-                if peer is None:
-                    suite.settle()
-                summary = suite.receipt_summary([run])
-                summary["figures"]["accepted_per_s"] = phase(run)["accepted_per_s"]
-                runs[kind] = summary
-                windows[f"7 {name} {kind}"] = summary["window"]
-                g = summary["figures"]
-                log(
-                    f"  {g['accepted_per_s']}/s accepted; receipt p50 {g['receipt_p50_ms']} ms, "
-                    f"p99 {g['receipt_p99_ms']} ms; lost {g['lost']}; {g['server_cpu_ms_per_delivery']} CPU ms "
-                    "per delivery"
-                )
-        finally:
-            suite.loadgen = saved
-            if peer is not None:
-                peer.stop()
-        systems[name] = runs
-    return peers_summary(rate, systems, windows)
+    server_class = ChannelsServer if name == "channels" else SocketIOServer
+    # One process per core, as the product's gunicorn; the same bench database.
+    return server_class(workers=CORES).start(DATABASE_URL=database_dsn(connection.settings_dict))
+
+
+def _measure(suite: "Suite", name: str, base: dict, mode: str, subscribers: list[dict], windows: dict) -> dict:
+    """One system at the shared rate, then at saturation; a summary of each."""
+    runs = {}
+    for kind, rate, duration in (
+        ("shared", suite.args.peer_rate, suite.seconds(30, 10)),
+        ("saturation", 0, suite.seconds(15, 8)),
+    ):
+        offered = f"{rate:g} msg/s" if rate else "saturation (closed loop, 32 clients)"
+        log(f"scenario 7: {name}, {suite.args.clients} clients, {offered}")
+        run = suite.receipt_run(
+            label=f"7 {name} {kind}",
+            mode=mode,
+            base=base,
+            subscribers=subscribers,
+            posters=suite.posters_small(),
+            rate=rate,
+            duration=duration,
+            concurrency=64 if rate else 32,
+        )
+        _quiet(suite, None if name == "product" else suite.loadgen.probe)
+        summary = suite.receipt_summary([run])
+        summary["figures"]["accepted_per_s"] = phase(run)["accepted_per_s"]
+        runs[kind] = summary
+        windows[f"7 {name} {kind}"] = summary["window"]
+        f = summary["figures"]
+        log(
+            f"  {f['accepted_per_s']}/s accepted; receipt p50 {f['receipt_p50_ms']} ms, p99 {f['receipt_p99_ms']} ms; "
+            f"lost {f['lost']}; {f['server_cpu_ms_per_delivery']} CPU ms per delivery"
+        )
+    return runs
+
+
+def _quiet(suite: "Suite", probe: Probe | None = None, timeout: float = 20) -> None:
+    """After a run, until the system is idle: the product's own settle (outbox, gunicorn), or a
+    peer's processes below a tenth of a core (a saturated peer still sends its backlog)."""
+    if probe is None:
+        suite.settle()
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = probe.snapshot()
+        time.sleep(1.0)
+        after = probe.snapshot()
+        if sum(after["cpu"][k] - before["cpu"].get(k, 0) for k in after["cpu"] if k.endswith("-peer")) < 0.1:
+            return
+    log(f"  the peer did not go quiet in {timeout:.0f} s")
 
 
 def peers_summary(rate: float, systems: dict[str, dict], windows: dict[str, dict]) -> dict:
