@@ -45,6 +45,9 @@ from bench.scenarios import SUITE
 
 
 class Suite:
+    """What the scenarios share: the arguments, the population, the stack, the probe and the
+    load generator, and the measurement of POST → receipt (scenarios 2, 3, 4 and 7)."""
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.quick = args.quick
