@@ -40,7 +40,7 @@ test-faults: services  ## faults injected under load; counts in bench/results/fa
 soak: services    ## 10 minutes of mixed load: RSS of every process, error lines of every log (bench/results/soak.json)
 	@.venv/bin/python -m bench soak
 
-bench: services   ## issue 9's seven scenarios on this machine: bench/results/ and docs/performance.md (~12 min)
+bench: services   ## issue 9's seven scenarios on this machine (python -m bench): bench/results/ and docs/performance.md (~15 min)
 	@$(PY) -m bench $(BENCH_ARGS)
 
 lint: setup

@@ -51,6 +51,9 @@ class Suite:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.quick = args.quick
+        # Only a whole run replaces the committed figures; a partial or quick one goes aside.
+        self.complete = not args.quick and set(args.scenarios) == set(range(1, 8))
+        self.out = RESULTS if self.complete else Path(tempfile.mkdtemp(prefix="bench-results-"))
         self.results: dict[str, dict] = {}
         self.stack = None
         self.pop = None
@@ -311,9 +314,7 @@ def main(argv: list[str] | None = None) -> None:
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip(),
     }
-    # Only a whole run replaces the committed figures; a partial or quick one goes aside.
-    complete = not args.quick and set(args.scenarios) == set(range(1, 8))
-    out = RESULTS if complete else Path(tempfile.mkdtemp(prefix="bench-results-"))
+    complete, out = bench.complete, bench.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(
         json.dumps({"meta": meta, "scenarios": bench.results}, indent=1, default=str) + "\n"

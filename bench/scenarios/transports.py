@@ -6,7 +6,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
-from bench.measure import RESULTS, ROOT, log
+from bench.measure import ROOT, log
 
 if TYPE_CHECKING:
     from bench.suite import Suite
@@ -16,7 +16,7 @@ TARGET = "bench/transports at 1,000 clients and 20 msg/s: p99 within 2× of ngin
 
 
 def run(suite: "Suite") -> dict:
-    out = RESULTS / "bench_transports.json"
+    out = suite.out / "bench_transports.json"
     duration = suite.seconds(10, 5)
     command = [
         sys.executable,
