@@ -192,6 +192,27 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
     path.write_text("\n".join(lines) + "\n")
 
 
+def _share(window: dict) -> str:
+    """How much of the machine's busy CPU was this run's (servers and load generator)."""
+    busy, cores = window.get("machine_busy_cores"), window.get("cores") or {}
+    if not busy or not cores:
+        return ""
+    ours = sum(v for v in cores.values() if v > 0)
+    return (
+        f". Of the {busy:.2f} busy cores, {ours:.2f} were this run's processes and "
+        f"{max(0.0, busy - ours):.2f} other work on the machine"
+    )
+
+
+def _roles(results: dict[str, dict]) -> list[str]:
+    roles: set[str] = set()
+    for r in results.values():
+        roles |= set(((r or {}).get("window") or {}).get("cores", {}))
+    order = ["nginx", "gunicorn", "uvicorn", "centrifugo", "channels-peer", "socketio-peer", "postgres", "redis"]
+    order.append("loadgen")
+    return [role for role in order if role in roles] + sorted(roles - set(order))
+
+
 def _peers_table(result: dict | None) -> list[str]:
     """Scenario 7: each system at the shared rate and at saturation, side by side."""
     systems = ((result or {}).get("figures") or {}).get("systems")
@@ -220,27 +241,6 @@ def _peers_table(result: dict | None) -> list[str]:
         "messages delivered to sockets.",
         "",
     ]
-
-
-def _share(window: dict) -> str:
-    """How much of the machine's busy CPU was this run's (servers and load generator)."""
-    busy, cores = window.get("machine_busy_cores"), window.get("cores") or {}
-    if not busy or not cores:
-        return ""
-    ours = sum(v for v in cores.values() if v > 0)
-    return (
-        f". Of the {busy:.2f} busy cores, {ours:.2f} were this run's processes and "
-        f"{max(0.0, busy - ours):.2f} other work on the machine"
-    )
-
-
-def _roles(results: dict[str, dict]) -> list[str]:
-    roles: set[str] = set()
-    for r in results.values():
-        roles |= set(((r or {}).get("window") or {}).get("cores", {}))
-    order = ["nginx", "gunicorn", "uvicorn", "centrifugo", "channels-peer", "socketio-peer", "postgres", "redis"]
-    order.append("loadgen")
-    return [role for role in order if role in roles] + sorted(roles - set(order))
 
 
 def main() -> None:
