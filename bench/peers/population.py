@@ -10,8 +10,8 @@ from django.db import connection, transaction
 
 from accounts.models import User
 from accounts.services import tokens_create
+from bench.peers.server import database_url
 from chats.models import Chat, Membership
-from ops.centrifugo import database_dsn
 
 
 @contextlib.contextmanager
@@ -20,7 +20,7 @@ def bench_database(name: str = "bench_peer_channels") -> Iterator[str]:
     connection.settings_dict["TEST"]["NAME"] = name
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
     try:
-        yield database_dsn(connection.settings_dict)
+        yield database_url()
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 

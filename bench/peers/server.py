@@ -17,6 +17,16 @@ from testing.processes import free_port, process_stop
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def database_url() -> str:
+    """The DATABASE_URL of the database Django is connected to now (the bench's, or the tests'
+    under pytest), for a peer's processes: the one place the peers build it."""
+    from django.db import connection
+
+    from ops.centrifugo import database_dsn
+
+    return database_dsn(connection.settings_dict)
+
+
 class PeerServer:
     module = ""  # `python -m` this
     ws_path = ""  # where its sockets connect

@@ -42,14 +42,11 @@ def run(suite: "Suite") -> dict:
 
 
 def _peer_start(name: str) -> "PeerServer":
-    from django.db import connection
-
-    from bench.peers.server import ChannelsServer, SocketIOServer
-    from ops.centrifugo import database_dsn
+    from bench.peers.server import ChannelsServer, SocketIOServer, database_url
 
     server_class = ChannelsServer if name == "channels" else SocketIOServer
     # One process per core, as the product's gunicorn; the same bench database.
-    return server_class(workers=CORES).start(DATABASE_URL=database_dsn(connection.settings_dict))
+    return server_class(workers=CORES).start(DATABASE_URL=database_url())
 
 
 def _measure(suite: "Suite", name: str, base: dict, mode: str, subscribers: list[dict], windows: dict) -> dict:

@@ -8,15 +8,15 @@ import pytest
 
 from bench.peers.clients import PEERS
 from bench.peers.population import population_make
+from bench.peers.server import database_url
 from bench.peers.smoke import smoke_run
-from testing.background import test_database_url as database_url_of_tests
 
 
 @pytest.mark.parametrize("peer", sorted(PEERS))
 def test_peer_delivers_each_message_once(peer: str, transactional_db: None) -> None:
     population = population_make(readers=1, chat_size=2)
     server_class, client = PEERS[peer]
-    server = server_class(workers=1).start(DATABASE_URL=database_url_of_tests())
+    server = server_class(workers=1).start(DATABASE_URL=database_url())
     try:
         tokens = [population.poster_token, population.reader_tokens[0]]
         failures = asyncio.run(smoke_run(server, client, tokens=tokens, chat_id=population.chats[0][0]))
