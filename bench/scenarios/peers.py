@@ -14,31 +14,28 @@ NUMBER, NAME = 7, "Peers side by side"
 
 
 def run(suite: "Suite") -> dict:
-    """The product, the Django Channels peer and the python-socketio peer, one after the
-    other in this run, each with the same population, POSTs and receipt measurement: at a
-    rate all of them sustain (`--peer-rate`), then at saturation (closed loop)."""
-    systems: dict[str, dict] = {}
-    windows: dict[str, dict] = {}
-    for name in ("product", "channels", "socketio"):
-        if name == "product":
-            systems[name] = _measure(suite, name, suite.base(), "ws", suite.subscribers_small(), windows)
-            continue
-        peer = _peer_start(name)
-        probe = Probe(lambda role=f"{name}-peer", peer=peer: {role: peer.pids()})
-        saved, suite.loadgen = suite.loadgen, Loadgen(suite.binary, probe)
-        try:
-            base = {"base_url": peer.url, "ws_url": peer.ws_url, "origin": peer.url}
-            base["source_addrs"] = ["127.0.0.2", "127.0.0.3"]
-            # The peers join a socket to its user's chats themselves: the API token is enough.
-            subscribers = [
-                {"token": suite.pop.api_tokens[i], "channels": [], "chat_ids": [suite.pop.small_chat_of(i)]}
-                for i in range(suite.args.clients)
-            ]
-            systems[name] = _measure(suite, name, base, name, subscribers, windows)
-        finally:
-            suite.loadgen = saved
+    """The product, the Django Channels peer and the python-socketio peer, each with the same
+    population, POSTs and receipt measurement: all three at a rate all of them sustain
+    (`--peer-rate`), then all three at saturation (closed loop), so that the runs compared
+    with each other are minutes apart at most on a machine whose other load changes. Both
+    peers stay up, idle, while the others are measured."""
+    rate = suite.args.peer_rate
+    peers = {name: _peer_start(name) for name in ("channels", "socketio")}
+    try:
+        systems: dict[str, dict] = {"product": {}, **{name: {} for name in peers}}
+        windows: dict[str, dict] = {}
+        for kind, phase_rate, duration in (
+            ("shared", rate, suite.seconds(30, 10)),
+            ("saturation", 0, suite.seconds(15, 8)),
+        ):
+            for name in systems:
+                summary = _measure(suite, name, peers.get(name), phase_rate, duration)
+                systems[name][kind] = summary
+                windows[f"7 {name} {kind}"] = summary["window"]
+    finally:
+        for peer in peers.values():
             peer.stop()
-    return peers_summary(suite.args.peer_rate, systems, windows)
+    return peers_summary(rate, systems, windows)
 
 
 def _peer_start(name: str) -> "PeerServer":
@@ -49,36 +46,40 @@ def _peer_start(name: str) -> "PeerServer":
     return server_class(workers=CORES).start(DATABASE_URL=database_url())
 
 
-def _measure(suite: "Suite", name: str, base: dict, mode: str, subscribers: list[dict], windows: dict) -> dict:
-    """One system at the shared rate, then at saturation; a summary of each."""
-    runs = {}
-    for kind, rate, duration in (
-        ("shared", suite.args.peer_rate, suite.seconds(30, 10)),
-        ("saturation", 0, suite.seconds(15, 8)),
-    ):
-        offered = f"{rate:g} msg/s" if rate else "saturation (closed loop, 32 clients)"
-        log(f"scenario 7: {name}, {suite.args.clients} clients, {offered}")
+def _measure(suite: "Suite", name: str, peer: "PeerServer | None", rate: float, duration: float) -> dict:
+    """One run of scenario 2's measurement through the product (`peer` None) or a peer."""
+    offered = f"{rate:g} msg/s" if rate else "saturation (closed loop, 32 clients)"
+    log(f"scenario 7: {name}, {suite.args.clients} clients, {offered}")
+    posts = {"posters": suite.posters_small(), "rate": rate, "duration": duration, "concurrency": 64 if rate else 32}
+    kind = "shared" if rate else "saturation"
+    if peer is None:
         run = suite.receipt_run(
-            label=f"7 {name} {kind}",
-            mode=mode,
-            base=base,
-            subscribers=subscribers,
-            posters=suite.posters_small(),
-            rate=rate,
-            duration=duration,
-            concurrency=64 if rate else 32,
+            label=f"7 {name} {kind}", mode="ws", base=suite.base(), subscribers=suite.subscribers_small(), **posts
         )
-        _quiet(suite, None if name == "product" else suite.loadgen.probe)
-        summary = suite.receipt_summary([run])
-        summary["figures"]["accepted_per_s"] = phase(run)["accepted_per_s"]
-        runs[kind] = summary
-        windows[f"7 {name} {kind}"] = summary["window"]
-        f = summary["figures"]
-        log(
-            f"  {f['accepted_per_s']}/s accepted; receipt p50 {f['receipt_p50_ms']} ms, p99 {f['receipt_p99_ms']} ms; "
-            f"lost {f['lost']}; {f['server_cpu_ms_per_delivery']} CPU ms per delivery"
-        )
-    return runs
+        _quiet(suite)
+    else:
+        base = {"base_url": peer.url, "ws_url": peer.ws_url, "origin": peer.url}
+        base["source_addrs"] = ["127.0.0.2", "127.0.0.3"]
+        # The peers join a socket to its user's chats themselves: the API token is enough.
+        subscribers = [
+            {"token": suite.pop.api_tokens[i], "channels": [], "chat_ids": [suite.pop.small_chat_of(i)]}
+            for i in range(suite.args.clients)
+        ]
+        probe = Probe(lambda role=f"{name}-peer": {role: peer.pids()})
+        saved, suite.loadgen = suite.loadgen, Loadgen(suite.binary, probe)
+        try:
+            run = suite.receipt_run(label=f"7 {name} {kind}", mode=name, base=base, subscribers=subscribers, **posts)
+        finally:
+            suite.loadgen = saved
+        _quiet(suite, probe)
+    summary = suite.receipt_summary([run])
+    summary["figures"]["accepted_per_s"] = phase(run)["accepted_per_s"]
+    f = summary["figures"]
+    log(
+        f"  {f['accepted_per_s']}/s accepted; receipt p50 {f['receipt_p50_ms']} ms, p99 {f['receipt_p99_ms']} ms; "
+        f"lost {f['lost']}; {f['server_cpu_ms_per_delivery']} CPU ms per delivery"
+    )
+    return summary
 
 
 def _quiet(suite: "Suite", probe: Probe | None = None, timeout: float = 20) -> None:
