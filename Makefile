@@ -38,9 +38,9 @@ test-faults: services  ## faults injected under load; counts in bench/results/fa
 	@scripts/test.sh -m faults
 
 soak: services    ## 10 minutes of mixed load: RSS of every process, error lines of every log (bench/results/soak.json)
-	@.venv/bin/python bench/soak.py
+	@.venv/bin/python -m bench soak
 
-bench: services   ## issue 9's seven scenarios on this machine: bench/results/ and docs/performance.md (~12 min)
+bench: services   ## issue 9's seven scenarios on this machine (python -m bench): bench/results/ and docs/performance.md (~15 min)
 	@$(PY) -m bench $(BENCH_ARGS)
 
 lint: setup       ## ruff (lint and format) and import-linter's contracts (pyproject.toml)

@@ -45,9 +45,10 @@ from PIL import Image  # noqa: E402
 from accounts.models import User  # noqa: E402
 from accounts.services import token_create  # noqa: E402
 from chats.services import chat_create  # noqa: E402
+from core.database import database_url  # noqa: E402
 from realtime.services import chat_channel  # noqa: E402
 from realtime.tokens import connection_token_issue, subscription_token_issue  # noqa: E402
-from testing.background import CeleryWorker, test_database_url  # noqa: E402
+from testing.background import CeleryWorker  # noqa: E402
 from testing.centrifugo import CentrifugoServer, ChannelClient  # noqa: E402
 from testing.site import SiteServer  # noqa: E402
 
@@ -85,7 +86,7 @@ def main() -> None:
     storage_root = workdir / "attachments"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWER_")} | {
         "DJANGO_SETTINGS_MODULE": "messenger.settings.local",
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url(),
         "CELERY_KEY_PREFIX": prefix,
         "ATTACHMENTS_ROOT": str(storage_root),
         "LOG_LEVEL": "WARNING",

@@ -1,4 +1,8 @@
-"""docs/performance.md and the PNG charts, from the results of one `make bench` run."""
+"""docs/performance.md and the PNG charts, from the results of one `make bench` run.
+
+The charts are rendered beside bench.json (bench/results/*.png, ignored by git): the JSON is
+the record, the pictures are a view of it. `python -m bench report` renders both again from
+bench/results/bench.json (after a change here)."""
 
 from pathlib import Path
 from typing import Any
@@ -58,16 +62,24 @@ def charts(results: dict[str, dict], directory: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
 
-    receipts = [(n, results[n]) for n in ("2", "4", "7") if results.get(n, {}).get("figures", {}).get("receipt_p50_ms")]
+    receipts = [
+        (f"{n}. {results[n]['name']}", results[n]["figures"])
+        for n in ("2", "4")
+        if results.get(n, {}).get("figures", {}).get("receipt_p50_ms")
+    ]
+    for system, kinds in ((results.get("7") or {}).get("figures", {}).get("systems") or {}).items():
+        for kind, figures in kinds.items():
+            if figures.get("receipt_p50_ms"):
+                receipts.append((f"7. {system}, {kind}", figures))
     if receipts:
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        keys = ["receipt_p50_ms", "receipt_p90_ms", "receipt_p99_ms"]
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        keys = ["receipt_p50_ms", "receipt_p99_ms"]
         width = 0.8 / len(receipts)
-        for i, (n, r) in enumerate(receipts):
-            values = [r["figures"].get(k) or 0 for k in keys]
-            ax.bar([x + i * width for x in range(len(keys))], values, width, label=f"{n}. {r['name']}")
+        for i, (label, figures) in enumerate(receipts):
+            values = [figures.get(k) or 0 for k in keys]
+            ax.bar([x + i * width for x in range(len(keys))], values, width, label=label)
         ax.set_xticks([x + width * (len(receipts) - 1) / 2 for x in range(len(keys))])
-        ax.set_xticklabels(["p50", "p90", "p99"])
+        ax.set_xticklabels(["p50", "p99"])
         ax.set_yscale("log")
         ax.set_ylabel("POST → receipt (ms)")
         ax.grid(axis="y", alpha=0.3)
@@ -79,14 +91,20 @@ def charts(results: dict[str, dict], directory: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
 
-    windows = [(n, r["window"]) for n in TARGET_ORDER if (r := results.get(n)) and r.get("window", {}).get("cores")]
+    windows = []
+    for n in TARGET_ORDER:
+        r = results.get(n) or {}
+        # Scenario 7 has one window per system and rate; the others one each.
+        for label, w in (r.get("windows") or {f"{n}. {r.get('name')}": r.get("window") or {}}).items():
+            if w.get("cores"):
+                windows.append((label, w))
     if windows:
         roles = sorted({k for _, w in windows for k in w["cores"]})
-        fig, ax = plt.subplots(figsize=(9, 4.5))
+        fig, ax = plt.subplots(figsize=(max(9, 1.2 * len(windows)), 4.5))
         bottom = [0.0] * len(windows)
         for role in roles:
             values = [max(0.0, w["cores"].get(role, 0)) for _, w in windows]
-            ax.bar([f"{n}. {results[n]['name']}" for n, _ in windows], values, bottom=bottom, label=role)
+            ax.bar([label for label, _ in windows], values, bottom=bottom, label=role)
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         ax.set_ylabel("cores busy over the measured window")
         ax.legend(fontsize=8)
@@ -109,7 +127,8 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
     lines = [
         "# Performance",
         "",
-        "Written by `make bench` (`python -m bench`, bench/run.py) from its last run; do not edit by hand.",
+        "Written by `make bench` (`python -m bench`, bench/suite.py, bench/scenarios/) from its last run;",
+        "do not edit by hand (`python -m bench report` renders it again from bench/results/bench.json).",
         "Everything runs on this one machine: the servers, PostgreSQL and the load generator",
         "(bench/loadgen, Go, centrifuge-go), whose own CPU is listed with the servers'.",
         "",
@@ -150,15 +169,20 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
     lines += [
         "",
         "`loadgen` is the load generator itself. `postgres` counts the backends of the bench database",
-        "only; `redis` is the whole Redis server (Channels' layer; the product's Centrifugo uses its",
-        "memory engine). The machine column counts every process, other work on the machine included:",
-        "when it is near the core count while the servers' own columns are low, the run was starved",
-        "by other work and its latencies say more about the machine than about the product.",
+        "only; `redis` is the whole Redis server (the peers' channel layer and pub/sub; the product's",
+        "Centrifugo uses its memory engine). The machine column counts every process, other work on",
+        "the machine included: when it is near the core count while the servers' own columns are low,",
+        "the run was starved by other work and its latencies say more about the machine than about",
+        "the product.",
         "",
     ]
-    for chart in chart_paths:
-        lines.append(f"![{chart.stem}](../bench/results/{chart.name})")
-        lines.append("")
+    lines += _peers_table(results.get("7"))
+    if chart_paths:
+        lines += [
+            "Charts of the run, rendered by `make bench` beside bench.json (bench/results/ after a whole "
+            "run; not committed): " + ", ".join(f"`{chart.name}`" for chart in chart_paths) + ".",
+            "",
+        ]
     lines += ["## Figures", "", "Every figure of the run is in `bench/results/bench.json`; the main ones:", ""]
     for n in TARGET_ORDER:
         r = results.get(n)
@@ -184,20 +208,52 @@ def _roles(results: dict[str, dict]) -> list[str]:
     roles: set[str] = set()
     for r in results.values():
         roles |= set(((r or {}).get("window") or {}).get("cores", {}))
-    order = ["nginx", "gunicorn", "uvicorn", "centrifugo", "channels-peer", "postgres", "redis", "loadgen"]
+    order = ["nginx", "gunicorn", "uvicorn", "centrifugo", "channels-peer", "socketio-peer", "postgres", "redis"]
+    order.append("loadgen")
     return [role for role in order if role in roles] + sorted(roles - set(order))
 
 
-if __name__ == "__main__":
-    # Renders docs/performance.md again from bench/results/bench.json (after a change here).
+def _peers_table(result: dict | None) -> list[str]:
+    """Scenario 7: each system at the shared rate and at saturation, side by side."""
+    systems = ((result or {}).get("figures") or {}).get("systems")
+    if not systems:
+        return []
+    rate = result["figures"].get("peer_rate")
+    lines = [
+        f"## 7. The product beside its peers (at {rate:g} msg/s and at saturation)",
+        "",
+        "| system | rate | accepted/s | receipt p50 ms | receipt p99 ms | POST p99 ms | lost | CPU ms per delivery |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for system, kinds in systems.items():
+        for kind, f in kinds.items():
+            label = f"{rate:g}/s" if kind == "shared" else kind
+            lines.append(
+                f"| {system} | {label} | {f.get('accepted_per_s')} | {f.get('receipt_p50_ms')} | "
+                f"{f.get('receipt_p99_ms')} | {f.get('post_p99_ms')} | {f.get('lost')} | "
+                f"{f.get('server_cpu_ms_per_delivery')} |"
+            )
+    return [
+        *lines,
+        "",
+        "CPU per delivery: every process of the system (PostgreSQL's backends of the bench database",
+        "and Redis included, the load generator not) over the measured window, divided by the",
+        "messages delivered to sockets.",
+        "",
+    ]
+
+
+def main() -> None:
+    """Renders docs/performance.md and the charts again from bench/results/bench.json."""
     import json
 
     root = Path(__file__).resolve().parents[1]
-    data = json.loads((root / "bench" / "results" / "bench.json").read_text())
-    paths = sorted((root / "bench" / "results").glob("bench_*.png"))
+    results = root / "bench" / "results"
+    data = json.loads((results / "bench.json").read_text())
     performance_md(
-        data["meta"],
-        data["scenarios"],
-        [p for p in paths if p.stem != "bench_transports"],
-        root / "docs" / "performance.md",
+        data["meta"], data["scenarios"], charts(data["scenarios"], results), root / "docs" / "performance.md"
     )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,4 @@
-"""The cluster profile (`make run-cluster`, the cluster test, bench/cluster.py): the product on
+"""The cluster profile (`make run-cluster`, the cluster test, `python -m bench cluster`): the product on
 two nodes of each kind, one address per node, rendered from the single-node configs.
 
 Nodes and their addresses (`CLUSTER_SUBNET`, 10.77.0 by default; `.1` is this host):

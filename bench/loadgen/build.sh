@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the load generator once into the cache the project uses for Centrifugo
 # (~/.cache/messenger/), keyed by a hash of its sources, and prints the binary's path.
-# Called by scripts/setup.sh and by bench/run.py; quick when the binary is there.
+# Called by scripts/setup.sh and by bench/measure.py; quick when the binary is there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${MESSENGER_CACHE_DIR:-$HOME/.cache/messenger}"

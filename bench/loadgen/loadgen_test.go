@@ -56,3 +56,15 @@ func TestPercentileIsNearestRank(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+func TestSocketIOEventDataIsTheEnvelope(t *testing.T) {
+	// python-socketio's packet for emit("message", envelope): 42 + [name, argument].
+	packet := []byte(`42["message",{"type":"message.created","chat_id":7,"data":{"client_id":"bx-5"}}]`)
+	data := socketIOEventData(packet[2:])
+	if string(data) != `{"type":"message.created","chat_id":7,"data":{"client_id":"bx-5"}}` {
+		t.Fatalf("got %s", data)
+	}
+	if got, ok := messageClientID(data); !ok || got != "bx-5" {
+		t.Fatalf("got %q %v", got, ok)
+	}
+}

@@ -109,7 +109,7 @@ func main() {
 	switch s.Mode {
 	case "post", "http":
 		runRequests(ctx, s, clock, res)
-	case "ws", "channels":
+	case "ws", "channels", "socketio":
 		runReceipts(ctx, s, clock, res)
 	case "idle":
 		runIdle(ctx, s, clock, res)
@@ -170,9 +170,12 @@ func runRequests(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
 func openers(s *Scenario, receivers []*Receiver, posts *Posts, clock *Clock, counters *recvCounters) func(int) {
 	d := newDialer(s.SourceAddrs)
 	return func(i int) {
-		if s.Mode == "channels" {
+		switch s.Mode {
+		case "channels":
 			openChannels(s, s.Subscribers[i], receivers[i], posts, clock, counters, d)
-		} else {
+		case "socketio":
+			openSocketIO(s, s.Subscribers[i], receivers[i], posts, clock, counters, d)
+		default:
 			openCentrifugo(s, s.Subscribers[i], receivers[i], posts, clock, counters, d)
 		}
 	}

@@ -405,3 +405,62 @@ func receiptResult(receivers []*Receiver, posts *Posts, counters *recvCounters, 
 	res.PerClientP99 = summarize(perClient)
 	return res
 }
+
+// openSocketIO connects subscriber i to the python-socketio peer: Engine.IO 4 over one
+// WebSocket. The server opens with `0{...}`; the client connects to the default namespace
+// with its API token as the auth payload, `40{"token":...}`, and is answered `40{"sid":...}`
+// once it is in the room of each of its chats (`44...`: refused). The server pings (`2`)
+// and the client pongs (`3`); each message comes as `42["message",<envelope>]`.
+func openSocketIO(s *Scenario, sub Subscriber, r *Receiver, posts *Posts, clock *Clock, counters *recvCounters, d *dialer) {
+	ws := websocket.Dialer{NetDialContext: d.DialContext, Proxy: noProxy, HandshakeTimeout: 15 * time.Second}
+	conn, _, err := ws.Dial(s.WSURL+"?EIO=4&transport=websocket", http.Header{"Origin": []string{s.Origin}})
+	if err != nil {
+		return // counted as failed by connectAll's timeout
+	}
+	r.closer = func() { _ = conn.Close() }
+	auth, _ := json.Marshal(map[string]string{"token": sub.Token})
+	_ = conn.SetReadDeadline(time.Now().Add(perConnectTimeout))
+	if _, open, err := conn.ReadMessage(); err != nil || len(open) == 0 || open[0] != '0' {
+		_ = conn.Close()
+		return
+	}
+	if err := conn.WriteMessage(websocket.TextMessage, append([]byte("40"), auth...)); err != nil {
+		_ = conn.Close()
+		return
+	}
+	go func() {
+		connected := false
+		for {
+			_, raw, err := conn.ReadMessage()
+			if err != nil {
+				if connected {
+					counters.disconnects.Add(1)
+				}
+				return
+			}
+			switch {
+			case bytes.HasPrefix(raw, []byte("42")):
+				r.handle(socketIOEventData(raw[2:]), posts, clock, counters)
+			case len(raw) == 1 && raw[0] == '2':
+				_ = conn.WriteMessage(websocket.TextMessage, []byte("3"))
+			case bytes.HasPrefix(raw, []byte("40")) && !connected:
+				connected = true
+				_ = conn.SetReadDeadline(time.Time{})
+				r.markReady(clock)
+			case bytes.HasPrefix(raw, []byte("44")):
+				_ = conn.Close() // refused: never ready, counted as failed
+				return
+			}
+		}
+	}()
+}
+
+// socketIOEventData returns an event's argument, `<envelope>` of `["message",<envelope>]`
+// (the envelope as is when the array is laid out otherwise: handle finds the client_id).
+func socketIOEventData(raw []byte) []byte {
+	prefix := []byte(`["message",`)
+	if bytes.HasPrefix(raw, prefix) && bytes.HasSuffix(raw, []byte("]")) {
+		return raw[len(prefix) : len(raw)-1]
+	}
+	return raw
+}

@@ -10,13 +10,14 @@ import (
 // and at which rate. Tokens are minted by the runner beforehand, so token issue is not on
 // the measured path (the `http` mode measures it on its own).
 type Scenario struct {
-	// post | http | ws | channels | idle
+	// post | http | ws | channels | socketio | idle
 	Mode  string `json:"mode"`
 	Label string `json:"label"`
 	// The site's origin, for the REST API (nginx): http://127.0.0.1:8800
 	BaseURL string `json:"base_url"`
 	// ws: Centrifugo through nginx (ws://127.0.0.1:8800/connection/websocket);
-	// channels: the peer's endpoint without the query (ws://127.0.0.1:9000/ws/).
+	// channels, socketio: the peer's endpoint without the query (ws://127.0.0.1:9000/ws/,
+	// ws://127.0.0.1:9000/socket.io/).
 	WSURL string `json:"ws_url"`
 	// Sent as the WebSocket's Origin header: Centrifugo refuses other origins.
 	Origin string `json:"origin"`
@@ -79,8 +80,8 @@ type Poster struct {
 }
 
 // Subscriber is one WebSocket client. ws: Token is a Centrifugo connection token and
-// Channels its subscriptions; channels: Token is the API token (the peer joins the socket
-// to every chat of its user). ChatIDs are the chats whose messages it must receive.
+// Channels its subscriptions; channels, socketio: Token is the API token (the peer joins
+// the socket to every chat of its user). ChatIDs are the chats whose messages it must receive.
 type Subscriber struct {
 	Token    string       `json:"token"`
 	Channels []SubChannel `json:"channels"`

@@ -27,12 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import procs
+from bench.procs import cpu_seconds
 from bench.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
 CHAT_SIZE = 10
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 TRANSPORTS = {
     # name: (stack, label)
@@ -46,36 +47,9 @@ TRANSPORTS = {
 }
 
 
-def cpu_seconds(pids: list[int], *, children: bool = False) -> float:
-    """utime + stime (and, with `children`, the reaped children's) of the processes."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-        if children:
-            total += int(fields[13]) + int(fields[14])
-    return total / CLOCK_TICKS
-
-
 def postgres_cpu() -> float:
-    """The whole PostgreSQL cluster: the postmaster with its reaped children (backends that
-    exited) plus the live ones. Shared with anything else using that server."""
-    pid_file = Path(os.environ.get("MESSENGER_STATE_DIR", ROOT / ".state")) / "postgres" / "postmaster.pid"
-    try:
-        master = int(pid_file.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-    live = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
-                live.append(int(stat.parent.name))
-        except (OSError, ValueError):
-            continue
-    return cpu_seconds([master], children=True) + cpu_seconds(live)
+    """The whole PostgreSQL cluster's CPU seconds (its own database's and any other work on it)."""
+    return procs.postgres_cpu(Path(os.environ.get("MESSENGER_STATE_DIR", ROOT / ".state")))
 
 
 class Bench:
@@ -382,7 +356,6 @@ def main() -> None:
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "messenger.settings.test"
     os.environ["TEST_DATABASE_NAME"] = "bench_transports"
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()

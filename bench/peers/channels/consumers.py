@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from bench.peers.channels.services import chat_group, socket_user_chats
+from bench.peers.services import chat_group, socket_user_chats
 
 
 class ChatConsumer(AsyncWebsocketConsumer):

@@ -1,15 +1,12 @@
-"""The Channels peer's settings: the product's production settings, its models and database,
-plus `channels` and a Redis channel layer on the project's Redis under a prefix of its own."""
+"""The Channels peer's settings: the peers' (bench/peers/settings.py) plus `channels` and a
+Redis channel layer on the project's Redis under a prefix of its own."""
 
-from messenger.settings.production import *  # noqa: F403
-from messenger.settings.production import DATABASES, INSTALLED_APPS, REDIS_URL, env
+from bench.peers.settings import *  # noqa: F403
+from messenger.settings.production import INSTALLED_APPS, REDIS_URL, env
 
 INSTALLED_APPS = [*INSTALLED_APPS, "channels"]
 ROOT_URLCONF = "bench.peers.channels.urls"
 ASGI_APPLICATION = "bench.peers.channels.asgi.application"
-# The peer's only views authenticate by token and answer JSON: no session, CSRF or static
-# files, and no sync middleware that would cost every request a hop to a thread.
-MIDDLEWARE: list[str] = []
 
 CHANNEL_LAYERS = {
     "default": {
@@ -29,14 +26,4 @@ CHANNEL_LAYERS = {
             "prefix": env.str("CHANNELS_PEER_PREFIX", default="bench-peer-channels"),
         },
     }
-}
-
-# Django's ASGI handler runs each request's sync code in a thread of its own
-# (ThreadSensitiveContext), so a persistent connection would be a new one per request: a
-# psycopg pool instead, as Django's docs advise under ASGI (DB_POOL_MAX_SIZE per process).
-DATABASES["default"]["CONN_MAX_AGE"] = 0
-DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-    "min_size": 2,
-    "max_size": env.int("DB_POOL_MAX_SIZE", default=0) or 8,
-    "timeout": 10,
 }

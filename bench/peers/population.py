@@ -1,4 +1,4 @@
-"""Setup shared by the smoke check and the latency run: a database of their own (created,
+"""Setup shared by the peers' smoke checks and latency runs: a database of their own (created,
 migrated and dropped, like the other benchmarks') and users in chats, made with the ORM."""
 
 import contextlib
@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 
 from accounts.models import User
 from accounts.services import tokens_create
@@ -20,7 +20,7 @@ def bench_database(name: str = "bench_peer_channels") -> Iterator[str]:
     connection.settings_dict["TEST"]["NAME"] = name
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
     try:
-        yield database_url(connection.settings_dict, sslmode="disable")
+        yield database_url(sslmode="disable")
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
@@ -43,11 +43,13 @@ def population_make(*, readers: int, chat_size: int) -> Population:
     tokens = [keys[user.pk] for user in [poster, *users]]
     chats = []
     for start in range(0, readers, chat_size):
-        chat = Chat.objects.create(title=f"peer {start}", created_by=poster)
         indexes = list(range(start, min(start + chat_size, readers)))
-        Membership.objects.bulk_create(
-            [Membership(chat=chat, user=poster, role=Membership.Role.OWNER)]
-            + [Membership(chat=chat, user=users[i]) for i in indexes]
-        )
+        # One transaction: the one-owner trigger (chats 0002) checks a new chat at commit.
+        with transaction.atomic():
+            chat = Chat.objects.create(title=f"peer {start}", created_by=poster)
+            Membership.objects.bulk_create(
+                [Membership(chat=chat, user=poster, role=Membership.Role.OWNER)]
+                + [Membership(chat=chat, user=users[i]) for i in indexes]
+            )
         chats.append((chat.pk, indexes))
     return Population(poster_token=tokens[0], reader_tokens=tokens[1:], chats=chats)

@@ -2,9 +2,9 @@
 a fixed message rate) on the cluster profile beside the single node, so the cost of the
 extra hops is known.
 
-    .venv/bin/python bench/cluster.py                        # both profiles, 1000 clients, 200 msg/s, 10 s
-    .venv/bin/python bench/cluster.py --profile cluster --clients 1000 --rate 200 --seconds 10
-    .venv/bin/python bench/cluster.py --profile cluster --serve   # start it, print its URL, wait
+    .venv/bin/python -m bench cluster                        # both profiles, 1000 clients, 200 msg/s, 10 s
+    .venv/bin/python -m bench cluster --profile cluster --clients 1000 --rate 200 --seconds 10
+    .venv/bin/python -m bench cluster --profile cluster --serve   # start it, print its URL, wait
 
 `--profile single`: nginx + gunicorn + uvicorn + one Centrifugo (testing.site.SiteServer, as
 `make run`). `--profile cluster`: ops.cluster, two nodes of each kind in network namespaces
@@ -26,36 +26,28 @@ import json
 import logging
 import os
 import resource
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.local")
+import httpx
+from centrifuge import Client, SubscriptionEventHandler
+from django.db import connection
 
-import django  # noqa: E402
+from accounts.models import User
+from accounts.services import token_create
+from bench.stats import percentile
+from chats.services import chat_create
+from ops.cluster import ClusterConfig, ClusterRun, Layout, free_subnet, namespaces_down, namespaces_up
+from realtime.models import CentrifugoOutbox
+from realtime.tokens import connection_token_issue, subscription_token_issue
+from testing.centrifugo import CentrifugoServer
+from testing.processes import free_port
+from testing.site import SiteServer
 
-django.setup()
-
-import httpx  # noqa: E402
-from centrifuge import Client, SubscriptionEventHandler  # noqa: E402
-from django.db import connection  # noqa: E402
-
-from accounts.models import User  # noqa: E402
-from accounts.services import token_create  # noqa: E402
-from bench.stats import percentile  # noqa: E402
-from chats.services import chat_create  # noqa: E402
-from ops.cluster import ClusterConfig, ClusterRun, Layout, free_subnet, namespaces_down, namespaces_up  # noqa: E402
-from realtime.models import CentrifugoOutbox  # noqa: E402
-from realtime.tokens import connection_token_issue, subscription_token_issue  # noqa: E402
-from testing.centrifugo import CentrifugoServer  # noqa: E402
-from testing.processes import free_port  # noqa: E402
-from testing.site import SiteServer  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "cluster_bench.json"
 # One poster sends every message of the scenario: its per-user limit would measure the throttle.
 NO_THROTTLE = {"THROTTLE_RATE_MESSAGE_POST": "1000000/min"}
@@ -243,8 +235,10 @@ async def scenario(*, url: str, token: str, chats, rate: float, seconds: float, 
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench cluster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--profile", choices=["single", "cluster", "both"], default="both")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--chat-size", type=int, default=10)
@@ -252,7 +246,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=64, help="POSTs in flight at most")
     parser.add_argument("--serve", action="store_true", help="start the profile, print its URL, wait for Ctrl-C")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))

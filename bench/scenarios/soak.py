@@ -2,7 +2,7 @@
 at the start and the end (and each minute), the error lines of every log, and the delivery
 counts per transport.
 
-    .venv/bin/python bench/soak.py [--seconds 600]      # make soak; writes bench/results/soak.json
+    .venv/bin/python -m bench soak [--seconds 600]      # make soak; writes bench/results/soak.json
 
 The stack is the fault tests' (testing.faults.FaultStack): a PostgreSQL cluster and a
 Redis of its own, nginx + gunicorn + uvicorn, Centrifugo (Redis engine), a Celery worker,
@@ -14,31 +14,22 @@ page of messages and its profile twice a second. Everything through nginx, on lo
 
 import argparse
 import json
+import logging
 import os
 import re
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.test")
+import httpx
 
-import django
-
-django.setup()
-
-import logging  # noqa: E402
-
-import httpx  # noqa: E402
+from testing.faults import FaultStack, LoadRun, process_tree, world_create
 
 # One line per request would bury the figures.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-from testing.faults import FaultStack, LoadRun, process_tree, world_create  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "soak.json"
 ERROR_LINE = re.compile(
     r"\b(ERROR|CRITICAL|FATAL|PANIC|Traceback)\b|\[(error|crit|alert|emerg)\]|level=error|\"level\":\"error\""
 )
@@ -126,12 +117,12 @@ def browse(base_url: str, headers: dict[str, str], chat_id: int, stop: threading
             stop.wait(0.5)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench soak", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--messages-per-second", type=float, default=5)
     parser.add_argument("--adds-per-second", type=float, default=0.5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     stack = FaultStack(Path(tempfile.mkdtemp(prefix="soak-"))).start()
     try:

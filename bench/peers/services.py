@@ -1,5 +1,6 @@
-"""The peer's ORM work, plain sync functions: the consumer and the view call them through
-`database_sync_to_async`, as the Channels docs do, one thread hop per request or connection."""
+"""The peers' ORM work, plain sync functions, the same for every peer: their socket and
+view code call them in a thread (`database_sync_to_async`, `sync_to_async`), one hop per
+request or connection, as their docs do."""
 
 import json
 from datetime import datetime
@@ -78,15 +79,17 @@ def message_post(*, key: str, chat_id: int, text: str, client_id: str | None) ->
     return message_representation(message, user), created
 
 
+def envelope(data: dict[str, Any]) -> dict[str, Any]:
+    """The event every member receives: the product's envelope {type, chat_id, id, data, ts}."""
+    return {
+        "type": "message.created",
+        "chat_id": data["chat_id"],
+        "id": data["id"],
+        "data": data,
+        "ts": _iso(timezone.now()),
+    }
+
+
 def envelope_encode(data: dict[str, Any]) -> str:
     """One WebSocket frame, encoded once per message and sent as is to every member."""
-    return json.dumps(
-        {
-            "type": "message.created",
-            "chat_id": data["chat_id"],
-            "id": data["id"],
-            "data": data,
-            "ts": _iso(timezone.now()),
-        },
-        separators=(",", ":"),
-    )
+    return json.dumps(envelope(data), separators=(",", ":"))

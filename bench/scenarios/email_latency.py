@@ -3,8 +3,8 @@ SMTP server, through the whole path: uvicorn + DRF -> chat_member_add (SentNotif
 on-commit send) -> Redis -> celery worker (email queue, prefork) -> Django SMTP backend ->
 aiosmtpd.
 
-    .venv/bin/python bench/email_latency.py                  # 200 members, one at a time
-    .venv/bin/python bench/email_latency.py --members 50 --concurrency 4
+    .venv/bin/python -m bench email-latency                  # 200 members, one at a time
+    .venv/bin/python -m bench email-latency --members 50 --concurrency 4
 
 It creates a database of its own (bench_email, dropped at the end), starts an SMTP server in
 this process and a celery worker and uvicorn as subprocesses on free loopback ports, with a
@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import platform
-import sys
 import tempfile
 import time
 import uuid
@@ -28,38 +27,31 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.local")
+import httpx
+import redis
+from django.conf import settings
+from django.db import connection
 
-import django  # noqa: E402
+from accounts.models import User
+from accounts.services import token_create
+from bench.stats import percentile
+from chats.models import Membership
+from chats.services import chat_create, chat_member_add
+from core.database import database_url
+from testing.background import CeleryWorker, SmtpServer
+from testing.site import UvicornServer
 
-django.setup()
-
-import httpx  # noqa: E402
-import redis  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
-
-from accounts.models import User  # noqa: E402
-from accounts.services import token_create  # noqa: E402
-from bench.stats import percentile  # noqa: E402
-from chats.models import Membership  # noqa: E402
-from chats.services import chat_create, chat_member_add  # noqa: E402
-from core.database import database_url  # noqa: E402
-from testing.background import CeleryWorker, SmtpServer  # noqa: E402
-from testing.site import UvicornServer  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "email_latency.json"
 DATABASE = "bench_email"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench email-latency", description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=1, help="API calls in flight at once")
     parser.add_argument("--timeout", type=float, default=180, help="seconds to wait for every email")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("mail.log").setLevel(logging.WARNING)
 

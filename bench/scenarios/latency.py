@@ -1,0 +1,58 @@
+"""Scenario 2, latency: POST → WebSocket receipt, `--clients` clients in chats of 10, `--rate`
+messages a second for 60 s (`--repeat-latency` runs)."""
+
+from typing import TYPE_CHECKING
+
+from bench.measure import log
+
+if TYPE_CHECKING:
+    from bench.suite import Suite
+
+NUMBER, NAME = 2, "Latency"
+TARGET = (
+    "1,000 WebSocket clients in chats of 10, 200 msg/s for 60 s: POST → receipt p50 ≤ 8 ms, p99 ≤ 25 ms; "
+    "0 lost, 0 duplicated"
+)
+
+
+def run(suite: "Suite") -> dict:
+    runs = []
+    repeat = suite.args.repeat_latency
+    for rep in range(repeat):
+        log(
+            f"scenario 2, run {rep + 1}/{repeat}: {suite.args.clients} WebSocket clients, chats of 10, "
+            f"{suite.args.rate:g} msg/s"
+        )
+        result = suite.receipt_run(
+            label="2 latency",
+            mode="ws",
+            base=suite.base(),
+            subscribers=suite.subscribers_small(),
+            posters=suite.posters_small(),
+        )
+        runs.append(result)
+        suite.settle()
+        rec = result["receipts"]
+        log(
+            f"  receipt p50 {rec['latency_ms'] and rec['latency_ms']['p50']} ms, p99 "
+            f"{rec['latency_ms'] and rec['latency_ms']['p99']} ms; lost {rec['lost']}, dup {rec['duplicated']}, "
+            f"ready {rec['ready']}/{rec['subscribers']}"
+        )
+    summary = suite.receipt_summary(runs)
+    f = summary["figures"]
+    summary.update(
+        name="Latency",
+        target=TARGET,
+        measured=f"p50 {f['receipt_p50_ms']} ms, p99 {f['receipt_p99_ms']} ms; "
+        f"lost {f['lost']}, duplicated {f['duplicated']} "
+        f"({f['ready']} clients, {f['accepted']} POSTs accepted, median of {len(runs)})",
+        met=bool(
+            f["receipt_p50_ms"] is not None
+            and f["receipt_p50_ms"] <= 8
+            and f["receipt_p99_ms"] <= 25
+            and f["lost"] == 0
+            and f["duplicated"] == 0
+            and f["ready"] == suite.args.clients
+        ),
+    )
+    return summary
