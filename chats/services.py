@@ -11,7 +11,7 @@ from accounts.models import User
 from core.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from core.fields import MAX_ID
 from notifications.services import member_added_notify_later
-from realtime.services import chat_unsubscribe_later, event_emit, event_insert_sql
+from realtime.services import chat_unsubscribe_later, event_emit, event_insert_sql, message_events_redact
 
 from .models import Chat, Membership, Message
 from .representations import chat_data, membership_data, message_data
@@ -281,13 +281,18 @@ def message_update(*, message: Message, actor: User | None, text: str) -> Messag
     message.text = text
     message.edited_at = timezone.now()
     message.save(update_fields=["text", "edited_at"])
-    event_emit(type="message.updated", chat_id=message.chat_id, data=message_data(message))
+    # The old text leaves the event log and Centrifugo's history: members see only the
+    # current text (there is no edit history shown to them).
+    data = message_data(message)
+    message_events_redact(chat_id=message.chat_id, message_id=message.pk, data=data)
+    event_emit(type="message.updated", chat_id=message.chat_id, data=data)
     return message
 
 
 @transaction.atomic
 def message_delete(*, message: Message, actor: User | None) -> Message:
-    """Soft-deletes: the row stays (so paging has no holes) with its text cleared."""
+    """Soft-deletes: the row stays (so paging has no holes) with its text cleared, and the
+    text is gone from every event and from Centrifugo's history."""
     message = _lock_message(message)
     if actor is not None and message.author_id != actor.pk:
         _require_role(message.chat, actor, ADMINS, "delete others' messages")
@@ -296,5 +301,9 @@ def message_delete(*, message: Message, actor: User | None) -> Message:
     message.text = ""
     message.deleted_at = timezone.now()
     message.save(update_fields=["text", "deleted_at"])
-    event_emit(type="message.deleted", chat_id=message.chat_id, data=message_data(message))
+    # The text leaves the event log, the outbox and Centrifugo's history too: what a member
+    # can still read anywhere is the tombstone.
+    data = message_data(message)
+    message_events_redact(chat_id=message.chat_id, message_id=message.pk, data=data)
+    event_emit(type="message.deleted", chat_id=message.chat_id, data=data)
     return message
