@@ -190,13 +190,15 @@ def chat_member_remove(*, chat: Chat, user_id: int, actor: User | None) -> None:
     if actor is not None:
         member_get(chat=chat, user_id=actor.pk)  # a non-member gets 404 first
     membership = member_get(chat=chat, user_id=user_id)
-    if membership.role == Role.OWNER:
-        raise ConflictError("The owner cannot leave the chat; delete the chat instead.")
+    # Permission before state: one who may not remove this member hears 403, not why the
+    # removal could not happen anyway.
     if actor is not None and actor.pk != user_id:
-        if membership.role == Role.ADMIN:
+        if membership.role in (Role.OWNER, Role.ADMIN):
             _require_role(chat, actor, (Role.OWNER,), "remove admins")
         else:
             _require_role(chat, actor, ADMINS, "remove members")
+    if membership.role == Role.OWNER:
+        raise ConflictError("The owner cannot leave the chat; delete the chat instead.")
     membership.delete()
     # Off the chat's channel first (the outbox keeps order), then told on their own channel.
     chat_unsubscribe_later(chat_id=chat.pk, user_id=user_id)
