@@ -1,4 +1,5 @@
 from django.contrib.auth import logout, update_session_auth_hash
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.models import AuthToken
 from rest_framework import status
@@ -16,7 +17,7 @@ from .serializers import (
     TokenOutputSerializer,
     UserSerializer,
 )
-from .services import token_issue, token_revoke, user_access_revoke, user_create, user_password_change
+from .services import token_issue, token_revoke, user_create, user_logout_everywhere, user_password_change
 
 THROTTLED = OpenApiResponse(description="Too many requests; see the Retry-After header.")
 
@@ -63,13 +64,15 @@ class LogoutApi(APIView):
 
 
 class LogoutAllApi(APIView):
-    """Ends every token of the user, on every device, and this browser session."""
+    """Ends every token and every browser session of the user, on every device, and the
+    streams they hold."""
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
-        user_access_revoke(user=request.user)
-        if not isinstance(request.auth, AuthToken):
-            logout(request._request)
+        with transaction.atomic():  # one revocation of the user's streams, this session's included
+            user_logout_everywhere(user=request.user)
+            if not isinstance(request.auth, AuthToken):
+                logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

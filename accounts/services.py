@@ -1,5 +1,7 @@
 """Writes to users and their API tokens."""
 
+from importlib import import_module
+
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
 from django.contrib.auth.password_validation import validate_password
@@ -13,7 +15,8 @@ from knox.settings import CONSTANTS, knox_settings
 
 from core.exceptions import ApplicationError, ConflictError, TooManyRequestsError
 
-from .models import User
+from .models import User, UserSession
+from .signals import access_revoked
 
 
 def user_create(*, username: str, email: str, password: str, is_staff: bool = False) -> User:
@@ -92,6 +95,21 @@ def user_access_revoke(*, user: User) -> int:
     inactive user or one signed with an old password is refused."""
     deleted, _ = AuthToken.objects.filter(user=user).delete()
     return deleted
+
+
+@transaction.atomic
+def user_logout_everywhere(*, user: User) -> None:
+    """Ends every way the user is signed in: every API token and every browser session
+    (deleted from the session store, so a stolen cookie is worthless), and, through
+    `access_revoked`, their WebSockets and feed streams: one revocation, however many
+    tokens and sessions there were."""
+    sessions = UserSession.objects.filter(user=user)
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
+    for key in sessions.values_list("session_key", flat=True):
+        SessionStore(session_key=key).delete()
+    sessions.delete()
+    user_access_revoke(user=user)
+    access_revoked.send(sender=User, user=user, reason="logged out everywhere")
 
 
 def user_password_change(*, user: User, old_password: str, new_password: str) -> User:

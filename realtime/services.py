@@ -177,6 +177,15 @@ def message_events_redact(*, chat_id: int, message_id: int, data: dict[str, Any]
 ACCESS_REVOKED_CODE = 4501
 
 
+# Whether this transaction already revoked the user: their `user.revoked` event with this
+# transaction's id (the GIN index on also_to finds the user's few).
+_REVOKED_IN_THIS_TRANSACTION = f"""
+select exists (
+    select 1 from {Event._meta.db_table}
+    where also_to @> %s::bigint[] and type = 'user.revoked' and txid = pg_current_xact_id()::text::bigint
+)"""  # noqa: S608 (table name)
+
+
 def user_delivery_revoke(*, user_id: int, reason: str = "access revoked") -> None:
     """Ends, at once and on every transport, what the user's access could still receive:
     call it on logout, logout everywhere, password change and deactivation.
@@ -190,9 +199,14 @@ def user_delivery_revoke(*, user_id: int, reason: str = "access revoked") -> Non
     - Polling: every request authenticates anew.
 
     Runs in the caller's transaction when there is one: a change that rolls back revokes
-    nothing.
+    nothing. A transaction revokes a user once: a password change that also ends N tokens
+    (each deletion calls this) writes one event and one disconnect, not 1 + N.
     """
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_REVOKED_IN_THIS_TRANSACTION, [[user_id]])
+            if cursor.fetchone()[0]:
+                return
         event_emit(type="user.revoked", chat_id=0, data={"reason": reason}, to_members=False, also_to=[user_id])
         CentrifugoOutbox.objects.create(
             method="disconnect",
