@@ -13,11 +13,19 @@ from core.throttling import LoginThrottle, RegisterThrottle
 from .serializers import (
     PasswordChangeInputSerializer,
     RegisterInputSerializer,
+    RegisterOutputSerializer,
     TokenInputSerializer,
     TokenOutputSerializer,
     UserSerializer,
 )
-from .services import token_issue, token_revoke, user_create, user_logout_everywhere, user_password_change
+from .services import (
+    REGISTERED,
+    token_issue,
+    token_revoke,
+    user_logout_everywhere,
+    user_password_change,
+    user_register,
+)
 
 THROTTLED = OpenApiResponse(description="Too many requests; see the Retry-After header.")
 
@@ -27,12 +35,14 @@ class RegisterApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [RegisterThrottle]
 
-    @extend_schema(request=RegisterInputSerializer, responses={201: UserSerializer, 429: THROTTLED})
+    @extend_schema(request=RegisterInputSerializer, responses={202: RegisterOutputSerializer, 429: THROTTLED})
     def post(self, request: Request) -> Response:
+        """Signs up. The answer is the same whether the account was made or the username or
+        email is taken (no one learns who has an account here); an email tells the outcome."""
         serializer = RegisterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = user_create(**serializer.validated_data)
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        user_register(**serializer.validated_data)
+        return Response({"message": REGISTERED}, status=status.HTTP_202_ACCEPTED)
 
 
 class TokenObtainApi(APIView):

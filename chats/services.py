@@ -49,12 +49,13 @@ def _require_assignable(role: str) -> None:
 def _users_by_id(user_ids: Iterable[int]) -> dict[int, User]:
     wanted = set(user_ids)
     users = {user.pk: user for user in User.objects.filter(pk__in=wanted, is_active=True)}
-    unknown = sorted(wanted - users.keys())
-    if unknown:
-        raise ApplicationError(
-            "Unknown user.", extra={"fields": {"user_id": [f"No active user with id {i}." for i in unknown]}}
-        )
+    if wanted - users.keys():
+        # Which ids are not users is not said: the answer must not tell who has an account.
+        raise ApplicationError("Unknown user.", extra={"fields": {"member_ids": [UNKNOWN_USERS]}})
     return users
+
+
+UNKNOWN_USERS = "One or more of these ids is not a user who can be added."
 
 
 def _membership_add(*, chat: Chat, user: User, role: str, added_by: User | None) -> Membership:
