@@ -1,4 +1,5 @@
 from django.contrib.auth import logout, update_session_auth_hash
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.models import AuthToken
 from rest_framework import status
@@ -12,11 +13,19 @@ from core.throttling import LoginThrottle, RegisterThrottle
 from .serializers import (
     PasswordChangeInputSerializer,
     RegisterInputSerializer,
+    RegisterOutputSerializer,
     TokenInputSerializer,
     TokenOutputSerializer,
     UserSerializer,
 )
-from .services import token_issue, token_revoke, user_access_revoke, user_create, user_password_change
+from .services import (
+    REGISTERED,
+    token_issue,
+    token_revoke,
+    user_logout_everywhere,
+    user_password_change,
+    user_register,
+)
 
 THROTTLED = OpenApiResponse(description="Too many requests; see the Retry-After header.")
 
@@ -26,12 +35,14 @@ class RegisterApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [RegisterThrottle]
 
-    @extend_schema(request=RegisterInputSerializer, responses={201: UserSerializer, 429: THROTTLED})
+    @extend_schema(request=RegisterInputSerializer, responses={202: RegisterOutputSerializer, 429: THROTTLED})
     def post(self, request: Request) -> Response:
+        """Signs up. The answer is the same whether the account was made or the username or
+        email is taken (no one learns who has an account here); an email tells the outcome."""
         serializer = RegisterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = user_create(**serializer.validated_data)
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        user_register(**serializer.validated_data)
+        return Response({"message": REGISTERED}, status=status.HTTP_202_ACCEPTED)
 
 
 class TokenObtainApi(APIView):
@@ -63,13 +74,15 @@ class LogoutApi(APIView):
 
 
 class LogoutAllApi(APIView):
-    """Ends every token of the user, on every device, and this browser session."""
+    """Ends every token and every browser session of the user, on every device, and the
+    streams they hold."""
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
-        user_access_revoke(user=request.user)
-        if not isinstance(request.auth, AuthToken):
-            logout(request._request)
+        with transaction.atomic():  # one revocation of the user's streams, this session's included
+            user_logout_everywhere(user=request.user)
+            if not isinstance(request.auth, AuthToken):
+                logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

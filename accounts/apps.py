@@ -6,4 +6,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from . import openapi  # noqa: F401 - registers the token scheme with drf-spectacular
+        # The token scheme for drf-spectacular; the sign-in hooks that record sessions.
+        from . import openapi, receivers  # noqa: F401

@@ -1,5 +1,5 @@
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 
 
@@ -28,8 +28,25 @@ class User(AbstractUser):
         made the change (API, Django admin, `manage.py changepassword`, the shell)."""
         adding = self._state.adding
         password_changed = self._password is not None  # set by set_password() until saved
-        super().save(*args, **kwargs)
-        if not adding and (password_changed or not self.is_active):
-            from .services import user_access_revoke  # services import this module
+        if adding or not (password_changed or not self.is_active):
+            super().save(*args, **kwargs)
+            return
+        from .services import user_access_revoke  # services import this module
 
+        # One transaction: the change and the end of every token are one revocation of the
+        # user's streams (realtime folds those of one transaction into one), not 1 + N.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
             user_access_revoke(user=self)
+
+
+class UserSession(models.Model):
+    """A browser session of a user, recorded at sign-in: "log out everywhere" deletes every
+    session of the user by these keys (Django's session table cannot be searched by user)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"session of user #{self.user_id}"

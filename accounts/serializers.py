@@ -40,3 +40,9 @@ class TokenOutputSerializer(serializers.Serializer):
 class PasswordChangeInputSerializer(serializers.Serializer):
     old_password = StrictCharField(max_length=128, trim_whitespace=False, write_only=True)
     new_password = StrictCharField(max_length=128, trim_whitespace=False, write_only=True)
+
+
+class RegisterOutputSerializer(serializers.Serializer):
+    """The same for every sign-up whose input is valid (no one learns who has an account)."""
+
+    message = serializers.CharField()

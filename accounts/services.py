@@ -1,7 +1,10 @@
 """Writes to users and their API tokens."""
 
+from importlib import import_module
+
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -12,7 +15,8 @@ from knox.settings import CONSTANTS, knox_settings
 
 from core.exceptions import ApplicationError, ConflictError, TooManyRequestsError
 
-from .models import User
+from .models import User, UserSession
+from .signals import access_revoked
 
 
 def user_create(*, username: str, email: str, password: str, is_staff: bool = False) -> User:
@@ -21,6 +25,51 @@ def user_create(*, username: str, email: str, password: str, is_staff: bool = Fa
         raise ConflictError("This username is taken.", extra={"fields": {"username": ["This username is taken."]}})
     if User.objects.filter(email__iexact=email).exists():
         raise ConflictError("This email is taken.", extra={"fields": {"email": ["This email is taken."]}})
+    return _user_insert(username=username, email=email, password=password, is_staff=is_staff)
+
+
+# What every sign-up with valid input hears, whatever happened.
+REGISTERED = (
+    "Thank you. If this username and email can be used, your account is ready: sign in. "
+    "Either way, an email to that address tells you more."
+)
+
+
+def user_register(*, username: str, email: str, password: str) -> User | None:
+    """Sign-up by anyone: the new user, or None when the username or the email is taken.
+
+    The caller answers both alike, so sign-up cannot be used to find out whether an address
+    (or a name) has an account; the outcome goes by email: to the address's owner when the
+    address is taken ("someone tried to sign up with your address"), else to the given
+    address when only the username is ("that username is taken"). A weak password is still
+    refused at once: that says nothing about anyone else."""
+    candidate = User(username=username, email=email.lower())
+    try:
+        validate_password(password, candidate)
+    except DjangoValidationError as exc:
+        raise DjangoValidationError({"password": exc.messages}) from exc
+    owner = User.objects.filter(email__iexact=email).first()
+    if owner is None and not User.objects.filter(username__iexact=username).exists():
+        try:
+            return _user_insert(username=username, email=email, password=password)
+        except ConflictError:  # a concurrent sign-up won the race
+            owner = User.objects.filter(email__iexact=email).first()
+    # The hashing a new account costs, so the answer takes as long either way.
+    make_password(password)
+    if owner is not None:
+        _registration_outcome_send_later(kind="email_taken", to=owner.email, username=owner.username)
+    else:
+        _registration_outcome_send_later(kind="username_taken", to=email.lower(), username=username)
+    return None
+
+
+def _registration_outcome_send_later(*, kind: str, to: str, username: str) -> None:
+    from .tasks import registration_outcome_email_send  # tasks import this module's app
+
+    transaction.on_commit(lambda: registration_outcome_email_send.delay(kind=kind, to=to, username=username))
+
+
+def _user_insert(*, username: str, email: str, password: str, is_staff: bool = False) -> User:
     user = User(username=username, email=email.lower(), is_staff=is_staff)
     try:
         validate_password(password, user)
@@ -91,6 +140,21 @@ def user_access_revoke(*, user: User) -> int:
     inactive user or one signed with an old password is refused."""
     deleted, _ = AuthToken.objects.filter(user=user).delete()
     return deleted
+
+
+@transaction.atomic
+def user_logout_everywhere(*, user: User) -> None:
+    """Ends every way the user is signed in: every API token and every browser session
+    (deleted from the session store, so a stolen cookie is worthless), and, through
+    `access_revoked`, their WebSockets and feed streams: one revocation, however many
+    tokens and sessions there were."""
+    sessions = UserSession.objects.filter(user=user)
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
+    for key in sessions.values_list("session_key", flat=True):
+        SessionStore(session_key=key).delete()
+    sessions.delete()
+    user_access_revoke(user=user)
+    access_revoked.send(sender=User, user=user, reason="logged out everywhere")
 
 
 def user_password_change(*, user: User, old_password: str, new_password: str) -> User:

@@ -9,7 +9,16 @@ from rest_framework.views import APIView
 from accounts.models import User
 from core.exceptions import ApplicationError
 from core.pagination import offset_page
-from core.throttling import MemberAddThrottle, MessagePostThrottle
+from core.throttling import (
+    ChatCreateAddressThrottle,
+    ChatCreateRateThrottle,
+    MemberAddThrottle,
+    MemberRoleAddressThrottle,
+    MemberRoleThrottle,
+    MessageEditAddressThrottle,
+    MessageEditThrottle,
+    MessagePostThrottle,
+)
 from reads.selectors import chat_list_with_read_state
 from reads.serializers import ChatWithReadStatePageSerializer
 
@@ -42,6 +51,8 @@ THROTTLED = OpenApiResponse(description="Too many requests; see the Retry-After 
 
 
 class ChatListApi(APIView):
+    throttle_classes = [ChatCreateRateThrottle, ChatCreateAddressThrottle]  # POST only
+
     @extend_schema(
         operation_id="chats_list",
         parameters=[ListPageInputSerializer],
@@ -55,7 +66,7 @@ class ChatListApi(APIView):
         )
         return Response({"results": chats, "next_offset": next_offset})
 
-    @extend_schema(request=ChatCreateInputSerializer, responses={201: ChatSerializer})
+    @extend_schema(request=ChatCreateInputSerializer, responses={201: ChatSerializer, 429: THROTTLED})
     def post(self, request: Request) -> Response:
         chat = services.chat_create(created_by=request.user, **_validated(ChatCreateInputSerializer, request.data))
         return Response(chat_data(chat), status=status.HTTP_201_CREATED)
@@ -116,7 +127,9 @@ class MemberListApi(APIView):
 
 
 class MemberDetailApi(APIView):
-    @extend_schema(request=MemberUpdateInputSerializer, responses={200: MembershipSerializer})
+    throttle_classes = [MemberRoleThrottle, MemberRoleAddressThrottle]  # PATCH only
+
+    @extend_schema(request=MemberUpdateInputSerializer, responses={200: MembershipSerializer, 429: THROTTLED})
     def patch(self, request: Request, chat_id: int, user_id: int) -> Response:
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
         membership = services.chat_member_update(
@@ -158,7 +171,9 @@ class MessageListApi(APIView):
 
 
 class MessageDetailApi(APIView):
-    @extend_schema(request=MessageUpdateInputSerializer, responses={200: MessageSerializer})
+    throttle_classes = [MessageEditThrottle, MessageEditAddressThrottle]  # PATCH and DELETE
+
+    @extend_schema(request=MessageUpdateInputSerializer, responses={200: MessageSerializer, 429: THROTTLED})
     def patch(self, request: Request, chat_id: int, message_id: int) -> Response:
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
         message = selectors.message_get(chat=chat, message_id=message_id)
@@ -167,7 +182,7 @@ class MessageDetailApi(APIView):
         )
         return Response(message_data(message))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 429: THROTTLED})
     def delete(self, request: Request, chat_id: int, message_id: int) -> Response:
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
         services.message_delete(message=selectors.message_get(chat=chat, message_id=message_id), actor=request.user)

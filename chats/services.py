@@ -12,7 +12,7 @@ from accounts.models import User
 from core.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from core.fields import MAX_ID
 from notifications.services import member_added_notify_later
-from realtime.services import chat_unsubscribe_later, event_emit, event_insert_sql
+from realtime.services import chat_unsubscribe_later, event_emit, event_insert_sql, message_events_redact
 
 from .models import Chat, Membership, Message
 from .representations import chat_data, membership_data, message_data
@@ -51,12 +51,13 @@ def _require_assignable(role: str) -> None:
 def _users_by_id(user_ids: Iterable[int]) -> dict[int, User]:
     wanted = set(user_ids)
     users = {user.pk: user for user in User.objects.filter(pk__in=wanted, is_active=True)}
-    unknown = sorted(wanted - users.keys())
-    if unknown:
-        raise ApplicationError(
-            "Unknown user.", extra={"fields": {"user_id": [f"No active user with id {i}." for i in unknown]}}
-        )
+    if wanted - users.keys():
+        # Which ids are not users is not said: the answer must not tell who has an account.
+        raise ApplicationError("Unknown user.", extra={"fields": {"member_ids": [UNKNOWN_USERS]}})
     return users
+
+
+UNKNOWN_USERS = "One or more of these ids is not a user who can be added."
 
 
 def _membership_add(*, chat: Chat, user: User, role: str, added_by: User | None) -> Membership:
@@ -192,13 +193,15 @@ def chat_member_remove(*, chat: Chat, user_id: int, actor: User | None) -> None:
     if actor is not None:
         member_get(chat=chat, user_id=actor.pk)  # a non-member gets 404 first
     membership = member_get(chat=chat, user_id=user_id)
-    if membership.role == Role.OWNER:
-        raise ConflictError("The owner cannot leave the chat; delete the chat instead.")
+    # Permission before state: one who may not remove this member hears 403, not why the
+    # removal could not happen anyway.
     if actor is not None and actor.pk != user_id:
-        if membership.role == Role.ADMIN:
+        if membership.role in (Role.OWNER, Role.ADMIN):
             _require_role(chat, actor, (Role.OWNER,), "remove admins")
         else:
             _require_role(chat, actor, ADMINS, "remove members")
+    if membership.role == Role.OWNER:
+        raise ConflictError("The owner cannot leave the chat; delete the chat instead.")
     membership.delete()
     # Off the chat's channel first (the outbox keeps order), then told on their own channel.
     chat_unsubscribe_later(chat_id=chat.pk, user_id=user_id)
@@ -284,13 +287,18 @@ def message_update(*, message: Message, actor: User | None, text: str) -> Messag
     message.text = text
     message.edited_at = timezone.now()
     message.save(update_fields=["text", "edited_at"])
-    event_emit(type="message.updated", chat_id=message.chat_id, data=message_data(message))
+    # The old text leaves the event log and Centrifugo's history: members see only the
+    # current text (there is no edit history shown to them).
+    data = message_data(message)
+    message_events_redact(chat_id=message.chat_id, message_id=message.pk, data=data)
+    event_emit(type="message.updated", chat_id=message.chat_id, data=data)
     return message
 
 
 @transaction.atomic
 def message_delete(*, message: Message, actor: User | None) -> Message:
-    """Soft-deletes: the row stays (so paging has no holes) with its text cleared."""
+    """Soft-deletes: the row stays (so paging has no holes) with its text cleared, and the
+    text is gone from every event and from Centrifugo's history."""
     message = _lock_message(message)
     if actor is not None and message.author_id != actor.pk:
         _require_role(message.chat, actor, ADMINS, "delete others' messages")
@@ -299,7 +307,11 @@ def message_delete(*, message: Message, actor: User | None) -> Message:
     message.text = ""
     message.deleted_at = timezone.now()
     message.save(update_fields=["text", "deleted_at"])
-    event_emit(type="message.deleted", chat_id=message.chat_id, data=message_data(message))
+    # The text leaves the event log, the outbox and Centrifugo's history too: what a member
+    # can still read anywhere is the tombstone.
+    data = message_data(message)
+    message_events_redact(chat_id=message.chat_id, message_id=message.pk, data=data)
+    event_emit(type="message.deleted", chat_id=message.chat_id, data=data)
     return message
 
 

@@ -73,6 +73,77 @@ class MessagePostThrottle(ScopeThrottle):
     scope = "message_post"
 
 
+class AddressThrottle(ScopeThrottle):
+    """A scope counted per client address too, signed in or not, at the rate
+    THROTTLE_RATES["<scope>_address"]: one address running many accounts (or stolen
+    sessions) is held back as one. Subclass it together with the scope's account throttle."""
+
+    def get_rate(self) -> str | None:
+        return settings.THROTTLE_RATES.get(f"{self.scope}_address")
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        if request.method not in self.methods:
+            return None
+        return self.cache_format % {"scope": f"{self.scope}_address", "ident": f"ip-{self.get_ident(request)}"}
+
+
+# Costly writes and reads, each limited per account and per address (issue 18).
+
+
+class ChatCreateRateThrottle(ScopeThrottle):
+    """Creating chats: each one notifies every member it names."""
+
+    scope = "chat_create"
+
+
+class ChatCreateAddressThrottle(AddressThrottle, ChatCreateRateThrottle):
+    pass
+
+
+class MessageEditThrottle(ScopeThrottle):
+    """Editing and deleting messages: each fans out to every member and resets the chat's
+    Centrifugo history (chats.services.message_update, message_delete)."""
+
+    scope = "message_edit"
+    methods = ("PATCH", "DELETE")
+
+
+class MessageEditAddressThrottle(AddressThrottle, MessageEditThrottle):
+    pass
+
+
+class MemberRoleThrottle(ScopeThrottle):
+    """Changing a member's role: an event to every member."""
+
+    scope = "member_role"
+    methods = ("PATCH",)
+
+
+class MemberRoleAddressThrottle(AddressThrottle, MemberRoleThrottle):
+    pass
+
+
+class SearchThrottle(ScopeThrottle):
+    """Full-text search: ranks every match in the caller's chats."""
+
+    scope = "search"
+    methods = ("GET",)
+
+
+class SearchAddressThrottle(AddressThrottle, SearchThrottle):
+    pass
+
+
+class ReadMarkerThrottle(ScopeThrottle):
+    """Moving a read marker: a write and a `read.updated` event to the chat."""
+
+    scope = "read_marker"
+
+
+class ReadMarkerAddressThrottle(AddressThrottle, ReadMarkerThrottle):
+    pass
+
+
 def throttled_response(request: HttpRequest, wait: float | None) -> HttpResponse:
     """429 with Retry-After, in the JSON error body (or a short page for a browser form)."""
     seconds = max(1, int(wait or 1))

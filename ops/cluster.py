@@ -20,7 +20,9 @@ Importing this module needs no Django settings (`python -m ops.cluster plan` fee
 shell script); rendering does.
 """
 
+import os
 import re
+import secrets
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -164,8 +166,17 @@ class ClusterConfig:
     def smtp_port(self) -> int:
         return SMTP_PORT if self.layout.isolated else self.web_port + 2
 
+    @property
+    def redis_password(self) -> str:
+        """The cluster's Redis password: made once per state directory, kept in a file only
+        its owner reads (a node's Redis is reachable from every other node)."""
+        path = self.state_dir / "redis.password"
+        if not path.exists():
+            _private_write(path, secrets.token_urlsafe(24))
+        return path.read_text().strip()
+
     def redis_url(self, node_name: str, db: int = 0) -> str:
-        return f"redis://{self.layout.node(node_name).address}:{REDIS_PORT}/{db}"
+        return f"redis://:{self.redis_password}@{self.layout.node(node_name).address}:{REDIS_PORT}/{db}"
 
     def centrifugo_api_url(self, node: Node) -> str:
         return f"http://{node.address}:{CENTRIFUGO_INTERNAL_PORT}/api"
@@ -185,6 +196,8 @@ class ClusterConfig:
             "DB_BEHIND_TRANSACTION_POOLER": "true" if pooled else "false",
             "REDIS_URL": self.redis_url(BROKER_NODE, db=1),
             "SITE_URL": self.site_url,
+            # nginx in front sets X-Forwarded-For: throttles and lockouts count client addresses.
+            "TRUSTED_PROXY_COUNT": "1",
             # nginx sends the site's host; a health check or a test calls a node by its address.
             "DJANGO_ALLOWED_HOSTS": ",".join(["localhost", "127.0.0.1", *(n.address for n in self.layout.nodes)]),
             "CENTRIFUGO_ENGINE": "redis",
@@ -208,7 +221,9 @@ class ClusterConfig:
             data = state / node.name
             data.mkdir(parents=True, exist_ok=True)
             command = ["redis-server", "--bind", node.address, "--port", str(REDIS_PORT), "--dir", str(data)]
-            command += ["--appendonly", "yes", "--save", "", "--protected-mode", "no", "--daemonize", "no"]
+            command += ["--appendonly", "yes", "--save", "", "--protected-mode", "yes", "--daemonize", "no"]
+            # The password on the command line would show in `ps`: Redis reads it from a file.
+            command = [*command[:1], str(self.redis_conf_write(node)), *command[1:]]
             programs.append(Program(node.name, layout.in_node(node, command), options={"priority": "100"}))
         programs.append(
             Program(
@@ -296,6 +311,12 @@ class ClusterConfig:
             site_origins=[self.site_url, self.site_url.replace("127.0.0.1", "localhost")],
         )
 
+    def redis_conf_write(self, node: Node) -> Path:
+        """The node's Redis config file (0600): only the password, `requirepass`."""
+        path = self.state_dir / node.name / "redis.conf"
+        _private_write(path, f"requirepass {self.redis_password}\n")
+        return path
+
     def pgbouncer_write(self) -> Path:
         """PgBouncer in transaction mode in front of the database; it drops root for the
         postgres user, so its files are readable by everyone but the password file."""
@@ -306,7 +327,7 @@ class ClusterConfig:
         directory = self.state_dir / "pgbouncer"
         directory.mkdir(parents=True, exist_ok=True)
         users = directory / "userlist.txt"
-        users.write_text(f'"{db["USER"]}" "{db["PASSWORD"]}"\n')
+        _private_write(users, f'"{db["USER"]}" "{db["PASSWORD"]}"\n')
         ini = directory / "pgbouncer.ini"
         ini.write_text(
             "\n".join(
@@ -371,8 +392,19 @@ class ClusterConfig:
         values = {"root": settings.BASE_DIR, "log_dir": log_dir, "run_dir": run_dir, "max_files": max_open_files()}
         text = _fill(header, values) + "\n" + "\n".join(program.section() for program in self.programs())
         defaults = {key: value.format(log_dir=log_dir) for key, value in PROGRAM_DEFAULTS.items()}
-        self.supervisord_conf.write_text(_with_program_defaults(text, defaults))
+        # Database and Redis passwords are in the programs' environments: owner only.
+        _private_write(self.supervisord_conf, _with_program_defaults(text, defaults))
         return self.supervisord_conf
+
+
+def _private_write(path: Path, text: str) -> None:
+    """Writes a file that only its owner may read, from its creation on (no moment when it is
+    readable by others, as a write then a chmod would leave)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
 
 
 def _centrifugo_binary() -> Path:

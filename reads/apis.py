@@ -2,21 +2,28 @@
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from core.throttling import ReadMarkerAddressThrottle, ReadMarkerThrottle
 
 from . import selectors, services
 from .serializers import ReadInputSerializer, ReadMarkerSerializer, ReadStateSerializer
 
 
 class ChatReadApi(APIView):
+    throttle_classes = [ReadMarkerThrottle, ReadMarkerAddressThrottle]  # POST only
+
     @extend_schema(responses={200: ReadStateSerializer})
     def get(self, request: Request, chat_id: int) -> Response:
         return Response(asdict(selectors.chat_read_state_get(user=request.user, chat_id=chat_id)))
 
-    @extend_schema(request=ReadInputSerializer, responses={200: ReadStateSerializer})
+    @extend_schema(
+        request=ReadInputSerializer,
+        responses={200: ReadStateSerializer, 429: OpenApiResponse(description="Too many requests; see Retry-After.")},
+    )
     def post(self, request: Request, chat_id: int) -> Response:
         """Moves the caller's read marker forward to `up_to` (never back): `read.updated`."""
         params = ReadInputSerializer(data=request.data)

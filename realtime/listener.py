@@ -53,6 +53,9 @@ def envelope_json(envelope: EventEnvelope) -> str:
 # Events naming a user that make them a member of the chat, or no longer one.
 JOINS = frozenset({"chat.created", "member.added"})
 LEAVES = frozenset({"chat.deleted", "member.removed"})
+# A message's delete or edit event replaces the text of its earlier events.
+REDACTING = frozenset({"message.deleted", "message.updated"})
+REDACTED = frozenset({"message.created", "message.updated"})
 
 
 @dataclass(slots=True, frozen=True)
@@ -277,6 +280,9 @@ class EventListener:
                 return False
 
     def _append(self, batch: list[BufferedEvent]) -> None:
+        for event in batch:
+            if event.type in REDACTING:
+                self._redact(event)
         self._events.extend(batch)
         self._positions.extend(event.position for event in batch)
         self._position_of.update((event.id, event.position) for event in batch)
@@ -289,6 +295,24 @@ class EventListener:
                 del self._position_of[event.id]
             del self._events[:excess]
             del self._positions[:excess]
+
+    def _redact(self, by: BufferedEvent) -> None:
+        """A message was deleted or edited: its earlier events in memory get its data now,
+        as the database's did in the same transaction (realtime.services.message_events_redact)."""
+        chat_id, message_id = by.chat_id, by.envelope["data"].get("id")
+        for index, event in enumerate(self._events):
+            if event.chat_id == chat_id and event.type in REDACTED and event.envelope["data"].get("id") == message_id:
+                envelope = event.envelope | {"data": by.envelope["data"]}
+                self._events[index] = BufferedEvent(
+                    event.id,
+                    event.position,
+                    event.type,
+                    event.chat_id,
+                    event.to_members,
+                    event.also_to,
+                    envelope,
+                    envelope_json(envelope),
+                )
 
     def _wake(self, batch: list[BufferedEvent]) -> None:
         woken: set[Waiter] = set()

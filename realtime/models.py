@@ -1,6 +1,7 @@
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from .events import EventEnvelope
@@ -43,6 +44,13 @@ class Event(models.Model):
             models.Index(fields=["chat_id", "txid", "id"], name="realtime_event_chat_position"),
             models.Index(fields=["created_at"], name="realtime_event_created_at"),
             GinIndex(fields=["also_to"], name="realtime_event_also_to"),
+            # A message's events, found when it is deleted or edited (services.message_events_redact).
+            models.Index(
+                models.F("chat_id"),
+                KeyTransform("id", "data"),
+                name="realtime_event_message",
+                condition=models.Q(type__in=["message.created", "message.updated"]),
+            ),
         ]
 
     def __str__(self) -> str:

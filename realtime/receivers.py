@@ -22,6 +22,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 from knox.models import AuthToken
 
+from accounts.signals import access_revoked
+
 from .services import user_delivery_revoke
 
 User = get_user_model()
@@ -68,3 +70,9 @@ def _revoke_on_token_delete(sender: Any, instance: AuthToken, **kwargs: Any) -> 
     """An API token ended before its time (an expired one is cleaned up: nothing to end)."""
     if instance.expiry is None or instance.expiry > timezone.now():
         user_delivery_revoke(user_id=instance.user_id, reason="token ended")
+
+
+@receiver(access_revoked, dispatch_uid="realtime.revoke_on_access_revoked")
+def _revoke_on_access_revoked(sender: Any, user: Any, reason: str, **kwargs: Any) -> None:
+    """Log out everywhere: every token and session of the user ended at once."""
+    user_delivery_revoke(user_id=user.pk, reason=reason)

@@ -114,19 +114,76 @@ def event_emit(
     return envelope | {"id": event_id}
 
 
+def typing_channel(chat_id: int) -> str:
+    """The chat's typing and presence channel (the `presence` app publishes there)."""
+    return f"{settings.CENTRIFUGO_TYPING_NAMESPACE}:{chat_id}"
+
+
 def chat_unsubscribe_later(*, chat_id: int, user_id: int) -> None:
-    """Queues Centrifugo's server-API unsubscribe of the user from the chat's channel, in the
-    caller's transaction: a removed member stops receiving at once, and the row waits in the
-    outbox while Centrifugo is down."""
-    CentrifugoOutbox.objects.create(
-        method="unsubscribe", payload={"channel": chat_channel(chat_id), "user": str(user_id)}
+    """Queues Centrifugo's server-API unsubscribe of the user from the chat's channels (its
+    events, and its typing and presence), in the caller's transaction: a removed member
+    stops receiving, typing and being seen at once, and the rows wait in the outbox while
+    Centrifugo is down."""
+    CentrifugoOutbox.objects.bulk_create(
+        CentrifugoOutbox(method="unsubscribe", payload={"channel": channel, "user": str(user_id)})
+        for channel in (chat_channel(chat_id), typing_channel(chat_id))
     )
+
+
+# The events whose `data` is a message's text as it was when they were written.
+MESSAGE_TEXT_EVENTS = ("message.created", "message.updated")
+
+
+def message_events_redact(*, chat_id: int, message_id: int, data: dict[str, Any]) -> int:
+    """Makes a message's old text unreachable, in the caller's transaction (a delete or an
+    edit, with `data` the message as it is now); returns how many events were rewritten.
+
+    - Event log: every earlier `message.created` / `message.updated` of the message gets
+      `data` instead, so a feed read from any cursor shows only the tombstone (or the new
+      text). The feed process's memory follows when it reads the delete or edit event
+      (`realtime.listener`).
+    - Outbox: a publication of those events that Centrifugo has not taken yet is rewritten
+      too (it would otherwise publish the text after the delete).
+    - Centrifugo history: publications cannot be changed, so the chat channel's history is
+      removed (`history_remove`, queued here, ahead of the caller's event): a client that
+      recovers from an offset before it is told the stream changed and refetches over REST.
+
+    Call it before emitting the delete or edit event, so that event opens the new history.
+    """
+    payload = _json(data)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""update {Event._meta.db_table} set data = %(data)s::jsonb
+                where chat_id = %(chat_id)s and type in ('message.created', 'message.updated')
+                  and (data -> 'id') = to_jsonb(%(id)s::bigint)""",  # noqa: S608 (table name; the index's predicate)
+            {"data": payload, "chat_id": chat_id, "id": message_id},
+        )
+        rewritten = cursor.rowcount
+        cursor.execute(
+            f"""update {CentrifugoOutbox._meta.db_table}
+                set payload = jsonb_set(payload, '{{data,data}}', %(data)s::jsonb)
+                where method = 'publish' and payload->>'channel' = %(channel)s
+                  and payload->'data'->>'type' = any(%(types)s)
+                  and (payload->'data'->'data'->'id') = to_jsonb(%(id)s::bigint)""",  # noqa: S608 (table name)
+            {"data": payload, "channel": chat_channel(chat_id), "types": list(MESSAGE_TEXT_EVENTS), "id": message_id},
+        )
+    CentrifugoOutbox.objects.create(method="history_remove", payload={"channel": chat_channel(chat_id)})
+    return rewritten
 
 
 # Centrifugo's disconnect code for revoked access. 4500-4999 are the application's codes that
 # tell a client not to reconnect: with 4000-4499 it would reconnect at once with the
 # connection token it still holds, which stays valid until it expires.
 ACCESS_REVOKED_CODE = 4501
+
+
+# Whether this transaction already revoked the user: their `user.revoked` event with this
+# transaction's id (the GIN index on also_to finds the user's few).
+_REVOKED_IN_THIS_TRANSACTION = f"""
+select exists (
+    select 1 from {Event._meta.db_table}
+    where also_to @> %s::bigint[] and type = 'user.revoked' and txid = pg_current_xact_id()::text::bigint
+)"""  # noqa: S608 (table name)
 
 
 def user_delivery_revoke(*, user_id: int, reason: str = "access revoked") -> None:
@@ -142,9 +199,14 @@ def user_delivery_revoke(*, user_id: int, reason: str = "access revoked") -> Non
     - Polling: every request authenticates anew.
 
     Runs in the caller's transaction when there is one: a change that rolls back revokes
-    nothing.
+    nothing. A transaction revokes a user once: a password change that also ends N tokens
+    (each deletion calls this) writes one event and one disconnect, not 1 + N.
     """
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_REVOKED_IN_THIS_TRANSACTION, [[user_id]])
+            if cursor.fetchone()[0]:
+                return
         event_emit(type="user.revoked", chat_id=0, data={"reason": reason}, to_members=False, also_to=[user_id])
         CentrifugoOutbox.objects.create(
             method="disconnect",

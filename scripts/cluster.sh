@@ -60,6 +60,33 @@ up() {
   echo namespaces
 }
 
+# Waits until process $1 has exited (a zombie has), at most $2 seconds; fails on the timeout.
+wait_gone() {
+  local deadline=$((SECONDS + $2))
+  while kill -0 "$1" 2>/dev/null && [[ "$(ps -o stat= -p "$1" 2>/dev/null)" != Z* ]]; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+# Ends every process left in the cluster's namespaces: TERM, up to 10 s, then KILL; returns
+# when none is left.
+reap() {
+  local ns pids deadline=$((SECONDS + 10)) signal=TERM
+  while :; do
+    pids=""
+    while read -r ns _; do
+      [ "$ns" = "${prefix}host" ] && continue
+      pids+=" $(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"
+    done < <(plan)
+    [ -z "${pids// /}" ] && return 0
+    [ "$SECONDS" -ge "$deadline" ] && signal=KILL
+    # shellcheck disable=SC2086 # a list of pids
+    kill -"$signal" $pids 2>/dev/null || true
+    sleep 0.2
+  done
+}
+
 ctl() { "$VENV/bin/supervisorctl" -c "$cstate/supervisord.conf" "$@"; }
 
 case "${1:-}" in
@@ -77,8 +104,16 @@ case "${1:-}" in
     "$VENV/bin/supervisord" -c "$cstate/supervisord.conf"
     ;;
   stop)
-    if [ -S "$cstate/run/supervisor.sock" ] && ctl pid >/dev/null 2>&1; then ctl shutdown >/dev/null && log "cluster stopped"; fi
+    # Every process must be gone before the namespaces are: supervisord stops each program
+    # (TERM, then KILL after its stopwaitsecs) and exits only then; anything still in a node's
+    # namespace after that (a process that left its program's group) is ended here.
+    if [ -S "$cstate/run/supervisor.sock" ] && pid="$(ctl pid 2>/dev/null)" && [ -n "$pid" ]; then
+      ctl shutdown >/dev/null || true
+      wait_gone "$pid" "${CLUSTER_STOP_TIMEOUT:-150}" || { log "supervisord $pid still runs: killing it"; kill -KILL "$pid" 2>/dev/null || true; }
+    fi
+    reap
     down
+    log "cluster stopped"
     ;;
   *) echo "usage: $0 up|down|run|stop" >&2; exit 2 ;;
 esac

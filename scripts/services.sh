@@ -44,6 +44,24 @@ pg_start() {
   fi
   pg_upgrade_auth
   pg_app_role
+  pg_legacy_role_retire
+}
+
+# The superuser of clusters made before the app role, `messenger`: kept (initdb made it the
+# bootstrap role, which PostgreSQL keeps a superuser) but it can no longer sign in, by any
+# method; and a superuser no more when it is not the bootstrap role.
+pg_legacy_role_retire() {
+  [ "$pg_super" = messenger ] && return 0
+  as_super_psql -d postgres <<'SQL'
+SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'messenger' AND rolcanlogin) AS live,
+       EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'messenger' AND rolsuper AND oid <> 10) AS demote \gset
+\if :live
+ALTER ROLE messenger NOLOGIN PASSWORD NULL;
+\endif
+\if :demote
+ALTER ROLE messenger NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+\endif
+SQL
 }
 
 # A cluster made before the app role existed: its superuser was `messenger` and local

@@ -67,7 +67,8 @@ fi
 if [ ! -f "$ENV_FILE" ]; then
   log "writing $ENV_FILE with fresh secrets"
   secret() { python3 -c "import secrets; print(secrets.token_urlsafe($1))"; }
-  sed \
+  # umask 077: the file is the owner's alone from its creation, not only after the chmod.
+  (umask 077; sed \
     -e "s|^DJANGO_SECRET_KEY=.*|DJANGO_SECRET_KEY=$(secret 50)|" \
     -e "s|^POSTGRES_PASSWORD=.*|POSTGRES_PASSWORD=$(secret 24)|" \
     -e "s|^REDIS_PASSWORD=.*|REDIS_PASSWORD=$(secret 24)|" \
@@ -77,7 +78,7 @@ if [ ! -f "$ENV_FILE" ]; then
     -e "s|^CENTRIFUGO_ADMIN_SECRET=.*|CENTRIFUGO_ADMIN_SECRET=$(secret 32)|" \
     -e "s|^FLOWER_PASSWORD=.*|FLOWER_PASSWORD=$(secret 16)|" \
     -e "s|^DEMO_PASSWORD=.*|DEMO_PASSWORD=$(secret 9)|" \
-    "$ROOT/.env.example" > "$ENV_FILE"
+    "$ROOT/.env.example" > "$ENV_FILE")
   chmod 600 "$ENV_FILE"
 fi
 # Web Push: a VAPID key pair (P-256), generated once; the public key is what browsers get.

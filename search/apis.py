@@ -1,16 +1,23 @@
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from core.throttling import SearchAddressThrottle, SearchThrottle
 
 from .selectors import message_search
 from .serializers import SearchInputSerializer, SearchPageSerializer
 
 
 class MessageSearchApi(APIView):
-    @extend_schema(parameters=[SearchInputSerializer], responses={200: SearchPageSerializer})
+    throttle_classes = [SearchThrottle, SearchAddressThrottle]
+
+    @extend_schema(
+        parameters=[SearchInputSerializer],
+        responses={200: SearchPageSerializer, 429: OpenApiResponse(description="Too many requests; see Retry-After.")},
+    )
     def get(self, request: Request) -> Response:
         """Messages of the caller's chats that match `q`, best first."""
         params = SearchInputSerializer(data=request.query_params)

@@ -4,17 +4,16 @@ the session cookie, and keeps them live through a transport (Centrifugo by defau
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.selectors import user_active_find
-from accounts.services import user_create
+from accounts.services import REGISTERED, user_register
 from chats import selectors as chat_selectors
-from core.exceptions import ApplicationError, NotFoundError, error_response
+from core.exceptions import NotFoundError, error_response
 from core.throttling import RegisterThrottle, UserLookupThrottle, throttle
 from realtime.services import personal_channel
 from realtime.tokens import centrifugo_ws_url
@@ -63,14 +62,13 @@ def signup_page(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user = user_create(**form.cleaned_data)
-        except ApplicationError as exc:
-            form.add_error(None, exc.message)
+            user_register(**form.cleaned_data)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("web:chat-list")
+            # The same whether the account was made or the name or address is taken (an
+            # email tells which): sign-up must not tell who has an account.
+            return render(request, "web/signup.html", {"form": SignupForm(), "done": REGISTERED})
     return render(request, "web/signup.html", {"form": form})
 
 

@@ -13,9 +13,8 @@ def test_register_then_token_then_me(api_client):
     response = api_client.post(
         "/api/auth/register/", {"username": "alice", "email": "Alice@Example.com", "password": STRONG}, format="json"
     )
-    assert response.status_code == 201, response.data
-    assert response.data["username"] == "alice"
-    assert "password" not in response.data
+    assert response.status_code == 202, response.data
+    assert set(response.data) == {"message"}  # the same for a taken name or address (test_enumeration)
 
     response = api_client.post("/api/auth/token/", {"username": "alice", "password": STRONG}, format="json")
     assert response.status_code == 200
@@ -33,16 +32,6 @@ def test_register_refuses_weak_password_with_a_field_message(api_client):
     )
     assert response.status_code == 400
     assert "password" in response.data["extra"]["fields"]
-
-
-@pytest.mark.parametrize("field", ["username", "email"])
-def test_register_refuses_taken_username_or_email(api_client, make_user, field):
-    make_user("carol", email="carol@example.com")
-    body = {"username": "dave", "email": "dave@example.com", "password": STRONG}
-    body[field] = "carol" if field == "username" else "CAROL@example.com"
-    response = api_client.post("/api/auth/register/", body, format="json")
-    assert response.status_code == 409
-    assert field in response.data["extra"]["fields"]
 
 
 @pytest.mark.parametrize(

@@ -74,8 +74,9 @@ def test_each_service_emits_one_event_of_its_type(team, make_user, mark):
     assert removed.also_to == [newcomer.pk], "a removed member hears of their own removal"
     assert not deleted.to_members
     assert set(deleted.also_to) == {team.owner.pk, team.admin.pk, team.member.pk}
-    unsubscribe = CentrifugoOutbox.objects.get(method="unsubscribe")
+    unsubscribe, typing = CentrifugoOutbox.objects.filter(method="unsubscribe").order_by("id")
     assert unsubscribe.payload == {"channel": f"chat:{team.chat.pk}", "user": str(newcomer.pk)}
+    assert typing.payload == {"channel": f"typing:{team.chat.pk}", "user": str(newcomer.pk)}
     removed_rows = CentrifugoOutbox.objects.filter(payload__idempotency_key=f"event-{removed.pk}")
     assert unsubscribe.pk < min(row.pk for row in removed_rows), "off the channel before the event"
 

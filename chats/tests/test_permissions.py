@@ -31,6 +31,8 @@ MATRIX = [
     ("change role", "patch", "/api/chats/{chat}/members/{other}/", {"role": "admin"}, [200, 403, 403, 404, 401]),
     ("remove member", "delete", "/api/chats/{chat}/members/{other}/", None, [204, 204, 403, 404, 401]),
     ("remove admin", "delete", "/api/chats/{chat}/members/{admin}/", None, [204, 204, 403, 404, 401]),
+    # Permission first: only the owner hears that the owner cannot leave.
+    ("remove owner", "delete", "/api/chats/{chat}/members/{owner}/", None, [409, 403, 403, 404, 401]),
     ("leave", "delete", "/api/chats/{chat}/members/{self}/", None, [409, 204, 204, 404, 401]),
     ("list messages", "get", "/api/chats/{chat}/messages/", None, [200, 200, 200, 404, 401]),
     ("post message", "post", "/api/chats/{chat}/messages/", {"text": "hi"}, [201, 201, 201, 404, 401]),
@@ -61,6 +63,7 @@ def test_permission_matrix(
         "newcomer": make_user().pk,
         "other": other.pk,
         "admin": team.admin.pk,
+        "owner": team.owner.pk,
         "message": message.pk,
         "self": actor.pk if actor else team.member.pk,
     }

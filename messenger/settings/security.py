@@ -45,6 +45,23 @@ THROTTLE_RATES = {
     "member_add": env.str("THROTTLE_RATE_MEMBER_ADD", default="60/min"),
     # Posting messages: a flood from one account.
     "message_post": env.str("THROTTLE_RATE_MESSAGE_POST", default="120/min"),
+    # Costly endpoints, per account and (`_address`) per client address: an address's rate
+    # is a few accounts' worth, for people behind one NAT.
+    # Creating chats: each notifies everyone it names.
+    "chat_create": env.str("THROTTLE_RATE_CHAT_CREATE", default="20/hour"),
+    "chat_create_address": env.str("THROTTLE_RATE_CHAT_CREATE_ADDRESS", default="60/hour"),
+    # Editing and deleting messages: a fan-out to every member and a reset of the chat's history.
+    "message_edit": env.str("THROTTLE_RATE_MESSAGE_EDIT", default="30/min"),
+    "message_edit_address": env.str("THROTTLE_RATE_MESSAGE_EDIT_ADDRESS", default="120/min"),
+    # Changing roles: an event to every member.
+    "member_role": env.str("THROTTLE_RATE_MEMBER_ROLE", default="30/min"),
+    "member_role_address": env.str("THROTTLE_RATE_MEMBER_ROLE_ADDRESS", default="120/min"),
+    # Search: ranks every match (up to the statement timeout).
+    "search": env.str("THROTTLE_RATE_SEARCH", default="30/min"),
+    "search_address": env.str("THROTTLE_RATE_SEARCH_ADDRESS", default="120/min"),
+    # Read markers: a write and an event per call; a client moves it as its user scrolls.
+    "read_marker": env.str("THROTTLE_RATE_READ_MARKER", default="120/min"),
+    "read_marker_address": env.str("THROTTLE_RATE_READ_MARKER_ADDRESS", default="480/min"),
 }
 # Reverse proxies in front of the app whose X-Forwarded-For is trusted (nginx: 1). Zero when
 # clients reach the app directly: their X-Forwarded-For would be a lie they chose.

@@ -55,7 +55,8 @@ def test_revocation_queues_a_disconnect_and_an_event_for_the_user_alone(make_use
     assert CentrifugoOutbox.objects.filter(method="broadcast", pk__lt=disconnect.pk).exists()
 
 
-@pytest.mark.django_db
+# Each save its own transaction, as in production: a transaction revokes a user once.
+@pytest.mark.django_db(transaction=True)
 def test_password_change_and_deactivation_revoke_and_a_login_does_not(make_user):
     user = make_user()
     browser = Client()

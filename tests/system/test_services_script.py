@@ -6,6 +6,7 @@ local connections, superuser `messenger`) is upgraded in place."""
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,8 +56,10 @@ class Services:
 
 
 @pytest.fixture
-def services(tmp_path_factory) -> Iterator[Services]:
-    state = Path(tmp_path_factory.mktemp("services"))
+def services() -> Iterator[Services]:
+    # Not under pytest's base temp (0700 up the path): the postgres user must reach it.
+    state = Path(tempfile.mkdtemp(prefix="services-", dir="/tmp"))
+    state.chmod(0o755)
     services = Services(state)
     yield services
     services.run("stop")
@@ -128,6 +131,11 @@ def test_an_older_cluster_is_upgraded_in_place(services):
     assert services.superuser_sql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'test_old'") == (
         "messenger_app"
     )
+    # The old superuser is retired: it cannot sign in (initdb's bootstrap role stays a
+    # superuser: PostgreSQL refuses to demote it).
+    assert services.superuser_sql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'messenger'") == "f"
+    with pytest.raises(psycopg.OperationalError):
+        services.connect("messenger", PG_PASSWORD)
     owners = services.superuser_sql("SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class"
                                     " WHERE relnamespace = 'public'::regnamespace")  # fmt: skip
     assert owners == "messenger_app"

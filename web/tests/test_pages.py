@@ -53,10 +53,15 @@ def test_user_text_in_the_page_is_escaped(browser_client, make_user):
     assert page_config(response)["user"]["username"] == "a</script><b>"
 
 
-def test_signup_signs_the_new_user_in(client, db):
-    response = client.post(
-        "/signup/", {"username": "newbie", "email": "newbie@example.com", "password": "a-long-pass-phrase"}
-    )
+def test_signup_then_sign_in(client, db, make_user):
+    body = {"username": "newbie", "email": "newbie@example.com", "password": "a-long-pass-phrase"}
+    response = client.post("/signup/", body)
+    assert response.status_code == 200 and b"signup-done" in response.content
+    # A taken name or address gets the same page (the email says which).
+    make_user("taken", email="taken@example.com")
+    again = client.post("/signup/", body | {"username": "other", "email": "TAKEN@example.com"})
+    assert again.status_code == 200 and b"signup-done" in again.content and b"taken" not in again.content.lower()
+    response = client.post("/login/", {"username": "newbie", "password": body["password"]})
     assert response.status_code == 302
     assert client.get("/").status_code == 200
 
