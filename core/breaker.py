@@ -6,7 +6,14 @@ seconds for their 503 (measured: up to 3.7 s with PostgreSQL stopped under the f
 load). After a connection failure the breaker opens for DB_UNAVAILABLE_HOLD_SECONDS: every
 request in that time is refused at once; then one request at a time tries the database,
 and the first that gets through closes it again. Per process; a failing query (a timeout, a
-constraint) is not a connection failure and does not open it.
+constraint) is not a connection failure and does not open it, and neither is a wait for a
+pooled connection (PoolTimeout: PostgreSQL answers, this process is only busy; refusing
+everyone for it would turn a moment of load into an outage).
+
+The probe is a lease, not a lock: a probe that never reports (its request cancelled because
+the client went away, a long poll waiting) gives its turn up after DB_PROBE_LEASE_SECONDS at
+the latest, so the breaker cannot wedge. The feed's requests report as soon as their
+database call is done (`realtime.feed_waiting.DatabaseProbe`), never after their wait.
 """
 
 import threading
@@ -14,7 +21,6 @@ import time
 
 import psycopg
 from django.conf import settings
-from psycopg_pool import PoolTimeout
 
 # Connection exceptions (class 08) and a server shutting down or starting (57P01-57P03).
 _UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
@@ -23,8 +29,7 @@ _UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
 def database_unreachable(exc: BaseException) -> bool:
     """Whether a database error means the server cannot be reached (not a failing query)."""
     cause = exc.__cause__ if exc.__cause__ is not None else exc
-    if isinstance(cause, PoolTimeout):
-        return True
+    # A PoolTimeout is not an OperationalError of psycopg's: a busy pool, not a dead server.
     if not isinstance(cause, psycopg.OperationalError):
         return False
     sqlstate = getattr(cause, "sqlstate", None)
@@ -35,28 +40,40 @@ class DatabaseBreaker:
     def __init__(self) -> None:
         self._open = False
         self._open_until = 0.0
-        self._probe = threading.Lock()
+        # While a probe is out: until when its lease runs (0: none out).
+        self._probe_until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
 
     def admit(self) -> str:
         """ "closed": go ahead; "open": answer 503 now; "probe": go ahead, as the one try."""
         if not self._open:
             return "closed"
-        if time.monotonic() < self._open_until or not self._probe.acquire(blocking=False):
-            return "open"
+        now = time.monotonic()
+        with self._lock:
+            if now < self._open_until or now < self._probe_until:
+                return "open"
+            self._probe_until = now + settings.DB_PROBE_LEASE_SECONDS
         return "probe"
 
     def failed(self) -> None:
-        self._open = True
-        self._open_until = time.monotonic() + settings.DB_UNAVAILABLE_HOLD_SECONDS
-        self._release()
+        with self._lock:
+            self._open = True
+            self._open_until = time.monotonic() + settings.DB_UNAVAILABLE_HOLD_SECONDS
+            self._probe_until = 0.0
 
     def succeeded(self) -> None:
-        self._open = False
-        self._release()
+        with self._lock:
+            self._open = False
+            self._probe_until = 0.0
 
-    def _release(self) -> None:
-        if self._probe.locked():
-            self._probe.release()
+    def release_probe(self) -> None:
+        """The probe ends without a verdict (cancelled): the next request may try."""
+        with self._lock:
+            self._probe_until = 0.0
 
 
 breaker = DatabaseBreaker()

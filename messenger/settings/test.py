@@ -36,3 +36,4 @@ STATIC_ROOT = None
 # enough that no test is throttled unless it lowers them (core/tests/test_throttling.py).
 CACHES["throttle"]["KEY_PREFIX"] = f"{DATABASES['default']['TEST']['NAME']}:throttle"
 THROTTLE_RATES = dict.fromkeys(THROTTLE_RATES, "100000/min")
+REALTIME_FEED_COUNT_STATEMENTS = True  # every feed answer says how many SQL statements its process ran
