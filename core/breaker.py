@@ -21,6 +21,7 @@ import time
 
 import psycopg
 from django.conf import settings
+from psycopg_pool import PoolTimeout
 
 # Connection exceptions (class 08) and a server shutting down or starting (57P01-57P03).
 _UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
@@ -29,7 +30,8 @@ _UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
 def database_unreachable(exc: BaseException) -> bool:
     """Whether a database error means the server cannot be reached (not a failing query)."""
     cause = exc.__cause__ if exc.__cause__ is not None else exc
-    # A PoolTimeout is not an OperationalError of psycopg's: a busy pool, not a dead server.
+    if isinstance(cause, PoolTimeout):
+        return False  # a busy pool (an OperationalError too), not a dead server
     if not isinstance(cause, psycopg.OperationalError):
         return False
     sqlstate = getattr(cause, "sqlstate", None)
