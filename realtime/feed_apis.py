@@ -33,7 +33,10 @@ LONG_POLL_WAIT_MAX = 60
 
 class UpdatesQuerySerializer(serializers.Serializer):
     after = serializers.IntegerField(
-        required=False, min_value=0, help_text="The cursor from the previous answer; absent: start now."
+        required=False,
+        min_value=0,
+        help_text="The cursor from the previous answer, or the id of the last event seen over any transport "
+        "(WebSocket included: nothing is skipped, an event may come again); absent: start now.",
     )
     wait = serializers.FloatField(
         required=False,
@@ -110,14 +113,18 @@ async def updates_api(request: HttpRequest) -> HttpResponse:
     if isinstance(params, HttpResponse):
         return params
     listener = None if isinstance(request, WSGIRequest) else get_listener()
-    answer = await long_poll(
-        listener,
-        request_credentials(request),
-        after=params.get("after"),
-        wait=params["wait"],
-        limit=params["limit"],
-        probe=_probe(request),
-    )
+    probe = _probe(request)
+    try:
+        answer = await long_poll(
+            listener,
+            request_credentials(request),
+            after=params.get("after"),
+            wait=params["wait"],
+            limit=params["limit"],
+            probe=probe,
+        )
+    finally:
+        probe.abandon()  # answered without the database: no verdict, the next may probe
     return _response(answer)
 
 
@@ -133,7 +140,9 @@ async def updates_stream_api(request: HttpRequest) -> HttpResponse:
     params = _validated(StreamQuerySerializer, query)
     if isinstance(params, HttpResponse):
         return params
-    answer = await open_stream(
-        get_listener(), request_credentials(request), after=params.get("after"), probe=_probe(request)
-    )
+    probe = _probe(request)
+    try:
+        answer = await open_stream(get_listener(), request_credentials(request), after=params.get("after"), probe=probe)
+    finally:
+        probe.abandon()
     return _response(answer)
