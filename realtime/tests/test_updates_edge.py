@@ -66,6 +66,31 @@ def test_a_long_poll_at_the_head_runs_no_sql_in_the_feed_process(site, team, cre
     asyncio.run(scenario())
 
 
+def test_an_sse_resume_at_the_head_runs_no_sql_in_the_feed_process(site, team):
+    headers = _token_headers(team.member)
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=site.url, timeout=30, headers=headers) as http:
+            cursor = (await http.get(UPDATES)).json()["cursor"]
+            for _ in range(2):  # who the reader is and their chats: read once
+                warm = await http.get(UPDATES, params={"after": cursor, "wait": 0.2})
+            before = int(warm.headers["X-Feed-Statements"])
+            async with http.stream("GET", STREAM, headers={"Last-Event-ID": str(cursor)}) as stream:
+                assert stream.status_code == 200
+                assert int(stream.headers["X-Feed-Statements"]) == before
+                lines = stream.aiter_lines()
+                assert (await anext(lines)).startswith("retry:")
+                await sync_to_async(message_create)(chat_id=team.chat.pk, author=team.owner, text="streamed")
+                async for line in lines:
+                    if line.startswith("data:"):
+                        assert httpx.Response(200, content=line[5:]).json()["data"]["text"] == "streamed"
+                        break
+            after = await http.get(UPDATES, params={"after": cursor, "wait": 0.2})
+            assert int(after.headers["X-Feed-Statements"]) == before
+
+    asyncio.run(scenario())
+
+
 def test_a_logout_still_ends_a_long_poll_answered_from_memory(site, team):
     """The cached token is forgotten with the revocation: the next poll is refused."""
     headers = _token_headers(team.member)
