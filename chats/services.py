@@ -216,14 +216,19 @@ def chat_member_remove(*, chat: Chat, user_id: int, actor: User | None) -> None:
 # Checks membership, inserts the message (a repeated client_id inserts nothing), moves the
 # chat's activity time and appends the event with its outbox rows: one statement, one round
 # trip, atomic on its own (or part of the caller's transaction). No lock is taken beyond the
-# chat row's update, so writes to different chats never wait for each other.
+# chat row's, so writes to different chats never wait for each other. The chat row is locked
+# before the message takes its id: a chat's messages then commit in id order, so paging by
+# `?after=<id>` and a read marker at an id never pass over a lower id that commits later.
 _MESSAGE_INSERT = """
 with member as (
     select 1 from {membership} where chat_id = %(chat_id)s and user_id = %(author_id)s
 ),
+locked as (
+    select 1 from {chat} where id = %(chat_id)s and exists (select 1 from member) for no key update
+),
 new_message as (
     insert into {message} (chat_id, author_id, text, client_id, created_at)
-    select %(chat_id)s, %(author_id)s, %(text)s, %(client_id)s, %(created_at)s from member
+    select %(chat_id)s, %(author_id)s, %(text)s, %(client_id)s, %(created_at)s from member, locked
     on conflict (author_id, chat_id, client_id) where client_id is not null do nothing
     returning id
 ),

@@ -29,8 +29,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from core.database import database_conninfo
 
 from .events import EventEnvelope
+from .feed_cache import JOINS, LEAVES, FeedCache
 from .models import Event, EventLogPrune
-from .selectors import SAFE_TXID_SQL, START, Position
+from .selectors import SAFE_TXID_SQL, START, Position, cursor_event, cursor_of, resume_position
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +51,6 @@ def envelope_json(envelope: EventEnvelope) -> str:
     return json.dumps(envelope, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
 
 
-# Events naming a user that make them a member of the chat, or no longer one.
-JOINS = frozenset({"chat.created", "member.added"})
-LEAVES = frozenset({"chat.deleted", "member.removed"})
 # A message's delete or edit event replaces the text of its earlier events.
 REDACTING = frozenset({"message.deleted", "message.updated"})
 REDACTED = frozenset({"message.created", "message.updated"})
@@ -62,6 +60,10 @@ REDACTED = frozenset({"message.created", "message.updated"})
 class BufferedEvent:
     id: int
     position: Position
+    # Where a plain id of this event resumes (`selectors.resume_position`), and the cursor
+    # the feed hands out for it.
+    resume: Position
+    cursor: int
     type: str
     chat_id: int
     to_members: bool
@@ -114,14 +116,19 @@ class EventListener:
         self._on_events = on_events
         self._positions: list[Position] = []
         self._events: list[BufferedEvent] = []
-        self._position_of: dict[int, Position] = {}
+        self._by_id: dict[int, BufferedEvent] = {}
         # Memory holds every event after the floor up to the head, in feed order; the floor
-        # and head are cursors (ids) with their positions. None until the first read.
+        # and head are cursors with their positions. None until the first read.
         self.floor: int | None = None
         self.head: int | None = None
         self.floor_position: Position = START
         self.head_position: Position = START
         self.ready = False
+        # Credentials and chats of recent readers, kept true by the events read here.
+        self.cache = FeedCache(
+            max_entries=getattr(settings, "REALTIME_FEED_CACHE_ENTRIES", 50_000),
+            ttl=getattr(settings, "REALTIME_FEED_CACHE_SECONDS", 60.0),
+        )
         self._by_user: dict[int, set[Waiter]] = {}
         self._by_chat: dict[int, set[Waiter]] = {}
         self._task = asyncio.create_task(self._run(), name="realtime-event-listener")
@@ -154,16 +161,30 @@ class EventListener:
     def waiting(self) -> int:
         return sum(len(waiters) for waiters in self._by_user.values())
 
+    def position_for(self, after: int) -> Position | None:
+        """The position a cursor resumes from when memory holds every event after it, else
+        None (then the database answers, and checks the cursor)."""
+        if not self.ready:
+            return None
+        if after == self.floor:
+            return self.floor_position
+        event_id, exact = cursor_event(after)
+        event = self._by_id.get(event_id)
+        if event is None:
+            return None
+        position = event.position if exact else event.resume
+        return position if position >= self.floor_position else None
+
     def covers(self, after: int) -> bool:
         """Whether memory holds every event after this cursor (a cursor from this log)."""
-        return self.ready and (after == self.floor or after in self._position_of)
+        return self.position_for(after) is not None
 
     def read(self, waiter: Waiter, *, after: int, limit: int) -> tuple[list[BufferedEvent], int] | None:
         """The waiter's events after the cursor from memory with the next cursor, or None
         when memory does not cover the cursor (then ask the database, which also checks it)."""
-        if not self.covers(after):
+        position = self.position_for(after)
+        if position is None:
             return None
-        position = self.floor_position if after == self.floor else self._position_of[after]
         found: list[BufferedEvent] = []
         user_id = waiter.user_id
         for index in range(bisect.bisect_right(self._positions, position), len(self._events)):
@@ -176,7 +197,7 @@ class EventListener:
             else:
                 continue
             if len(found) == limit:
-                return found, event.id
+                return found, event.cursor
         return found, self.head if self.head_position > position else after
 
     def chats_set(self, waiter: Waiter, chats: list[int]) -> None:
@@ -217,11 +238,14 @@ class EventListener:
                         behind = await self._read_new(conn)
             except asyncio.CancelledError:
                 self.ready = False
+                self.cache.clear()
                 raise
             except Exception:
                 logger.warning("Event listener lost its connection; retrying in %.1f s", delay, exc_info=True)
-            # Waiters fall back to the database until the listener is back.
+            # Waiters fall back to the database until the listener is back; what was
+            # remembered may have changed unseen meanwhile.
             self.ready = False
+            self.cache.clear()
             self._wake_all()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_DELAY_MAX)
@@ -235,7 +259,7 @@ class EventListener:
         served from memory; older cursors from the database."""
         safe = await self._safe_txid(conn)
         cursor = await conn.execute(
-            f"""select (select array[txid, id] from {Event._meta.db_table}
+            f"""select (select array[txid, id, resume_txid] from {Event._meta.db_table}
                         where txid < %s order by txid desc, id desc limit 1),
                        (select max(pruned_through) from {EventLogPrune._meta.db_table})""",  # noqa: S608 (table names)
             [safe],
@@ -245,7 +269,7 @@ class EventListener:
             self.floor = self.head = horizon or 0
             self.floor_position = self.head_position = (START[0], self.head)
         else:
-            self.floor = self.head = head[1]
+            self.floor = self.head = cursor_of(head[1], head[0], head[2])
             self.floor_position = self.head_position = (head[0], head[1])
 
     async def _read_new(self, conn: psycopg.AsyncConnection) -> bool:
@@ -254,22 +278,36 @@ class EventListener:
         while True:
             safe = await self._safe_txid(conn)
             cursor = await conn.execute(
-                f"""select id, txid, type, chat_id, to_members, also_to, data, created_at from {Event._meta.db_table}
+                f"""select id, txid, resume_txid, type, chat_id, to_members, also_to, data, created_at
+                    from {Event._meta.db_table}
                     where (txid, id) > (%s, %s) order by txid, id limit %s""",  # noqa: S608 (table name)
                 [self.head_position[0], self.head_position[1], READ_BATCH],
             )
             rows = await cursor.fetchall()
             batch = []
-            for id_, txid, type_, chat_id, to_members, also_to, data, created_at in rows:
+            for id_, txid, resume_txid, type_, chat_id, to_members, also_to, data, created_at in rows:
                 if txid >= safe:
                     break
                 envelope = Event(id=id_, type=type_, chat_id=chat_id, data=data, created_at=created_at).envelope()
                 position = (txid, id_)
                 json_text = envelope_json(envelope)
                 batch.append(
-                    BufferedEvent(id_, position, type_, chat_id, to_members, frozenset(also_to), envelope, json_text)
+                    BufferedEvent(
+                        id_,
+                        position,
+                        resume_position(id_, txid, resume_txid, exact=False),
+                        cursor_of(id_, txid, resume_txid),
+                        type_,
+                        chat_id,
+                        to_members,
+                        frozenset(also_to),
+                        envelope,
+                        json_text,
+                    )
                 )
             if batch:
+                # Credentials and chats first: a woken waiter must not find them stale.
+                self.cache.apply(batch)
                 self._append(batch)
                 self._wake(batch)
                 if self._on_events is not None:
@@ -285,14 +323,14 @@ class EventListener:
                 self._redact(event)
         self._events.extend(batch)
         self._positions.extend(event.position for event in batch)
-        self._position_of.update((event.id, event.position) for event in batch)
-        self.head, self.head_position = batch[-1].id, batch[-1].position
+        self._by_id.update((event.id, event) for event in batch)
+        self.head, self.head_position = batch[-1].cursor, batch[-1].position
         # Trim in chunks so that appending stays cheap.
         excess = len(self._events) - self._buffer_size
         if excess > self._buffer_size // 4:
-            self.floor, self.floor_position = self._events[excess - 1].id, self._positions[excess - 1]
+            self.floor, self.floor_position = self._events[excess - 1].cursor, self._positions[excess - 1]
             for event in self._events[:excess]:
-                del self._position_of[event.id]
+                del self._by_id[event.id]
             del self._events[:excess]
             del self._positions[:excess]
 

@@ -14,6 +14,15 @@ class CurrentTransactionId(models.Func):
     output_field = models.BigIntegerField()
 
 
+class ResumeTransactionId(models.Func):
+    """The oldest transaction running when the row is inserted (the snapshot's xmin), or the
+    writer's own id when it is older: no event with a lower id can commit after this row
+    unless its transaction id is at least this (`realtime.selectors.cursor_position`)."""
+
+    template = "(least(pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_current_xact_id()::text::bigint))"
+    output_field = models.BigIntegerField()
+
+
 class Event(models.Model):
     """The event log: every domain change, in commit order, with who may see it.
 
@@ -37,6 +46,7 @@ class Event(models.Model):
     data = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
     txid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
+    resume_txid = models.BigIntegerField(db_default=ResumeTransactionId(), editable=False)
 
     class Meta:
         indexes = [

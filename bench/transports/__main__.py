@@ -251,6 +251,7 @@ class Bench:
         elapsed = time.time() - start
         cpu, pg = cpu_seconds(pids) - cpu0, postgres_cpu() - pg0
         snapshot = (stats.requests, stats.responses, stats.bytes, stats.delivered, stats.errors, list(stats.latencies))
+        refused, duplicates = dict(stats.refused), stats.duplicates
         await stop_clients(tasks)
         requests, responses, sent_bytes, delivered, errors, latencies = snapshot
         expected = sent * CHAT_SIZE
@@ -273,6 +274,9 @@ class Bench:
             "latency_p50_ms": round(1000 * percentile(latencies, 50), 1) if latencies else None,
             "latency_p99_ms": round(1000 * percentile(latencies, 99), 1) if latencies else None,
             "client_errors": errors,
+            "refused": {str(status): count for status, count in sorted(refused.items())},
+            "duplicates": duplicates,
+            "lost": max(0, expected - delivered),
             "django_pool": self.args.pool if stack == "django" else None,
             # The machine's 1-minute load average (2 CPUs, shared with other work).
             "load_average": round((load_before + os.getloadavg()[0]) / 2, 2),
@@ -296,6 +300,7 @@ class Bench:
                 f" cpu {result['server_cpu_s']} s (pg {result['postgres_cpu_s']}),"
                 f" {result['bytes_per_event']} B/event, p50 {result['latency_p50_ms']} ms,"
                 f" p99 {result['latency_p99_ms']} ms, delivered {result['delivered']}/{result['expected_deliveries']}"
+                f" refused {result['refused']} dup {result['duplicates']}"
                 f" [{time.monotonic() - began:.0f} s]",
                 flush=True,
             )

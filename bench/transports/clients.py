@@ -19,18 +19,28 @@ class Stats:
     bytes: int = 0
     delivered: int = 0
     errors: int = 0
+    # Answers other than 200 by status (503, 429, ...), and events a client got twice.
+    refused: dict[int, int] = field(default_factory=dict)
+    duplicates: int = 0
     latencies: list[float] = field(default_factory=list)
     # Only events created inside the measured window count.
     window_start: float = float("inf")
     window_end: float = float("inf")
 
     def reset(self, start: float) -> None:
-        self.requests = self.responses = self.bytes = self.delivered = self.errors = 0
+        self.requests = self.responses = self.bytes = self.delivered = self.errors = self.duplicates = 0
+        self.refused = {}
         self.latencies = []
         self.window_start, self.window_end = start, float("inf")
 
-    def event(self, envelope: dict) -> None:
+    def event(self, envelope: dict, seen: set[int] | None = None) -> None:
         created = datetime.fromisoformat(envelope["ts"]).timestamp()
+        if seen is not None:
+            if envelope["id"] in seen:
+                if self.window_start <= created <= self.window_end:
+                    self.duplicates += 1
+                return
+            seen.add(envelope["id"])
         if self.window_start <= created <= self.window_end:
             self.delivered += 1
             self.latencies.append(time() - created)
@@ -177,6 +187,7 @@ def django_poll(*, host, port, token: str, cursor: int, interval: float, stats: 
 def django_long_poll(*, host, port, token: str, cursor: int, stats: Stats, wait: int = 30):
     state = {"cursor": cursor}
     auth = {"Authorization": f"Token {token}"}
+    seen: set[int] = set()
 
     async def run() -> None:
         connection = HttpConnection(host, port, stats)
@@ -185,10 +196,11 @@ def django_long_poll(*, host, port, token: str, cursor: int, stats: Stats, wait:
                 path = f"/api/updates/?after={state['cursor']}&wait={wait}"
                 status, _, body = await connection.get(path, auth)
                 if status != 200:
+                    stats.refused[status] = stats.refused.get(status, 0) + 1
                     raise RuntimeError(f"long poll answered {status}")
                 page = json.loads(body)
                 for envelope in page["events"]:
-                    stats.event(envelope)
+                    stats.event(envelope, seen)
                 state["cursor"] = page["cursor"]
         finally:
             connection.close()
@@ -199,12 +211,13 @@ def django_long_poll(*, host, port, token: str, cursor: int, stats: Stats, wait:
 def django_sse(*, host, port, token: str, cursor: int, stats: Stats):
     state = {"cursor": cursor}
     headers = {"Authorization": f"Token {token}", "Accept": "text/event-stream"}
+    seen: set[int] = set()
 
     async def run() -> None:
         connection = HttpConnection(host, port, stats)
         try:
             async for envelope in _sse_envelopes(connection, f"/api/updates/stream/?after={state['cursor']}", headers):
-                stats.event(envelope)
+                stats.event(envelope, seen)
                 state["cursor"] = envelope["id"]
         finally:
             connection.close()

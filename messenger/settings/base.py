@@ -114,6 +114,9 @@ DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=1.0)
 # After a failed connection, requests are refused with 503 at once for this long (then one
 # tries again): an outage does not hold every thread for DB_POOL_TIMEOUT (core.breaker).
 DB_UNAVAILABLE_HOLD_SECONDS = env.float("DB_UNAVAILABLE_HOLD_SECONDS", default=0.5)
+# The longest one probe request holds its turn (a cancelled one never reports): a connect
+# attempt takes DB_CONNECT_TIMEOUT at most.
+DB_PROBE_LEASE_SECONDS = env.float("DB_PROBE_LEASE_SECONDS", default=5.0)
 # A pool of PostgreSQL connections (psycopg_pool) instead of one connection per request; on
 # for the web processes (supervisord sets it), off for Celery's prefork workers, whose pool
 # would be copied, threads and all, into every forked child. bench/api_throughput.py measures it.

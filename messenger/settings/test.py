@@ -44,3 +44,4 @@ if not PUSH_VAPID_PRIVATE_KEY:  # noqa: F405
     from push.vapid import vapid_keys_generate
 
     PUSH_VAPID_PRIVATE_KEY, PUSH_VAPID_PUBLIC_KEY = vapid_keys_generate()
+REALTIME_FEED_COUNT_STATEMENTS = True  # every feed answer says how many SQL statements its process ran

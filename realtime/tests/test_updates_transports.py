@@ -10,8 +10,10 @@ import time
 import httpx
 import psycopg
 import pytest
+from django.conf import settings
 
 from accounts.services import token_create
+from chats.models import Membership
 from core.database import database_conninfo
 
 UPDATES, STREAM = "/api/updates/", "/api/updates/stream/"
@@ -127,11 +129,16 @@ def test_sse_delivers_rest_writes_and_resumes_from_last_event_id(site, team, cli
 
 
 @pytest.mark.slow
-def test_waiting_long_poll_clients_hold_no_database_connection_and_no_thread(site, team, client_for):
+def test_waiting_long_poll_clients_hold_no_database_connection_and_no_thread(site, team, client_for, make_user):
     clients = 500
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
-    member = _headers(team.member)
+    # As many members as the per-account limit of waiting requests needs.
+    per_user = settings.REALTIME_FEED_STREAMS_PER_USER
+    readers = [make_user() for _ in range(-(-clients // per_user))]
+    Membership.objects.bulk_create([Membership(chat=team.chat, user=user) for user in readers])
+    headers = [_headers(user) for user in readers]
+    member = headers[0]
     owner = client_for(team.owner)
     conninfo = database_conninfo()
 
@@ -140,7 +147,10 @@ def test_waiting_long_poll_clients_hold_no_database_connection_and_no_thread(sit
         async with httpx.AsyncClient(base_url=site.url, timeout=90, limits=limits) as http:
             start = (await http.get(UPDATES, headers=member)).json()["cursor"]
             params = {"after": start, "wait": 60}
-            polls = [asyncio.create_task(http.get(UPDATES, params=params, headers=member)) for _ in range(clients)]
+            polls = [
+                asyncio.create_task(http.get(UPDATES, params=params, headers=headers[number // per_user]))
+                for number in range(clients)
+            ]
             # Until the server has accepted every client and no request is between its
             # authentication and its wait any more: the database connections settle.
             settled, samples, deadline = 0, [], time.monotonic() + 45
