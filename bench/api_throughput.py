@@ -161,7 +161,13 @@ def base_tree_create(ref: str, workroot: Path) -> Path:
 def _base_gunicorn(workdir: Path) -> ServerProcess:
     """gunicorn as `after`, its code from BASE_TREE (--chdir puts it first on sys.path)."""
     server = GunicornServer(workers=CORES, log_path=workdir / "gunicorn.log")
-    server.command = lambda: [*wsgi_command(port=server.port, workers=CORES), "--chdir", str(BASE_TREE)]
+
+    def command() -> list[str]:
+        line = [*wsgi_command(port=server.port, workers=CORES), "--chdir", str(BASE_TREE)]
+        line[line.index("--worker-class") + 1] = "gthread"  # the base tree may not have this one's
+        return line
+
+    server.command = command
     return server
 
 
@@ -169,7 +175,7 @@ def _sync(workdir: Path, env: dict[str, str]) -> ServerProcess:
     def command(port: int) -> list[str]:
         line = wsgi_command(port=port, workers=CORES)
         del line[line.index("--threads") : line.index("--threads") + 2]
-        line[line.index("gthread")] = "sync"
+        line[line.index("--worker-class") + 1] = "sync"
         return line
 
     return CommandServer(command, env, workdir / "gunicorn.log")
@@ -433,6 +439,9 @@ def main() -> None:
                 url, stop = running.url, running.stop
                 figures: dict[str, dict] = {}
                 try:
+                    # Warm up (pools filled, code paths run once) before anything is measured.
+                    warm = endpoints.get("post") or next(iter(endpoints.values()))
+                    wrk(f"{url}{warm[0]}", concurrency=8, seconds=2, script=warm[1])
                     for endpoint, (path, lua) in endpoints.items():
                         for concurrency in args.concurrency:
                             spy = None

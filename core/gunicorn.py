@@ -1,0 +1,50 @@
+"""gunicorn's threaded worker, telling each request how long it waited for a thread, on
+this process's own clock.
+
+The wait used to be measured against nginx's stamp (`X-Request-Start`): two clocks, and on
+two hosts a skew of REQUEST_QUEUE_TIMEOUT_MS (75 ms) refused every request, or let every
+stale one through. Here the worker notes when a connection became ready (accepted, or
+readable again on a kept-alive connection) and handed to the thread pool, and the request's
+environ carries that moment (`messenger.queued_at`, time.monotonic()), which
+core.middleware.QueueTimeLimitMiddleware compares with the time a thread picks it up.
+"""
+
+import threading
+import time
+from typing import Any
+
+from gunicorn.workers.gthread import ThreadWorker
+
+QUEUED_AT = "messenger.queued_at"
+
+
+class QueueTimedWorker(ThreadWorker):
+    """`--worker-class core.gunicorn.QueueTimedWorker`: gthread plus `messenger.queued_at`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queued = threading.local()
+
+    def enqueue_req(self, conn: Any) -> None:
+        conn.messenger_queued_at = time.monotonic()
+        super().enqueue_req(conn)
+
+    def handle(self, conn: Any) -> Any:
+        self._queued.at = getattr(conn, "messenger_queued_at", None)
+        try:
+            return super().handle(conn)
+        finally:
+            self._queued.at = None
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        application, queued = self.wsgi, self._queued
+
+        def stamped(environ: dict, start_response: Any) -> Any:
+            # Only the first request a thread reads after the hand-over waited in the queue;
+            # another one read on the same connection by the same thread did not.
+            environ[QUEUED_AT] = getattr(queued, "at", None)
+            queued.at = None
+            return application(environ, start_response)
+
+        self.wsgi = stamped
