@@ -9,8 +9,13 @@ environ carries that moment (`messenger.queued_at`, time.monotonic()), which
 core.middleware.QueueTimeLimitMiddleware compares with the time a thread picks it up.
 """
 
+import contextlib
+import os
+import shutil
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
@@ -24,6 +29,10 @@ class QueueTimedWorker(ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._queued = threading.local()
+
+    def init_process(self) -> None:
+        _metrics_directory()
+        super().init_process()
 
     def enqueue_req(self, conn: Any) -> None:
         conn.messenger_queued_at = time.monotonic()
@@ -48,3 +57,21 @@ class QueueTimedWorker(ThreadWorker):
             return application(environ, start_response)
 
         self.wsgi = stamped
+
+
+def _metrics_directory() -> None:
+    """prometheus_client's multiprocess mode for this worker, before the app imports it: one
+    directory per gunicorn master (workers come and go, their counts stay), under
+    METRICS_DIR or the temp directory; those of masters no longer running are removed."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return  # set by the operator
+    root = Path(os.environ.get("METRICS_DIR") or Path(tempfile.gettempdir()) / "messenger-metrics")
+    master = os.getppid()
+    directory = root / f"gunicorn-{master}"
+    directory.mkdir(parents=True, exist_ok=True)
+    for other in root.glob("gunicorn-*"):
+        pid = other.name.removeprefix("gunicorn-")
+        if pid.isdigit() and int(pid) != master and not Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(OSError):
+                shutil.rmtree(other)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)

@@ -8,9 +8,24 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from core import metrics
 from core.breaker import breaker, database_unreachable
 from core.exceptions import database_unavailable, database_unavailable_response, overloaded_response
 from core.gunicorn import QUEUED_AT
+
+
+class MetricsMiddleware(MiddlewareMixin):
+    """Each request's latency by route, method and status, and the refusals (core.metrics).
+    First in the chain, so that what the others refuse is counted too."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._metrics_started = time.perf_counter()
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        started = getattr(request, "_metrics_started", None)
+        if started is not None:
+            metrics.request_observe(request, response.status_code, time.perf_counter() - started)
+        return response
 
 
 class QueueTimeLimitMiddleware(MiddlewareMixin):
@@ -30,7 +45,9 @@ class QueueTimeLimitMiddleware(MiddlewareMixin):
         queued_at = request.META.get(QUEUED_AT)
         if queued_at is None:
             return None  # not under that worker (runserver, uvicorn, a test client)
-        if (time.monotonic() - queued_at) * 1000 > settings.REQUEST_QUEUE_TIMEOUT_MS:
+        waited = time.monotonic() - queued_at
+        metrics.QUEUE_WAIT_SECONDS.observe(waited)
+        if waited * 1000 > settings.REQUEST_QUEUE_TIMEOUT_MS:
             return overloaded_response()
         return None
 

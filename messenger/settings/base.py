@@ -63,7 +63,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: a request that waited too long behind others is refused before any work.
+    # First: every request's latency and status, refusals included (core.metrics, /metrics).
+    "core.middleware.MetricsMiddleware",
+    # Then a request that waited too long behind others is refused before any work.
     "core.middleware.QueueTimeLimitMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
     "core.middleware.DatabaseUnavailableMiddleware",
