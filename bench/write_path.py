@@ -126,6 +126,10 @@ def run_tree(tree: Path, label: str, posts: int) -> dict:
         "DB_CONN_MAX_AGE": "600",
         "PYTHONPATH": str(tree),
         "DJANGO_SECURE_COOKIES": "false",
+        # Plain HTTP in-process (production redirects to HTTPS), and one author posting
+        # hundreds of messages a minute (production allows 120).
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "THROTTLE_RATE_MESSAGE_POST": "100000/min",
     }
     output = subprocess.run(
         [sys.executable, __file__, "--worker", "--db", name, "--posts", str(posts)],
