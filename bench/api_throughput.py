@@ -30,6 +30,8 @@ Settings (--servers):
 Each cell also reports the CPU seconds every server process spent per 2xx answer (gunicorn,
 nginx, uvicorn, this database's PostgreSQL backends, Redis; from /proc, wrk excluded): on a
 shared machine, throughput alone moves with the neighbours' load; CPU per request much less.
+--centrifugo starts a Centrifugo behind each site setting, whose outbox consumer dispatches and
+deletes each POST's event (its CPU and its PostgreSQL session counted too).
 --profile SECONDS records gunicorn's workers with py-spy during the POST cell at the first
 concurrency (collapsed stacks under bench/results/, top frames printed).
 
@@ -136,10 +138,38 @@ def _old_uvicorn(workdir: Path) -> Running:
     return Running(server.url, server.stop, {"uvicorn": server})
 
 
+WITH_CENTRIFUGO = False  # --centrifugo
+
+
 def _site(web: Callable[[Path], ServerProcess] | None = None) -> Callable[[Path], Running]:
     def start(workdir: Path) -> Running:
-        site = SiteServer(workdir=workdir, wsgi_workers=CORES, web=web(workdir) if web else None).start()
-        return Running(site.url, site.stop, {"gunicorn": site.web, "uvicorn": site.feed, "nginx": site.nginx})
+        site = SiteServer(workdir=workdir, wsgi_workers=CORES, web=web(workdir) if web else None)
+        centrifugo = None
+        if WITH_CENTRIFUGO:  # its outbox consumer dispatches (and deletes) each POST's event
+            from testing.centrifugo import CentrifugoServer
+
+            centrifugo = CentrifugoServer(
+                origin=site.url,
+                log_level="warn",
+                workdir=workdir / "centrifugo",
+                port=site.centrifugo_port,
+                internal_port=site.centrifugo_internal_port,
+            )
+            centrifugo.start()
+        try:
+            site.start()
+        except BaseException:
+            if centrifugo:
+                centrifugo.stop()
+            raise
+
+        def stop() -> None:
+            site.stop()
+            if centrifugo:
+                centrifugo.stop()
+
+        servers = {"gunicorn": site.web, "uvicorn": site.feed, "nginx": site.nginx, "centrifugo": centrifugo}
+        return Running(site.url, stop, servers)
 
     return start
 
@@ -406,6 +436,7 @@ def main() -> None:
         "--overload", type=int, default=0, metavar="CLIENTS", help="then this many wrk connections POST for --seconds"
     )
     parser.add_argument("--base", metavar="REF", help="also serve commit REF's tree (the `base` setting)")
+    parser.add_argument("--centrifugo", action="store_true", help="with Centrifugo consuming the outbox (its CPU too)")
     parser.add_argument("--profile", type=float, default=0, metavar="SECONDS", help="py-spy on gunicorn (POST cell)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -417,7 +448,8 @@ def main() -> None:
     connection.settings_dict["TEST"]["NAME"] = DATABASE
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     workroot = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    global BASE_TREE
+    global BASE_TREE, WITH_CENTRIFUGO
+    WITH_CENTRIFUGO = args.centrifugo
     if "base" in names:
         BASE_TREE = base_tree_create(args.base or "main", workroot)
         SETTINGS["base"].name = f"nginx + gunicorn, {args.base or 'main'} (before)"
