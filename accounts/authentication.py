@@ -1,5 +1,6 @@
 """API token authentication: django-rest-knox's hashed, expiring, per-device tokens, read
-with one SQL query.
+with one SQL query, then served from a short-lived in-process cache (accounts.token_cache:
+no query while the token is known, revocation still immediate in every process).
 
 knox's own TokenAuthentication also lists every token of the user on each request, to
 delete the expired ones (a second query, and a write now and then, on the hot path). Here
@@ -8,6 +9,7 @@ next signs in (`accounts.services.token_issue`) and by logout-everywhere.
 """
 
 import binascii
+import time
 from hmac import compare_digest
 
 from django.utils import timezone
@@ -17,6 +19,7 @@ from knox.models import AuthToken
 from knox.settings import CONSTANTS
 from rest_framework import exceptions
 
+from . import token_cache
 from .models import User
 
 
@@ -30,7 +33,16 @@ class TokenAuthentication(KnoxTokenAuthentication):
             digest = hash_token(key)
         except (UnicodeDecodeError, TypeError, binascii.Error):
             raise invalid from None
-        candidates = AuthToken.objects.filter(token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH]).select_related("user")
+        cached = token_cache.get(digest)
+        if cached is not None:
+            user, auth_token = cached
+            if auth_token.expiry is not None and auth_token.expiry <= timezone.now():
+                raise exceptions.AuthenticationFailed("Token has expired; ask for a new one.")
+            return user, auth_token
+        token_key = key[: CONSTANTS.TOKEN_KEY_LENGTH]
+        # Read before the database: a revocation after this read makes the entry stale.
+        read_at, generation = time.monotonic(), token_cache.generation(token_key)
+        candidates = AuthToken.objects.filter(token_key=token_key).select_related("user")
         for auth_token in candidates:
             if not compare_digest(digest, auth_token.digest):
                 continue
@@ -38,5 +50,6 @@ class TokenAuthentication(KnoxTokenAuthentication):
                 raise exceptions.AuthenticationFailed("Token has expired; ask for a new one.")
             if not auth_token.user.is_active:
                 raise exceptions.AuthenticationFailed("User inactive or deleted.")
+            token_cache.put(digest, auth_token.user, auth_token, generation=generation, read_at=read_at)
             return auth_token.user, auth_token
         raise invalid

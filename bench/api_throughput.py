@@ -23,6 +23,18 @@ Settings (--servers):
   gthread+persistent   gthread with a persistent connection per thread instead of the pool
   granian              nginx + granian (WSGI), one process per core, persistent connections
 
+  with --base REF, also:
+  base                 as `after`, but gunicorn runs the tree of commit REF (a temporary git
+                       worktree): the same nginx, database and load, the code before a change
+
+Each cell also reports the CPU seconds every server process spent per 2xx answer (gunicorn,
+nginx, uvicorn, this database's PostgreSQL backends, Redis; from /proc, wrk excluded): on a
+shared machine, throughput alone moves with the neighbours' load; CPU per request much less.
+--centrifugo starts a Centrifugo behind each site setting, whose outbox consumer dispatches and
+deletes each POST's event (its CPU and its PostgreSQL session counted too).
+--profile SECONDS records gunicorn's workers with py-spy during the POST cell at the first
+concurrency (collapsed stacks under bench/results/, top frames printed).
+
 --endpoints adds `get` (GET .../messages/?limit=20, a read with token authentication);
 --overload 256 then has 256 wrk connections POST for --seconds, each again as soon as it
 is answered, and counts the answers by status (the target: no status >= 500 but 503, and
@@ -61,6 +73,7 @@ from django.db import connection  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.services import token_create  # noqa: E402
+from bench import procs  # noqa: E402
 from chats.services import chat_create  # noqa: E402
 from ops.serving import wsgi_command  # noqa: E402
 from testing.processes import ServerProcess, django_environment  # noqa: E402
@@ -87,18 +100,34 @@ class CommandServer(ServerProcess):
         return django_environment(settings_module="messenger.settings.test", application_name=name) | self._env
 
 
-class Setting:
-    """One way of serving the site: `start()` returns the URL to load, `stop()` ends it."""
+class Running:
+    """A started setting: the URL to load, how to stop it, its processes by role."""
 
-    def __init__(self, name: str, start: Callable[[Path], tuple[str, Callable[[], None]]]) -> None:
+    def __init__(self, url: str, stop: Callable[[], None], servers: dict[str, ServerProcess | None]) -> None:
+        self.url = url
+        self.stop = stop
+        self.servers = servers
+
+    def roles(self) -> dict[str, list[int]]:
+        found = {}
+        for name, server in self.servers.items():
+            if server is not None and server.process is not None:
+                found[name] = procs.tree(server.process.pid)
+        return found
+
+
+class Setting:
+    """One way of serving the site: `start()` returns it running."""
+
+    def __init__(self, name: str, start: Callable[[Path], Running]) -> None:
         self.name = name
         self._start = start
 
-    def start(self, workdir: Path) -> tuple[str, Callable[[], None]]:
+    def start(self, workdir: Path) -> Running:
         return self._start(workdir)
 
 
-def _old_uvicorn(workdir: Path) -> tuple[str, Callable[[], None]]:
+def _old_uvicorn(workdir: Path) -> Running:
     def command(port: int) -> list[str]:
         # As the old Procfile ran it; h11 and asyncio named, since uvicorn would now pick
         # httptools and uvloop by itself.
@@ -106,22 +135,77 @@ def _old_uvicorn(workdir: Path) -> tuple[str, Callable[[], None]]:
         return [*line, "--port", str(port), "--no-access-log", "--loop", "asyncio", "--http", "h11"]
 
     server = CommandServer(command, {"DB_POOL_MAX_SIZE": "8"}, workdir / "uvicorn.log").start()
-    return server.url, server.stop
+    return Running(server.url, server.stop, {"uvicorn": server})
 
 
-def _site(web: Callable[[Path], ServerProcess] | None = None) -> Callable[[Path], tuple[str, Callable[[], None]]]:
-    def start(workdir: Path) -> tuple[str, Callable[[], None]]:
-        site = SiteServer(workdir=workdir, wsgi_workers=CORES, web=web(workdir) if web else None).start()
-        return site.url, site.stop
+WITH_CENTRIFUGO = False  # --centrifugo
+
+
+def _site(web: Callable[[Path], ServerProcess] | None = None) -> Callable[[Path], Running]:
+    def start(workdir: Path) -> Running:
+        site = SiteServer(workdir=workdir, wsgi_workers=CORES, web=web(workdir) if web else None)
+        centrifugo = None
+        if WITH_CENTRIFUGO:  # its outbox consumer dispatches (and deletes) each POST's event
+            from testing.centrifugo import CentrifugoServer
+
+            centrifugo = CentrifugoServer(
+                origin=site.url,
+                log_level="warn",
+                workdir=workdir / "centrifugo",
+                port=site.centrifugo_port,
+                internal_port=site.centrifugo_internal_port,
+            )
+            centrifugo.start()
+        try:
+            site.start()
+        except BaseException:
+            if centrifugo:
+                centrifugo.stop()
+            raise
+
+        def stop() -> None:
+            site.stop()
+            if centrifugo:
+                centrifugo.stop()
+
+        servers = {"gunicorn": site.web, "uvicorn": site.feed, "nginx": site.nginx, "centrifugo": centrifugo}
+        return Running(site.url, stop, servers)
 
     return start
+
+
+BASE_TREE: Path | None = None  # --base: the earlier commit's tree
+
+
+def base_tree_create(ref: str, workroot: Path) -> Path:
+    """A worktree of `ref` with this tree's .env (the servers read their secrets from it)."""
+    tree = workroot / "base-tree"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref], check=True, capture_output=True
+    )
+    if (ROOT / ".env").exists():
+        shutil.copy(ROOT / ".env", tree / ".env")
+    return tree
+
+
+def _base_gunicorn(workdir: Path) -> ServerProcess:
+    """gunicorn as `after`, its code from BASE_TREE (--chdir puts it first on sys.path)."""
+    server = GunicornServer(workers=CORES, log_path=workdir / "gunicorn.log")
+
+    def command() -> list[str]:
+        line = [*wsgi_command(port=server.port, workers=CORES), "--chdir", str(BASE_TREE)]
+        line[line.index("--worker-class") + 1] = "gthread"  # the base tree may not have this one's
+        return line
+
+    server.command = command
+    return server
 
 
 def _sync(workdir: Path, env: dict[str, str]) -> ServerProcess:
     def command(port: int) -> list[str]:
         line = wsgi_command(port=port, workers=CORES)
         del line[line.index("--threads") : line.index("--threads") + 2]
-        line[line.index("gthread")] = "sync"
+        line[line.index("--worker-class") + 1] = "sync"
         return line
 
     return CommandServer(command, env, workdir / "gunicorn.log")
@@ -152,6 +236,7 @@ SETTINGS = {
     "sync+pool": Setting(f"nginx + gunicorn sync x{CORES}, pool", _site(lambda w: _sync(w, POOL_OF_ONE))),
     "gthread+persistent": Setting(f"nginx + gunicorn gthread {CORES}x4, persistent", _site(_gthread_persistent)),
     "granian": Setting(f"nginx + granian x{CORES}, persistent", _site(_granian)),
+    "base": Setting("nginx + gunicorn, base tree (before)", _site(_base_gunicorn)),
 }
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -162,14 +247,35 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def wrk(url: str, *, concurrency: int, seconds: float, script: Path | None) -> dict:
-    """One wrk run; its figures and its own CPU time (user + system) as a share of the machine."""
+def redis_pid() -> int | None:
+    try:
+        return int((Path(settings.STATE_DIR) / "redis" / "redis.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_snapshot(running: Running) -> dict[str, float]:
+    """CPU seconds so far of each server role, this database's PostgreSQL backends and Redis."""
+    cpu = {name: procs.cpu_seconds(pids) for name, pids in running.roles().items()}
+    cpu["postgres"] = procs.cpu_seconds(procs.postgres_backends(Path(settings.STATE_DIR), DATABASE))
+    redis = redis_pid()
+    if redis:
+        cpu["redis"] = procs.cpu_seconds([redis])
+    cpu["machine"] = procs.machine_cpu_seconds()
+    return cpu
+
+
+def wrk(url: str, *, concurrency: int, seconds: float, script: Path | None, running: Running | None = None) -> dict:
+    """One wrk run; its figures and its own CPU time (user + system) as a share of the machine.
+    With `running`, also the CPU milliseconds each server role spent per 2xx answer."""
     command = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{seconds:g}s", "--latency"]
     command += ["--timeout", "10s"] + (["-s", str(script)] if script else []) + [url]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    servers_before = cpu_snapshot(running) if running else {}
     started = time.monotonic()
     output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
     elapsed = time.monotonic() - started
+    servers_after = cpu_snapshot(running) if running else {}
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     latency = dict(re.findall(r"^\s+(50|90|99)(?:\.000)?%\s+(\S+)\s*$", output, re.M))
@@ -180,6 +286,15 @@ def wrk(url: str, *, concurrency: int, seconds: float, script: Path | None) -> d
     statuses = {code: int(count) for code, count in re.findall(r"^status (\d+) (\d+)$", output, re.M)}
     total, duration = re.search(r"(\d+) requests in ([\d.]+\w+),", output).groups()
     non_2xx = int(non_2xx.group(1)) if non_2xx else 0
+    ok = int(total) - non_2xx
+    per_ok = {}
+    if running and ok:
+        spent = {k: servers_after[k] - servers_before.get(k, 0) for k in servers_after}
+        machine = spent.pop("machine")
+        per_ok = {f"cpu_ms_{k}": 1000 * v / ok for k, v in spent.items()}
+        per_ok["cpu_ms_servers"] = 1000 * sum(spent.values()) / ok
+        # Everything the machine did (neighbours included): the load the figures were taken under.
+        per_ok["machine_busy_share"] = machine / (elapsed * CORES)
     return {
         "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         # Answered with 2xx: what was served, not refused.
@@ -191,6 +306,7 @@ def wrk(url: str, *, concurrency: int, seconds: float, script: Path | None) -> d
         "socket_errors": sum(map(int, errors.groups())) if errors else 0,
         "wrk_cpu_share": cpu / (elapsed * CORES),
         **{f"status_{code}": count for code, count in statuses.items()},
+        **per_ok,
     }
 
 
@@ -225,6 +341,84 @@ def wrk_script(workdir: Path, tokens: list[str], *, post: bool) -> Path:
     return script
 
 
+def cpu_text(cell: dict) -> str:
+    """`2.10 (gunicorn 1.40, postgres 0.50, ...)`: CPU ms per 2xx answer, all and by role."""
+    if "cpu_ms_servers" not in cell:
+        return "-"
+    roles = sorted((k[7:], v) for k, v in cell.items() if k.startswith("cpu_ms_") and k != "cpu_ms_servers")
+    return f"{cell['cpu_ms_servers']:.2f} (" + ", ".join(f"{k} {v:.2f}" for k, v in roles) + ")"
+
+
+def profile_start(running: Running, out: Path, args: argparse.Namespace) -> tuple[subprocess.Popen, Path]:
+    """py-spy sampling gunicorn's workers (CPU only: idle threads are not sampled)."""
+    master = running.servers["gunicorn"].process.pid
+    command = ["py-spy", "record", "--pid", str(master), "--subprocesses", "--nonblocking", "--gil", "--rate", "200"]
+    command += ["--format", "raw", "--duration", f"{min(args.profile, args.seconds):g}", "--output", str(out)]
+    spy = Path(sys.executable).parent / "py-spy"
+    command[0] = str(spy) if spy.exists() else "py-spy"
+    out.parent.mkdir(exist_ok=True)
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
+
+
+def statements(sql: str) -> str | None:
+    """Runs `sql` on the cluster as its superuser (pg_stat_statements needs one), or None."""
+    if os.geteuid() != 0:
+        return None
+    run_dir = Path(settings.STATE_DIR) / "run"
+    port = str(connection.settings_dict["PORT"])
+    command = ["runuser", "-u", "postgres", "--", "psql", "-h", str(run_dir), "-p", port, "-d", "postgres", "-qAtF|"]
+    done = subprocess.run([*command, "-c", sql], capture_output=True, text=True, check=False)
+    return done.stdout if done.returncode == 0 else None
+
+
+def statements_reset() -> None:
+    statements("create extension if not exists pg_stat_statements; select pg_stat_statements_reset()")
+
+
+def statements_top(*, posts: float, top: int = 12) -> None:
+    """The statements of this database by total execution time, per POST."""
+    query = (
+        "select calls, total_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) "
+        "from pg_stat_statements s join pg_database d on d.oid = s.dbid where d.datname = '%s' "
+        "order by total_exec_time desc limit %d"
+    )
+    rows = statements(query % (DATABASE, top))
+    if not rows or not posts:
+        print("pg_stat_statements: not available (shared_preload_libraries, superuser)")
+        return
+    print("pg_stat_statements, this database (calls per POST, exec ms per POST, statement):")
+    for row in rows.splitlines():
+        calls, total, query = row.split("|", 2)
+        print(f"  {int(calls) / posts:5.2f}  {float(total) / posts:6.3f}  {query}")
+
+
+def profile_finish(spy: tuple[subprocess.Popen, Path], *, ok: float, top: int = 25) -> None:
+    """Prints the frames most samples were in (inclusive) and those that spent them (self)."""
+    process, out = spy
+    process.wait(timeout=60)
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        total += int(count)
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + int(count)
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + int(count)
+    if not total:
+        print("py-spy recorded nothing")
+        return
+    print(f"py-spy: {total} samples of gunicorn's workers, {out.name}")
+    for title, table in (("inclusive", inclusive), ("self", own)):
+        print(f"  top {top} frames, {title} (% of samples):")
+        for frame, count in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"    {100 * count / total:5.1f}%  {frame}")
+
+
 def population() -> tuple[int, list[str]]:
     users = [User.objects.create_user(f"bench{i}", f"bench{i}@example.com", "x") for i in range(10)]
     chat = chat_create(created_by=users[0], title="bench", member_ids=[u.pk for u in users[1:]])
@@ -241,14 +435,24 @@ def main() -> None:
     parser.add_argument(
         "--overload", type=int, default=0, metavar="CLIENTS", help="then this many wrk connections POST for --seconds"
     )
+    parser.add_argument("--base", metavar="REF", help="also serve commit REF's tree (the `base` setting)")
+    parser.add_argument("--centrifugo", action="store_true", help="with Centrifugo consuming the outbox (its CPU too)")
+    parser.add_argument("--profile", type=float, default=0, metavar="SECONDS", help="py-spy on gunicorn (POST cell)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk (scripts/setup.sh installs it)")
     names = list(SETTINGS) if args.servers == ["all"] else args.servers
+    if args.base and "base" not in names:
+        names.insert(0, "base")
 
     connection.settings_dict["TEST"]["NAME"] = DATABASE
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     workroot = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    global BASE_TREE, WITH_CENTRIFUGO
+    WITH_CENTRIFUGO = args.centrifugo
+    if "base" in names:
+        BASE_TREE = base_tree_create(args.base or "main", workroot)
+        SETTINGS["base"].name = f"nginx + gunicorn, {args.base or 'main'} (before)"
     rounds: dict[str, list[dict]] = {name: [] for name in names}
     overloads: dict[str, list[dict]] = {name: [] for name in names}
     try:
@@ -263,18 +467,36 @@ def main() -> None:
         for number in range(args.rounds):
             for name in names:
                 workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workroot))
-                url, stop = SETTINGS[name].start(workdir)
+                running = SETTINGS[name].start(workdir)
+                url, stop = running.url, running.stop
                 figures: dict[str, dict] = {}
                 try:
+                    # Warm up (pools filled, code paths run once) before anything is measured.
+                    warm = endpoints.get("post") or next(iter(endpoints.values()))
+                    wrk(f"{url}{warm[0]}", concurrency=8, seconds=2, script=warm[1])
                     for endpoint, (path, lua) in endpoints.items():
                         for concurrency in args.concurrency:
-                            cell = wrk(f"{url}{path}", concurrency=concurrency, seconds=args.seconds, script=lua)
+                            spy = None
+                            if args.profile and endpoint == "post" and concurrency == args.concurrency[0]:
+                                spy = profile_start(running, RESULTS.parent / f"profile-{name}-{number + 1}.txt", args)
+                                statements_reset()
+                            cell = wrk(
+                                f"{url}{path}",
+                                concurrency=concurrency,
+                                seconds=args.seconds,
+                                script=lua,
+                                running=running,
+                            )
+                            if spy:
+                                profile_finish(spy, ok=cell["ok_per_s"] * args.seconds)
+                                statements_top(posts=cell["ok_per_s"] * args.seconds)
                             figures[f"{endpoint}@{concurrency}"] = cell
                             print(
                                 f"round {number + 1}/{args.rounds} {SETTINGS[name].name:>38} {endpoint:>7} "
                                 f"c={concurrency:<3} {cell['requests_per_s']:7.0f}/s (2xx {cell['ok_per_s']:.0f}/s) "
                                 f"p50 {cell['p50_ms']:6.1f} ms "
                                 f"p99 {cell['p99_ms']:6.1f} ms non-2xx {cell['non_2xx']} "
+                                f"cpu/2xx {cpu_text(cell)} machine busy {cell.get('machine_busy_share', 0):.0%} "
                                 f"wrk cpu {cell['wrk_cpu_share']:.0%}",
                                 flush=True,
                             )
@@ -296,6 +518,8 @@ def main() -> None:
                 rounds[name].append(figures)
     finally:
         connection.creation.destroy_test_db(DATABASE, verbosity=0)
+        if BASE_TREE:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(BASE_TREE)], check=False)
         shutil.rmtree(workroot, ignore_errors=True)
 
     cells = list(rounds[names[0]][0])
@@ -307,13 +531,13 @@ def main() -> None:
     summary = {name: {cell: medians([r[cell] for r in results]) for cell in cells} for name, results in rounds.items()}
     overload_summary = {name: medians(cells) for name, cells in overloads.items() if cells}
     print(f"\nmedians over {args.rounds} alternating rounds of {args.seconds:g} s, {CORES} cores:")
-    print(f"{'setting':>38} | {'endpoint':>11} | req/s  | 2xx/s  | p50 ms | p99 ms | non-2xx | wrk cpu")
+    print(f"{'setting':>38} | {'endpoint':>11} | req/s  | 2xx/s  | p50 ms | p99 ms | non-2xx | wrk cpu | cpu ms/2xx")
     for name, figures in summary.items():
         for cell, f in figures.items():
             print(
                 f"{SETTINGS[name].name:>38} | {cell:>11} | {f['requests_per_s']:6.0f} | {f['ok_per_s']:6.0f} | "
                 f"{f['p50_ms']:6.1f} | "
-                f"{f['p99_ms']:6.1f} | {f['non_2xx']:7.0f} | {f['wrk_cpu_share']:.0%}"
+                f"{f['p99_ms']:6.1f} | {f['non_2xx']:7.0f} | {f['wrk_cpu_share']:.0%} | {cpu_text(f)}"
             )
     for name, f in overload_summary.items():
         statuses = ", ".join(f"{key[7:]}: {value:.0f}" for key, value in f.items() if key.startswith("status_"))

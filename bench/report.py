@@ -189,7 +189,16 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
         if not r or not r.get("figures"):
             continue
         lines.append(f"- **{n}**: " + ", ".join(f"{k} {v}" for k, v in r["figures"].items() if not isinstance(v, dict)))
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + _kept_part(path))
+
+
+# Below this line docs/performance.md is written by hand (the profiles): kept as it is.
+KEPT_MARKER = "<!-- written by hand below: make bench keeps it -->"
+
+
+def _kept_part(path: Path) -> str:
+    text = path.read_text() if path.exists() else ""
+    return "\n" + text[text.index(KEPT_MARKER) :] if KEPT_MARKER in text else ""
 
 
 def _share(window: dict) -> str:

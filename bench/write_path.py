@@ -3,8 +3,9 @@
 Runs Django in-process (its WSGI test client, no server, no network) against a database of
 its own, for two source trees: this one and an earlier commit checked out into a temporary
 worktree. Rounds alternate between the trees so that the machine's noise falls on both.
-For chats of 2 and of 10,000 members it reports per POST: the median time, the SQL
-statements, and the bytes the event log and the outbox grew by.
+For chats of 2 and of 10,000 members it reports per POST: the median time, the CPU time of
+the Python (this process: the test client's small share included) and of the PostgreSQL
+backend serving it, the SQL statements, and the bytes the event log and the outbox grew by.
 
     .venv/bin/python bench/write_path.py [--base 03a3624] [--posts 300] [--rounds 3]
 
@@ -37,6 +38,7 @@ def worker(db: str, posts: int) -> dict:
 
     from accounts.models import User
     from accounts.services import token_create
+    from bench import procs
     from chats.models import Chat, Membership
 
     call_command("migrate", verbosity=0)
@@ -64,16 +66,21 @@ def worker(db: str, posts: int) -> dict:
         for _ in range(20):  # warm up: imports, caches, the connection
             client.post(url, body, content_type="application/json")
         sizes_before = _table_bytes(connection)
+        backend = [connection.connection.info.backend_pid]
         times = []
+        python_cpu, postgres_cpu = time.process_time(), procs.cpu_seconds(backend)
         with CaptureQueriesContext(connection) as queries:
             for _ in range(posts):
                 start = time.perf_counter()
                 response = client.post(url, body, content_type="application/json")
                 times.append((time.perf_counter() - start) * 1000)
                 assert response.status_code == 201, response.content
+        python_cpu, postgres_cpu = time.process_time() - python_cpu, procs.cpu_seconds(backend) - postgres_cpu
         sizes_after = _table_bytes(connection)
         result[title] = {
             "median_ms": statistics.median(times),
+            "python_cpu_ms": 1000 * python_cpu / posts,
+            "postgres_cpu_ms": 1000 * postgres_cpu / posts,
             "statements": len(queries) / posts,
             "event_bytes": (sizes_after["event"] - sizes_before["event"]) / posts,
             "outbox_bytes": (sizes_after["outbox"] - sizes_before["outbox"]) / posts,
@@ -119,6 +126,10 @@ def run_tree(tree: Path, label: str, posts: int) -> dict:
         "DB_CONN_MAX_AGE": "600",
         "PYTHONPATH": str(tree),
         "DJANGO_SECURE_COOKIES": "false",
+        # Plain HTTP in-process (production redirects to HTTPS), and one author posting
+        # hundreds of messages a minute (production allows 120).
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "THROTTLE_RATE_MESSAGE_POST": "100000/min",
     }
     output = subprocess.run(
         [sys.executable, __file__, "--worker", "--db", name, "--posts", str(posts)],
@@ -167,12 +178,14 @@ def main() -> None:
     report = {"base": args.base, "posts": args.posts, "rounds": args.rounds, "load": os.getloadavg(), **summary}
     out = ROOT / "bench" / "results" / "write_path.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{'':8}{'chat':>7}{'median ms':>11}{'statements':>12}{'event B':>10}{'outbox B':>10}")
+    header = f"{'chat':>7}{'median ms':>11}{'python cpu':>12}{'pg cpu':>8}{'statements':>12}{'event B':>10}"
+    print(f"\n{'':8}{header}{'outbox B':>10}")
     for label in ("before", "after"):
         for chat, size in (("small", "2"), ("big", f"{BIG_ROOM:,}")):
             row = summary[label][chat]
             print(
-                f"{label:8}{size:>7}{row['median_ms']:>11.2f}{row['statements']:>12.1f}"
+                f"{label:8}{size:>7}{row['median_ms']:>11.2f}{row.get('python_cpu_ms', 0):>12.2f}"
+                f"{row.get('postgres_cpu_ms', 0):>8.2f}{row['statements']:>12.1f}"
                 f"{row['event_bytes']:>10.0f}{row['outbox_bytes']:>10.0f}"
             )
     print(f"\nload average {report['load'][0]:.1f}; written to {out.relative_to(ROOT)}")

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from core.exceptions import ApplicationError
+from core.metrics import MESSAGES_ACCEPTED
 from core.pagination import offset_page
 from core.throttling import (
     ChatCreateAddressThrottle,
@@ -167,6 +168,8 @@ class MessageListApi(APIView):
         message, created = services.message_create(
             chat_id=chat_id, author=request.user, **_validated(MessageCreateInputSerializer, request.data)
         )
+        if created:
+            MESSAGES_ACCEPTED.inc()
         return Response(message_data(message), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

@@ -8,27 +8,45 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from core import metrics
 from core.breaker import breaker, database_unreachable
 from core.exceptions import database_unavailable, database_unavailable_response, overloaded_response
+from core.gunicorn import QUEUED_AT
+
+
+class MetricsMiddleware(MiddlewareMixin):
+    """Each request's latency by route, method and status, and the refusals (core.metrics).
+    First in the chain, so that what the others refuse is counted too."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._metrics_started = time.perf_counter()
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        started = getattr(request, "_metrics_started", None)
+        if started is not None:
+            metrics.request_observe(request, response.status_code, time.perf_counter() - started)
+        return response
 
 
 class QueueTimeLimitMiddleware(MiddlewareMixin):
     """Refuses with 503 + Retry-After a request that waited longer than
     REQUEST_QUEUE_TIMEOUT_MS for a gunicorn thread, before it costs anything more.
 
-    nginx stamps `X-Request-Start: t=<seconds>` as it hands the request on (overwriting any
-    the client sent). Past capacity the queue grows; answering its stale requests at once
-    keeps every answer fast, the accepted ones (their wait is bounded) and the refused ones
-    alike, and frees the threads for fresh requests, so latency is back as soon as the load
-    drops. nginx's in-flight limit refuses the rest before they queue at all.
+    The wait is measured on this process's clock alone: gunicorn's worker
+    (core.gunicorn.QueueTimedWorker) notes when it handed the request to its thread pool.
+    nginx's `X-Request-Start` stamp is not used: on two hosts, a clock skew as small as the
+    limit refused everything. Past capacity the queue grows; answering its stale requests at
+    once keeps every answer fast, the accepted ones (their wait is bounded) and the refused
+    ones alike, and frees the threads for fresh requests, so latency is back as soon as the
+    load drops. nginx's in-flight limit refuses the rest before they queue at all.
     """
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        stamp = request.META.get("HTTP_X_REQUEST_START", "")
-        try:
-            waited = time.time() - float(stamp.removeprefix("t="))
-        except ValueError:
-            return None  # not behind nginx (runserver, a test client): nothing to measure
+        queued_at = request.META.get(QUEUED_AT)
+        if queued_at is None:
+            return None  # not under that worker (runserver, uvicorn, a test client)
+        waited = time.monotonic() - queued_at
+        metrics.QUEUE_WAIT_SECONDS.observe(waited)
         if waited * 1000 > settings.REQUEST_QUEUE_TIMEOUT_MS:
             return overloaded_response()
         return None

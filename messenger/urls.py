@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.apis import HealthApi, ReadinessApi
+from core.metrics import metrics_view
 from notifications import urls as notifications_urls
 
 api_patterns = [
@@ -33,6 +34,8 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("healthz", HealthApi.as_view(), name="healthz"),
     path("readyz", ReadinessApi.as_view(), name="readyz"),
+    # Prometheus, on the servers' own ports only: 404 through nginx (core.metrics).
+    path("metrics", metrics_view, name="metrics"),
     path("", include("notifications.urls")),
     path("", include("push.urls_root")),
     path("", include("web.urls")),

@@ -67,8 +67,10 @@ def wsgi_command(
         f"{host}:{port}",
         "--workers",
         str(workers or settings.WSGI_WORKERS),
+        # gthread, telling each request how long it waited for a thread (on its own clock:
+        # core.middleware.QueueTimeLimitMiddleware).
         "--worker-class",
-        "gthread",
+        "core.gunicorn.QueueTimedWorker",
         "--threads",
         str(threads or settings.WSGI_THREADS),
         "--backlog",

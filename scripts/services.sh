@@ -34,11 +34,15 @@ pg_start() {
     as_postgres "$PG_BIN/initdb" -D "$pg_data" -U "$pg_super" \
       --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
+  # pg_stat_statements is loaded (a few % of a statement's cost) so that a profile can read
+  # what each statement costs (bench/api_throughput.py --profile, docs/performance.md); its
+  # view exists once a superuser runs CREATE EXTENSION in some database. A cluster already
+  # running keeps its settings until it is restarted (scripts/services.sh stop; start).
   if as_postgres "$PG_BIN/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
     log "PostgreSQL: running on 127.0.0.1:$PG_PORT"
   else
     as_postgres "$PG_BIN/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w -o \
-      "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $pg_run -c max_connections=300 -c fsync=${POSTGRES_FSYNC:-on} -c password_encryption=scram-sha-256" \
+      "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $pg_run -c max_connections=300 -c shared_preload_libraries=pg_stat_statements -c fsync=${POSTGRES_FSYNC:-on} -c password_encryption=scram-sha-256" \
       start >/dev/null
     log "PostgreSQL: started on 127.0.0.1:$PG_PORT"
   fi

@@ -17,6 +17,13 @@ REST_KNOX = {
     "TOKEN_LIMIT_PER_USER": env.int("API_TOKENS_PER_USER_MAX", default=50),
     "AUTO_REFRESH": False,
 }
+# A token the process has seen is served from memory (accounts.token_cache) for this long:
+# no query, one Redis GET that tells whether it was revoked meanwhile (logout stays
+# immediate in every process). 0 turns the cache off.
+AUTH_TOKEN_CACHE_SECONDS = env.int("AUTH_TOKEN_CACHE_SECONDS", default=30)
+AUTH_TOKEN_CACHE_KEY_PREFIX = env.str("AUTH_TOKEN_CACHE_KEY_PREFIX", default="messenger-token-gen")
+# Past this, Redis is taken as unreachable and the database decides.
+AUTH_TOKEN_CACHE_REDIS_TIMEOUT_SECONDS = env.float("AUTH_TOKEN_CACHE_REDIS_TIMEOUT_SECONDS", default=0.25)
 
 # Throttle counters live in Redis, under a prefix of their own, so every web process counts
 # together and a restart forgets nothing. A test run gets its own prefix (settings/test.py).
@@ -24,7 +31,9 @@ THROTTLE_CACHE_KEY_PREFIX = env.str("THROTTLE_CACHE_KEY_PREFIX", default="messen
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "throttle": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's Redis backend, reusing its client (core.cache: a new one per call cost more
+        # than the round trip).
+        "BACKEND": "core.cache.ReusingRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": THROTTLE_CACHE_KEY_PREFIX,
         # A Redis outage must not hang every request: fail fast (core.throttling lets the

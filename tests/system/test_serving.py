@@ -123,14 +123,60 @@ def test_past_the_in_flight_limit_requests_get_503_at_once_and_the_rest_complete
     assert [response.status_code for response, _ in completed] == [200] * limit
 
 
-def test_a_request_that_waited_too_long_for_a_thread_is_refused_before_any_work(client, settings, db):
-    settings.REQUEST_QUEUE_TIMEOUT_MS = 75
-    stale = client.get("/api/me/", HTTP_X_REQUEST_START=f"t={time.time() - 0.2:.3f}")
-    assert stale.status_code == 503 and stale["Retry-After"] == "1"
-    assert stale.json() == {"message": "The server is busy or restarting: retry in a moment.", "extra": {}}
-    # Fresh, or not behind nginx at all: served (here: the API's own 401).
-    for headers in ({"HTTP_X_REQUEST_START": f"t={time.time():.3f}"}, {}, {"HTTP_X_REQUEST_START": "nonsense"}):
-        assert client.get("/api/me/", **headers).status_code == 401
+@pytest.fixture
+def one_thread_gunicorn(tmp_path) -> Iterator[GunicornServer]:
+    """gunicorn as `make run` starts it, with one process of one thread, and the production
+    bound on a request's wait for that thread (test settings raise it)."""
+    from ops.serving import wsgi_command
+
+    server = GunicornServer(workers=1, log_path=tmp_path / "gunicorn.log")
+    server.command = lambda: wsgi_command(port=server.port, workers=1, threads=1)
+    server.start(REQUEST_QUEUE_TIMEOUT_MS="200")
+    yield server
+    server.stop()
+
+
+def test_a_request_that_waited_too_long_for_a_thread_is_refused_before_any_work(
+    one_thread_gunicorn, transactional_db, team
+):
+    """The wait is measured on gunicorn's own clock: a request stuck behind another one for
+    longer than the bound is refused; a stamp from nginx's clock, however far off, is not
+    read (on two hosts, a skew of the bound refused everything)."""
+    import psycopg
+    from django.db import connection
+
+    from accounts.services import token_create
+    from core.database import database_url
+
+    url = one_thread_gunicorn.url
+    headers = {"Authorization": f"Token {token_create(user=team.member)}"}
+    skewed = {"X-Request-Start": f"t={time.time() - 10:.3f}"} | headers  # nginx's clock 10 s behind
+    assert httpx.get(f"{url}/api/me/", headers=skewed).status_code == 200
+    ahead = {"X-Request-Start": f"t={time.time() + 10:.3f}"} | headers
+    assert httpx.get(f"{url}/api/me/", headers=ahead).status_code == 200
+
+    # The only thread waits on a row lock this test holds; the next request queues behind it.
+    dsn = database_url(connection.settings_dict)
+    with psycopg.connect(dsn) as lock, psycopg.connect(dsn, autocommit=True) as watch:
+        lock.execute("select 1 from chats_chat where id = %s for update", [team.chat.pk])
+        blocked = "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%chats_message%'"
+
+        async def both() -> tuple[httpx.Response, httpx.Response]:
+            async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
+                post = asyncio.create_task(http.post(f"/api/chats/{team.chat.pk}/messages/", json={"text": "hi"}))
+                waiting = lambda: watch.execute(blocked).fetchone()  # noqa: E731
+                await asyncio.to_thread(wait_until, waiting, timeout=10, what="the POST to wait on the lock")
+                queued = asyncio.create_task(http.get("/api/me/"))
+                await asyncio.sleep(0.5)  # longer than the bound (200 ms) behind the POST
+                lock.commit()
+                return await post, await queued
+
+        post, queued = asyncio.run(both())
+    assert post.status_code == 201
+    _assert_unavailable(queued)
+    assert queued.json()["message"] == "The server is busy or restarting: retry in a moment."
+    # Once the thread is free again, a request is served at once.
+    assert httpx.get(f"{url}/api/me/", headers=headers).status_code == 200
 
 
 @pytest.fixture

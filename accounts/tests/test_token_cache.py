@@ -1,0 +1,119 @@
+"""The in-process token cache (accounts.token_cache): a known token costs no query, and every
+change that ends a token or alters its user is seen by the very next request, in this
+process and in every process of a multi-process gunicorn."""
+
+import httpx
+import pytest
+import redis
+from rest_framework.test import APIClient
+
+from accounts import token_cache
+from accounts.models import User
+from accounts.services import token_create, user_access_revoke, user_deactivate
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    token_cache.clear()
+    yield
+    token_cache.clear()
+
+
+def _with(key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+def _cached(client: APIClient, django_assert_num_queries) -> None:
+    """Makes sure the token is cached: a second request makes no query."""
+    assert client.get("/api/me/").status_code == 200
+    with django_assert_num_queries(0):
+        assert client.get("/api/me/").status_code == 200
+
+
+def test_logout_ends_a_cached_token_at_once(make_user, django_assert_num_queries):
+    client = _with(token_create(user=make_user("ada")))
+    _cached(client, django_assert_num_queries)
+    assert client.post("/api/auth/logout/").status_code == 204
+    assert client.get("/api/me/").status_code == 401
+
+
+def test_logout_everywhere_and_deactivation_end_cached_tokens(make_user, django_assert_num_queries):
+    user = make_user("bob")
+    first, second = _with(token_create(user=user)), _with(token_create(user=user))
+    _cached(first, django_assert_num_queries)
+    user_access_revoke(user=user)
+    assert first.get("/api/me/").status_code == 401
+    other = make_user("cy")
+    third = _with(token_create(user=other))
+    _cached(third, django_assert_num_queries)
+    user_deactivate(user=other)
+    assert third.get("/api/me/").status_code == 401
+    assert second.get("/api/me/").status_code == 401
+
+
+def test_a_changed_user_is_read_again(make_user, django_assert_num_queries):
+    user = make_user("dee")
+    client = _with(token_create(user=user))
+    _cached(client, django_assert_num_queries)
+    user.username = "dora"
+    user.save()
+    assert client.get("/api/me/").json()["username"] == "dora"
+
+
+def test_signing_in_again_keeps_the_other_tokens_cached(make_user, django_assert_num_queries):
+    client = _with(token_create(user=make_user("eve")))
+    _cached(client, django_assert_num_queries)
+    # A login stamps last_login (a save of the user): not a reason to read every token again.
+    login = APIClient().post("/api/auth/token/", {"username": "eve", "password": "pass-word-42"}, format="json")
+    assert login.status_code == 200
+    with django_assert_num_queries(0):
+        assert client.get("/api/me/").status_code == 200
+
+
+def test_a_view_cannot_change_the_cached_instances(make_user, django_assert_num_queries):
+    user = make_user("fay")
+    key = token_create(user=user)
+    client = _with(key)
+    _cached(client, django_assert_num_queries)
+    (entry,) = token_cache._entries.values()
+    copy, token = token_cache.get(next(iter(token_cache._entries)))
+    copy.username = "changed"
+    token.pk = None
+    assert entry.user.username == "fay" and entry.token.pk is not None
+    assert token.user is copy
+
+
+def test_without_redis_the_database_decides_and_nothing_is_cached(make_user, django_assert_num_queries, monkeypatch):
+    # A real client on a port nothing listens on: every Redis call fails at once.
+    monkeypatch.setattr(token_cache, "_client", redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    monkeypatch.setattr(token_cache, "_redis_down_until", 0.0)
+    user = make_user("gus")
+    client = _with(token_create(user=user))
+    for _ in range(3):
+        with django_assert_num_queries(1):
+            assert client.get("/api/me/").status_code == 200
+    assert not token_cache._entries
+    user_access_revoke(user=user)  # the revocation cannot be published: the database still says no
+    assert client.get("/api/me/").status_code == 401
+
+
+def test_the_next_request_after_logout_is_refused_in_every_gunicorn_process(site, make_user):
+    """gunicorn here runs 2 processes with 4 threads each: both cache the token, then one
+    logs it out, and no request after that is served from either process's cache."""
+    user = make_user("hal")
+    for revoke_here in (False, True):
+        key = token_create(user=user)
+        headers = {"Authorization": f"Token {key}"}
+        # New connections spread the requests over both processes; each caches the token.
+        for _ in range(30):
+            assert httpx.get(f"{site.url}/api/me/", headers=headers).status_code == 200
+        if revoke_here:  # another process (this one: the admin, a shell) deletes the tokens
+            user_access_revoke(user=User.objects.get(pk=user.pk))
+        else:
+            assert httpx.post(f"{site.url}/api/auth/logout/", headers=headers).status_code == 204
+        statuses = {httpx.get(f"{site.url}/api/me/", headers=headers).status_code for _ in range(30)}
+        assert statuses == {401}

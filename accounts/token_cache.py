@@ -1,0 +1,136 @@
+"""A short-lived in-process cache of API token → user, so that a request with a known token
+neither queries PostgreSQL nor builds model instances.
+
+Revocation stays immediate across processes and hosts: every token has a revocation
+generation in Redis (by its key prefix, `token_key`, known before any query), bumped when the
+token is deleted (logout, logout everywhere, a new password, deactivation, deletion) or its
+user's row is saved (accounts.signals). A cache entry remembers the generation it was read
+under (read *before* the database was), and a hit is used only while Redis still holds that
+generation: one Redis GET instead of a query. If Redis cannot be read the cache is bypassed
+(the database decides), never trusted.
+
+Bumps happen twice: at once (so a request racing the logout's transaction cannot keep a
+cached answer) and again after commit (so an entry cached from a read made before the commit
+is dropped as well); the second completes before the logout's answer is sent.
+"""
+
+import copy
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from knox.models import AuthToken
+
+from .models import User
+
+logger = logging.getLogger(__name__)
+
+# A Redis that does not answer is skipped for this long (the database decides meanwhile),
+# instead of every request waiting for its socket timeout.
+_REDIS_RETRY_SECONDS = 1.0
+# Bounds the memory: past this many entries the cache starts over.
+_MAX_ENTRIES = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    user: User
+    token: AuthToken
+    generation: int
+    stored_at: float
+
+
+_entries: dict[str, _Entry] = {}
+_client: redis.Redis | None = None
+_client_lock = threading.Lock()
+_redis_down_until = 0.0
+
+
+def _redis() -> redis.Redis:
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                wait = settings.AUTH_TOKEN_CACHE_REDIS_TIMEOUT_SECONDS
+                _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=wait, socket_connect_timeout=wait)
+    return _client
+
+
+def _key(token_key: str) -> str:
+    return f"{settings.AUTH_TOKEN_CACHE_KEY_PREFIX}:{token_key}"
+
+
+def generation(token_key: str) -> int | None:
+    """The token's revocation generation, or None when Redis cannot tell (no caching then)."""
+    global _redis_down_until
+    if time.monotonic() < _redis_down_until:
+        return None
+    try:
+        value = _redis().get(_key(token_key))
+    except redis.RedisError:
+        _redis_down_until = time.monotonic() + _REDIS_RETRY_SECONDS
+        logger.warning("token cache: Redis unreachable, authenticating from the database", exc_info=True)
+        return None
+    return int(value) if value is not None else 0
+
+
+def get(digest: str) -> tuple[User, AuthToken] | None:
+    """The cached user and token for this token digest if still valid, as fresh copies (a
+    view may change or delete what it gets; the cached instances stay untouched)."""
+    entry = _entries.get(digest)
+    if entry is None:
+        return None
+    if time.monotonic() - entry.stored_at > settings.AUTH_TOKEN_CACHE_SECONDS:
+        _entries.pop(digest, None)
+        return None
+    if generation(entry.token.token_key) != entry.generation:
+        _entries.pop(digest, None)
+        return None
+    user = copy.copy(entry.user)
+    token = copy.copy(entry.token)
+    token._state.fields_cache["user"] = user
+    return user, token
+
+
+def put(digest: str, user: User, token: AuthToken, *, generation: int | None, read_at: float) -> None:
+    """Caches what the database said, under the generation read before the database was."""
+    if generation is None or not settings.AUTH_TOKEN_CACHE_SECONDS:
+        return
+    if len(_entries) >= _MAX_ENTRIES:
+        _entries.clear()
+    _entries[digest] = _Entry(copy.copy(user), copy.copy(token), generation, read_at)
+
+
+def revoke(token_keys: list[str]) -> None:
+    """Ends the cached entries of these tokens in every process: now and after commit."""
+    if token_keys:
+        _bump(token_keys)
+        transaction.on_commit(lambda: _bump(token_keys))
+
+
+def _bump(token_keys: list[str]) -> None:
+    # A key outlives any entry read under its old value (entries live
+    # AUTH_TOKEN_CACHE_SECONDS); after it expires, the generation reads as 0 again.
+    ttl = 2 * settings.AUTH_TOKEN_CACHE_SECONDS + 60
+    revoked = set(token_keys)
+    for entry_digest, entry in list(_entries.items()):
+        if entry.token.token_key in revoked:
+            _entries.pop(entry_digest, None)
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        for token_key in revoked:
+            pipe.incr(_key(token_key))
+            pipe.expire(_key(token_key), ttl)
+        pipe.execute()
+    except redis.RedisError:
+        # Other processes may keep a cached entry for up to AUTH_TOKEN_CACHE_SECONDS.
+        logger.error("token cache: could not publish the revocation of %d tokens", len(revoked), exc_info=True)
+
+
+def clear() -> None:
+    """Forgets every entry of this process (tests)."""
+    _entries.clear()

@@ -1,0 +1,99 @@
+"""Prometheus metrics of the Django processes, at `/metrics` on their own ports (internal).
+
+- Per request (core.middleware.MetricsMiddleware): latency by route, method and status;
+  the wait for a gunicorn thread; refusals (503, 429) by route.
+- Per message: messages accepted (chats' POST).
+- Read when scraped (each app registers its collector; realtime.metrics): the Centrifugo outbox's backlog and the age of its oldest row; in the
+  feed's process (uvicorn), its waiting clients and its listener's lag behind the event log.
+
+gunicorn's workers write their values to files (prometheus_client's multiprocess mode; the
+directory is one per gunicorn master, core.gunicorn), so any worker answers for all of them.
+uvicorn is one process: its own values.
+
+`/metrics` is for the internal side only: nginx, the public server, sets X-Forwarded-For
+on everything it proxies, and a request carrying it is answered 404 here. Scrape gunicorn's
+and uvicorn's ports directly (docs/operations.md), beside Centrifugo's internal port.
+"""
+
+import os
+
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.registry import Collector
+
+from .exceptions import error_response
+
+# From 1 ms (a cached read) to 10 s (past every timeout): where a POST's p50 and p99 fall.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REQUEST_SECONDS = Histogram(
+    "messenger_http_request_duration_seconds",
+    "Time from the first middleware to the response, by route (Django's pattern), method and status.",
+    ["route", "method", "status"],
+    buckets=_LATENCY_BUCKETS,
+)
+QUEUE_WAIT_SECONDS = Histogram(
+    "messenger_http_queue_wait_seconds",
+    "Time a request waited for a gunicorn thread (core.gunicorn), on gunicorn's clock.",
+    buckets=_LATENCY_BUCKETS,
+)
+REFUSALS = Counter(
+    "messenger_http_refusals_total",
+    "Requests refused with 503 (overload, database out of reach) or 429 (throttled), by route.",
+    ["route", "status"],
+)
+MESSAGES_ACCEPTED = Counter("messenger_messages_accepted_total", "Messages written (new, not a client_id retry).")
+
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+def request_observe(request: HttpRequest, status: int, seconds: float) -> None:
+    route = _route(request)
+    method = request.method if request.method in _METHODS else "other"
+    REQUEST_SECONDS.labels(route, method, str(status)).observe(seconds)
+    if status in (503, 429):
+        REFUSALS.labels(route, str(status)).inc()
+
+
+def _route(request: HttpRequest) -> str:
+    """The URL pattern (`api/chats/<int:chat_id>/messages/`), bounded: never the raw path."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:  # refused before the URL was resolved (a middleware answered)
+        from django.urls import Resolver404, resolve
+
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return "unmatched"
+    return match.route or "unmatched"
+
+
+# What apps read when scraped (gauges), registered by each app (realtime.metrics).
+_state_collectors: list[Collector] = []
+
+
+def state_collector_register(collector: Collector) -> None:
+    _state_collectors.append(collector)
+    REGISTRY.register(collector)
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """`GET /metrics`: the Prometheus text format; 404 through the public server."""
+    if "HTTP_X_FORWARDED_FOR" in request.META:
+        return error_response("Not found.", status=404)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        for collector in _state_collectors:
+            registry.register(collector)
+    else:
+        registry = REGISTRY
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
