@@ -24,6 +24,7 @@ EventType = Literal[
     "message.updated",
     "message.deleted",
     "read.updated",
+    "reaction.changed",
     # To the user alone (chat_id 0): their access was revoked; a feed stream re-checks its
     # credentials (realtime.services.user_delivery_revoke).
     "user.revoked",
@@ -53,6 +54,7 @@ class ChatData(TypedDict):
     created_at: DateTime
     updated_at: DateTime
     last_activity_at: DateTime
+    announcement: bool
 
 
 class ChatDeletedData(TypedDict):
@@ -81,6 +83,15 @@ class MemberRemovedData(TypedDict):
     removed_by: int | None
 
 
+class ReplyQuoteData(TypedDict):
+    """The original a reply quotes, as it is when the reply is read: deleted, it has no text."""
+
+    id: int
+    author: UserPublicData | None
+    text: str
+    deleted: bool
+
+
 class MessageData(TypedDict):
     """message.created, .updated, .deleted: the message as the REST API returns it."""
 
@@ -92,6 +103,8 @@ class MessageData(TypedDict):
     created_at: DateTime
     edited_at: DateTime | None
     deleted_at: DateTime | None
+    reply_to: ReplyQuoteData | None
+    reactions: dict[str, int]
 
 
 class ReadUpdatedData(TypedDict):
@@ -100,6 +113,19 @@ class ReadUpdatedData(TypedDict):
     chat_id: int
     user_id: int
     last_read_id: int
+
+
+class ReactionChangedData(TypedDict):
+    """reaction.changed, to the chat's members: `user_id` added (`added`) or took back an
+    `emoji` on a message; `count` is how many reacted with it now, `reactions` every count
+    of the message (reactions.services.reaction_toggle)."""
+
+    message_id: int
+    user_id: int
+    emoji: str
+    added: bool
+    count: int
+    reactions: dict[str, int]
 
 
 class UserRevokedData(TypedDict):
@@ -122,5 +148,6 @@ EVENT_DATA: dict[str, type] = {
     "message.updated": MessageData,
     "message.deleted": MessageData,
     "read.updated": ReadUpdatedData,
+    "reaction.changed": ReactionChangedData,
     "user.revoked": UserRevokedData,
 }

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "search",
     "presence",
     "ops",
+    "reactions",
+    "desktop",
 ]
 
 MIDDLEWARE = [
