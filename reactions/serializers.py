@@ -13,18 +13,26 @@ from .models import EMOJI_MAX_LENGTH
 _EMOJI_CATEGORIES = {"So", "Sk", "Mn", "Me", "Cf"}
 
 
+def _regional(c: str) -> bool:
+    return "\U0001f1e6" <= c <= "\U0001f1ff"
+
+
 def emoji_validate(value: str) -> str:
-    if (
-        len(value.encode()) > EMOJI_MAX_LENGTH
-        or not any(unicodedata.category(c) == "So" for c in value)
-        or any(unicodedata.category(c) not in _EMOJI_CATEGORIES for c in value)
-    ):
+    """One emoji: one pictograph, or several joined by zero-width joiners (a family), or
+    two regional indicators (a flag), with modifiers and selectors around them."""
+    pictographs = sum(1 for c in value if unicodedata.category(c) == "So" and not _regional(c))
+    flags = sum(1 for c in value if _regional(c))
+    joiners = value.count("\u200d")
+    one = (pictographs == joiners + 1 and not flags) or (flags == 2 and not pictographs)
+    if len(value.encode()) > EMOJI_MAX_LENGTH or not one:
+        raise serializers.ValidationError("Give one emoji.")
+    if any(unicodedata.category(c) not in _EMOJI_CATEGORIES for c in value):
         raise serializers.ValidationError("Give one emoji.")
     return value
 
 
 class ReactionInputSerializer(serializers.Serializer):
-    emoji = StrictCharField(max_length=EMOJI_MAX_LENGTH, validators=[emoji_validate])
+    emoji = StrictCharField(max_length=EMOJI_MAX_LENGTH, trim_whitespace=False, validators=[emoji_validate])
 
 
 class ReactionListInputSerializer(ListPageInputSerializer):
