@@ -11,6 +11,7 @@
 // User text only ever reaches the DOM through textContent.
 
 import { startLive } from "./live.js";
+import { startMessaging } from "./messaging.js";
 
 const config = JSON.parse(document.getElementById("page-config").textContent);
 const me = config.user.id;
@@ -82,7 +83,11 @@ function applyOnce(envelope) {
   if (state.lastEventId === null || envelope.id > state.lastEventId) state.lastEventId = envelope.id;
   const handler = handlers[envelope.type];
   if (handler) handler(envelope.data, envelope);
+  messaging?.onEvent(envelope);
 }
+
+// Replies, reactions, edit history, desktop notifications (messaging.js), from startFeatures.
+let messaging = null;
 
 const handlers = {
   "chat.created"(chat) {
@@ -325,6 +330,7 @@ function renderMessages() {
       if (message.author?.id === me && !message.deleted_at) item.append(messageActions(message));
       const receipt = readReceipt(message, messages);
       if (receipt) item.append(receipt);
+      messaging?.decorate(item, message);
       return item;
     }),
   );
@@ -399,9 +405,10 @@ onSubmit("send-box", async ({ text }, form) => {
   const clientId = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
   const message = await api(`chats/${currentChatId}/messages/`, {
     method: "POST",
-    body: { text, client_id: clientId },
+    body: { text, client_id: clientId, ...messaging?.replyFields() },
   });
   form.reset();
+  messaging?.replySent();
   upsertMessage(message); // the event follows; the page shows the message at once
 });
 
@@ -686,6 +693,8 @@ async function startNotificationSettings() {
 }
 
 function startFeatures() {
+  messaging = startMessaging({ config, state, api, el, chatName, mentionsMe, render: renderMessages, showError });
+  Object.assign(handlers, messaging.handlers);
   document.addEventListener("visibilitychange", markReadSoon);
   window.addEventListener("focus", markReadSoon);
   startSearch();
