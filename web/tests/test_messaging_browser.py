@@ -159,3 +159,17 @@ def test_an_announcement_chat_refuses_a_members_post_on_the_page(open_page, team
     owner.fill("#send-box input[name=text]", "news for all")
     owner.click("#send-box button")
     expect(member.locator("#messages .message .text")).to_have_text(["news for all"])
+
+
+def test_member_search_finds_members_beyond_the_first_page(open_page, team, make_user):
+    from chats.services import chat_member_add
+
+    for name in ("zed.one", "zed.two", "yara"):
+        chat_member_add(chat=team.chat, user=make_user(name), added_by=team.owner)
+    page = open_page(team.member, f"/chats/{team.chat.pk}/")
+    page.fill("#member-search input[name=q]", "zed")
+    page.click("#member-search button")
+    expect(page.locator("#member-search-results li span:first-child")).to_have_text(["zed.one", "zed.two"])
+    page.fill("#member-search input[name=q]", "nobody")
+    page.click("#member-search button")
+    expect(page.locator("#member-search-results li.empty")).to_have_text("Nobody found.")

@@ -169,16 +169,20 @@ function upsertMessage(message) {
 
 // ---------------------------------------------------------------- snapshot (REST)
 
-// Every page of a list endpoint (?limit=&offset=, following next_offset).
-async function allPages(path) {
+// Every page of a list endpoint (?limit=&offset=, following next_offset), up to `max` rows.
+async function allPages(path, max = Infinity) {
   const rows = [];
-  for (let offset = 0; offset !== null; ) {
+  for (let offset = 0; offset !== null && rows.length < max; ) {
     const page = await api(`${path}?limit=200&offset=${offset}`);
     rows.push(...page.results);
     offset = page.next_offset;
   }
   return rows;
 }
+
+// A room of 10,000 is not loaded whole on every (re)connect: the first members are listed,
+// the rest are found by the member search (messaging.js, `?q=`).
+const MEMBERS_LOADED_MAX = 1000;
 
 async function loadSnapshot() {
   const chats = await allPages("chats/");
@@ -187,7 +191,7 @@ async function loadSnapshot() {
     try {
       const [chat, members, messages, markers] = await Promise.all([
         api(`chats/${currentChatId}/`),
-        allPages(`chats/${currentChatId}/members/`),
+        allPages(`chats/${currentChatId}/members/`, MEMBERS_LOADED_MAX),
         loadAllMessagesSince(),
         api(`chats/${currentChatId}/reads/`),
       ]);

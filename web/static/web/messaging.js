@@ -278,8 +278,53 @@ export function startMessaging({ config, state, api, el, chatName, mentionsMe, r
     });
   }
 
+  // ------------------------------------------------------------ member search (rooms of 10,000)
+
+  function startMemberSearch() {
+    const list = document.getElementById("members");
+    if (!list || currentChatId === null) return;
+    const form = el("form", { className: "row", attrs: { id: "member-search", role: "search" } });
+    const input = el("input", {
+      attrs: { name: "q", type: "search", placeholder: "Find a member", maxlength: "150", "aria-label": "Find a member" },
+    });
+    form.append(input, el("button", { text: "Find", attrs: { type: "submit" } }));
+    const results = el("ul", { className: "member-results", attrs: { id: "member-search-results", "aria-live": "polite" } });
+    list.before(form, results);
+    let next = null;
+    const show = (page, append) => {
+      if (!append) results.replaceChildren();
+      results.querySelector(".more")?.remove();
+      for (const m of page.results) {
+        const item = el("li", { attrs: { "data-user-id": String(m.user.id) } });
+        item.append(el("span", { text: m.user.username }), el("span", { className: "role", text: m.role }));
+        results.append(item);
+      }
+      if (!append && !page.results.length) results.append(el("li", { className: "empty", text: "Nobody found." }));
+      next = page.next_offset;
+      if (next !== null) {
+        const more = el("button", { className: "more", text: "more", attrs: { type: "button" } });
+        more.addEventListener("click", () => search(true));
+        results.append(more);
+      }
+    };
+    const search = async (append) => {
+      const params = new URLSearchParams({ q: input.value.trim(), limit: "50", offset: append ? String(next) : "0" });
+      try {
+        show(await api(`chats/${currentChatId}/members/?${params}`), append);
+      } catch (error) {
+        showError(error.message);
+      }
+    };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (!input.value.trim()) return results.replaceChildren();
+      search(false);
+    });
+  }
+
   askPermissionOnce();
   startDesktopSettings();
+  startMemberSearch();
 
   return {
     handlers,
