@@ -168,3 +168,31 @@ def test_the_new_endpoints_are_in_the_openapi_schema():
     names = {p["name"] for p in paths["/api/chats/{chat_id}/members/"]["get"]["parameters"]}
     assert "q" in names
     assert "reaction.changed" in schema["components"]["schemas"]["FeedEvent"]["discriminator"]["mapping"]
+
+
+@pytest.mark.slow
+def test_a_chat_grows_to_10000_members_and_no_further(team, make_user):
+    """The default CHAT_MEMBERS_MAX is 10,000: the 10,000th member joins, the next is refused."""
+    from django.conf import settings as django_settings
+    from django.db import connection
+
+    from core.exceptions import ConflictError
+
+    assert django_settings.CHAT_MEMBERS_MAX == 10_000
+    with connection.cursor() as cursor:  # 9,996 more in bulk: the team has 3
+        cursor.execute(
+            "with new_users as (insert into accounts_user (password, is_superuser, username, first_name,"
+            " last_name, email, is_staff, is_active, date_joined) select '!', false, 'grow' || n, '', '',"
+            " 'grow' || n || '@example.com', false, true, now() from generate_series(1, 9996) n returning id)"
+            " insert into chats_membership (chat_id, user_id, role, joined_at)"
+            " select %s, id, 'member', now() from new_users",
+            [team.chat.pk],
+        )
+    services.chat_member_add(chat=team.chat, user=make_user(), added_by=team.owner)
+    assert team.chat.memberships.count() == 10_000
+    with pytest.raises(ConflictError):
+        services.chat_member_add(chat=team.chat, user=make_user(), added_by=team.owner)
+    # Paged and searchable at that size.
+    from chats.selectors import membership_list
+
+    assert [m.user.username for m in membership_list(chat=team.chat, q="grow9996")] == ["grow9996"]

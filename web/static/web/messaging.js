@@ -207,6 +207,19 @@ export function startMessaging({ config, state, api, el, chatName, mentionsMe, r
   function onEvent(envelope) {
     if (envelope.type === "message.created") notifyDesktop(envelope.data);
     if (envelope.type === "message.deleted" && replyTarget?.id === envelope.data.id) setReplyTarget(null);
+    if (envelope.type === "message.updated" || envelope.type === "message.deleted") requote(envelope.data);
+  }
+
+  // Replies whose original this page does not hold still follow its edit or deletion.
+  function requote(original) {
+    let changed = false;
+    for (const message of state.messages.values()) {
+      if (message.reply_to?.id !== original.id) continue;
+      const deleted = Boolean(original.deleted_at);
+      message.reply_to = { ...message.reply_to, deleted, text: deleted ? "" : original.text.slice(0, 200) };
+      changed = true;
+    }
+    if (changed) render();
   }
 
   const handlers = {
