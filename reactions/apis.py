@@ -12,6 +12,8 @@ from core.throttling import ScopeThrottle
 
 from . import selectors, services
 from .serializers import (
+    MyReactionListSerializer,
+    MyReactionsInputSerializer,
     ReactionChangedSerializer,
     ReactionInputSerializer,
     ReactionListInputSerializer,
@@ -61,3 +63,20 @@ class ReactionListApi(APIView):
             chat_id=chat_id, message_id=message_id, user=request.user, emoji=params.validated_data["emoji"]
         )
         return Response(data)
+
+
+class MyReactionListApi(APIView):
+    @extend_schema(
+        operation_id="chats_reactions_mine",
+        parameters=[MyReactionsInputSerializer],
+        responses={200: MyReactionListSerializer},
+    )
+    def get(self, request: Request, chat_id: int) -> Response:
+        """The caller's own reactions on the given messages of the chat (the page marks them)."""
+        chat_selectors.membership_get(chat_id=chat_id, user=request.user)
+        params = MyReactionsInputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        rows = selectors.reactions_of_user(
+            chat_id=chat_id, user_id=request.user.pk, message_ids=params.validated_data["message_id"]
+        )
+        return Response({"results": [{"message_id": m, "emoji": e} for m, e in rows]})

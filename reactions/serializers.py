@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from accounts.serializers import UserPublicSerializer
 from chats.serializers import ListPageInputSerializer
-from core.fields import StrictCharField
+from core.fields import MAX_ID, StrictCharField
 
 from .models import EMOJI_MAX_LENGTH
 
@@ -61,3 +61,21 @@ class ReactionSerializer(serializers.Serializer):
 class ReactionPageSerializer(serializers.Serializer):
     results = ReactionSerializer(many=True)
     next_offset = serializers.IntegerField(allow_null=True)
+
+
+class MyReactionsInputSerializer(serializers.Serializer):
+    message_id = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        min_length=1,
+        max_length=200,
+        help_text="Repeat for each message: `?message_id=1&message_id=2`.",
+    )
+
+
+class MyReactionSerializer(serializers.Serializer):
+    message_id = serializers.IntegerField()
+    emoji = serializers.CharField()
+
+
+class MyReactionListSerializer(serializers.Serializer):
+    results = MyReactionSerializer(many=True)

@@ -8,4 +8,5 @@ urlpatterns = [
         apis.ReactionListApi.as_view(),
         name="reaction-list",
     ),
+    path("chats/<int:chat_id>/reactions/mine/", apis.MyReactionListApi.as_view(), name="my-reaction-list"),
 ]

@@ -135,3 +135,23 @@ def test_a_toggle_costs_the_same_statements_in_a_chat_of_2_and_of_10000(room_of,
         assert Reaction.objects.filter(message=message).count() == 1  # no per-member rows
     assert shapes[2] == shapes[10_000]
     print(f"\nstatements per toggle (remove, add): {[len(s) for s in shapes[10_000]]}")
+
+
+def test_my_reactions_on_given_messages(team, client_for):
+    first, _ = message_create(chat_id=team.chat.pk, author=team.owner, text="one")
+    second, _ = message_create(chat_id=team.chat.pk, author=team.owner, text="two")
+    member = client_for(team.member)
+    for message, emoji in ((first, "👍"), (first, "🎉"), (second, "❤️")):
+        member.post(_url(team.chat, message), {"emoji": emoji}, format="json")
+    client_for(team.admin).post(_url(team.chat, second), {"emoji": "👍"}, format="json")
+    url = f"/api/chats/{team.chat.pk}/reactions/mine/"
+    mine = member.get(f"{url}?message_id={first.pk}&message_id={second.pk}").json()["results"]
+    assert mine == [
+        {"message_id": first.pk, "emoji": "👍"},
+        {"message_id": first.pk, "emoji": "🎉"},
+        {"message_id": second.pk, "emoji": "❤️"},
+    ]
+    assert client_for(team.admin).get(f"{url}?message_id={first.pk}").json() == {"results": []}
+    assert member.get(url).status_code == 400
+    assert member.get(f"{url}?message_id=x").status_code == 400
+    assert client_for(team.outsider).get(f"{url}?message_id={first.pk}").status_code == 404

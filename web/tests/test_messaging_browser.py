@@ -66,6 +66,9 @@ def test_reactions_count_live_in_the_other_browser_and_show_who_on_hover(open_pa
     _message(member, message.pk).locator(".reaction[data-emoji='👍']").click()  # the member takes theirs back
     expect(thumbs).to_have_text("👍 1")
     expect(_message(owner, message.pk).locator(".reaction.mine[data-emoji='👍']")).to_have_count(1)
+    owner.reload()  # a fresh page knows which reactions are its user's own
+    owner.wait_for_selector("body[data-ready=true]")
+    expect(_message(owner, message.pk).locator(".reaction.mine[data-emoji='👍']")).to_have_text("👍 1")
 
 
 def test_an_edited_message_says_so_and_shows_its_earlier_versions(open_page, team, client_for):

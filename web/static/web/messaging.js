@@ -124,7 +124,31 @@ export function startMessaging({ config, state, api, el, chatName, mentionsMe, r
     }
   }
 
+  // Which of the shown reactions are mine: asked once per message, in batches.
+  const asked = new Set();
+  let pendingMine = [];
+  function learnMine(message) {
+    if (asked.has(message.id) || !Object.keys(message.reactions || {}).length) return;
+    asked.add(message.id);
+    pendingMine.push(message.id);
+    if (pendingMine.length === 1) setTimeout(fetchMine, 0);
+  }
+
+  async function fetchMine() {
+    const ids = pendingMine.splice(0, 200);
+    if (pendingMine.length) setTimeout(fetchMine, 0);
+    const params = new URLSearchParams(ids.map((id) => ["message_id", String(id)]));
+    try {
+      const page = await api(`chats/${currentChatId}/reactions/mine/?${params}`);
+      for (const { message_id: id, emoji } of page.results) mineOf(id).add(emoji);
+      if (page.results.length) render();
+    } catch (error) {
+      console.warn(error);
+    }
+  }
+
   function reactionBar(message) {
+    learnMine(message);
     const bar = el("span", { className: "reactions" });
     for (const [emoji, count] of Object.entries(message.reactions || {})) {
       const button = el("button", {
