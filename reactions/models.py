@@ -15,7 +15,9 @@ class Reaction(models.Model):
     # the database's ON DELETE CASCADE (migration 0001) when a chat's messages go in one
     # statement; DO_NOTHING here keeps Django from loading each message to cascade.
     message = models.ForeignKey("chats.Message", on_delete=models.DO_NOTHING, related_name="reaction_rows")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # A deleted account's reactions stay, anonymous, like its messages: the counts on the
+    # message row keep matching these rows.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     emoji = models.CharField(max_length=EMOJI_MAX_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -54,7 +54,7 @@ class ReactionChangedSerializer(serializers.Serializer):
 
 class ReactionSerializer(serializers.Serializer):
     emoji = serializers.CharField()
-    user = UserPublicSerializer()
+    user = UserPublicSerializer(allow_null=True, help_text="null: a deleted account.")
     created_at = serializers.DateTimeField()
 
 

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('emoji', models.CharField(max_length=32)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('message', models.ForeignKey(on_delete=django.db.models.deletion.DO_NOTHING, related_name='reaction_rows', to='chats.message')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
                 'constraints': [models.UniqueConstraint(fields=('message', 'emoji', 'user'), name='reaction_one_per_user_emoji')],

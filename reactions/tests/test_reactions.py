@@ -155,3 +155,14 @@ def test_my_reactions_on_given_messages(team, client_for):
     assert member.get(url).status_code == 400
     assert member.get(f"{url}?message_id=x").status_code == 400
     assert client_for(team.outsider).get(f"{url}?message_id={first.pk}").status_code == 404
+
+
+def test_a_deleted_accounts_reactions_stay_anonymous_and_counts_match(team, client_for):
+    message, _ = message_create(chat_id=team.chat.pk, author=team.owner, text="hi")
+    client_for(team.member).post(_url(team.chat, message), {"emoji": "👍"}, format="json")
+    client_for(team.admin).post(_url(team.chat, message), {"emoji": "👍"}, format="json")
+    team.member.delete()
+    who = client_for(team.owner).get(_url(team.chat, message)).json()["results"]
+    assert [r["user"] for r in who] == [None, {"id": team.admin.pk, "username": team.admin.username}]
+    message.refresh_from_db()
+    assert message.reactions == {"👍": 2} == {"👍": Reaction.objects.filter(message=message).count()}

@@ -115,7 +115,7 @@ export function startMessaging({ config, state, api, el, chatName, mentionsMe, r
     try {
       const params = new URLSearchParams({ emoji, limit: "50" });
       const page = await api(`chats/${message.chat_id}/messages/${message.id}/reactions/?${params}`);
-      const names = page.results.map((r) => r.user.username);
+      const names = page.results.map((r) => r.user?.username || "(deleted user)");
       const who = names.join(", ") + (page.next_offset !== null ? " and more" : "");
       button.title = who;
       button.dataset.who = who;
