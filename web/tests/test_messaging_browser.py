@@ -152,16 +152,23 @@ def test_desktop_notification_for_a_mention_or_direct_message_when_hidden(open_p
     assert reader.evaluate("window.__notifications.length") == 0  # a new page: its own record
 
 
-def test_an_announcement_chat_refuses_a_members_post_on_the_page(open_page, team, client_for):
-    client_for(team.owner).patch(f"/api/chats/{team.chat.pk}/", {"announcement": True}, format="json")
+def test_an_announcement_chat_turns_a_members_send_box_off_live(open_page, team, client_for):
+    owner_api = client_for(team.owner)
+    owner_api.patch(f"/api/chats/{team.chat.pk}/", {"announcement": True}, format="json")
     member = open_page(team.member, f"/chats/{team.chat.pk}/")
-    member.fill("#send-box input[name=text]", "may I?")
-    member.click("#send-box button")
-    expect(member.locator("#error")).to_contain_text("announcement chat")
+    box = member.locator("#send-box input[name=text]")
+    expect(box).to_be_disabled()
+    expect(box).to_have_attribute("placeholder", "Only the owner and admins post in this announcement chat")
     owner = open_page(team.owner, f"/chats/{team.chat.pk}/")
+    expect(owner.locator("#send-box input[name=text]")).to_be_enabled()
     owner.fill("#send-box input[name=text]", "news for all")
     owner.click("#send-box button")
     expect(member.locator("#messages .message .text")).to_have_text(["news for all"])
+    owner_api.patch(f"/api/chats/{team.chat.pk}/", {"announcement": False}, format="json")
+    expect(box).to_be_enabled()  # chat.updated, live
+    member.fill("#send-box input[name=text]", "thanks")
+    member.click("#send-box button")
+    expect(owner.locator("#messages .message .text")).to_have_text(["news for all", "thanks"])
 
 
 def test_member_search_finds_members_beyond_the_first_page(open_page, team, make_user):

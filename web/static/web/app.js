@@ -310,6 +310,7 @@ function renderChatTitle() {
   for (const form of document.querySelectorAll("#send-box, #add-member")) {
     for (const control of form.elements) control.disabled = Boolean(state.chatGone);
   }
+  messaging?.chatRendered(chat);
 }
 
 function renderMessages() {

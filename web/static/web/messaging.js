@@ -228,7 +228,17 @@ export function startMessaging({ config, state, api, el, chatName, mentionsMe, r
     }
   }
 
+  // An announcement chat: a plain member's send box is off (the server refuses with 403).
+  function chatRendered(chat) {
+    const form = document.getElementById("send-box");
+    if (!form || !chat || state.chatGone) return;
+    const muted = Boolean(chat.announcement) && state.members.get(me)?.role === "member";
+    for (const control of form.elements) control.disabled = muted;
+    form.elements.text.placeholder = muted ? "Only the owner and admins post in this announcement chat" : "Write a message";
+  }
+
   function onEvent(envelope) {
+    if (envelope.type === "member.updated" && envelope.data.user.id === me) chatRendered(state.chats.get(currentChatId));
     if (envelope.type === "message.created") notifyDesktop(envelope.data);
     if (envelope.type === "message.deleted" && replyTarget?.id === envelope.data.id) setReplyTarget(null);
     if (envelope.type === "message.updated" || envelope.type === "message.deleted") requote(envelope.data);
@@ -367,6 +377,7 @@ export function startMessaging({ config, state, api, el, chatName, mentionsMe, r
     handlers,
     decorate,
     onEvent,
+    chatRendered,
     replyFields: () => (replyTarget ? { reply_to: replyTarget.id } : {}),
     replySent: () => setReplyTarget(null),
   };
