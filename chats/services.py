@@ -293,6 +293,11 @@ def message_create(
     return message, True
 
 
+# Earlier versions kept per message, newest first: edits are not throttled, and an author
+# editing in a loop must not grow the table without end.
+MESSAGE_EDITS_KEPT = 50
+
+
 def _lock_message(message: Message) -> Message:
     """Locks the message row (edits and deletes of one message take turns), author loaded."""
     return (
@@ -313,6 +318,8 @@ def message_update(*, message: Message, actor: User | None, text: str) -> Messag
         MessageEdit.objects.create(
             message=message, text=message.text, written_at=message.edited_at or message.created_at, replaced_at=now
         )
+        older = MessageEdit.objects.filter(message=message).order_by("-id").values("id")[MESSAGE_EDITS_KEPT:]
+        MessageEdit.objects.filter(message=message, id__in=older).delete()
     message.text = text
     message.edited_at = now
     message.save(update_fields=["text", "edited_at"])

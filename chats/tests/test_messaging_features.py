@@ -107,6 +107,15 @@ def test_edits_are_listed_oldest_first_and_only_to_members(team, client_for, mar
     assert client_for(team.admin).get(_url(team.chat, 10**9, "edits/")).status_code == 404
 
 
+def test_only_the_newest_versions_are_kept(team, client_for, monkeypatch):
+    monkeypatch.setattr(services, "MESSAGE_EDITS_KEPT", 3)
+    message, _ = services.message_create(chat_id=team.chat.pk, author=team.member, text="v0")
+    for n in range(1, 6):
+        message = services.message_update(message=message, actor=team.member, text=f"v{n}")
+    versions = client_for(team.admin).get(_url(team.chat, message.pk, "edits/")).json()["results"]
+    assert [v["text"] for v in versions] == ["v2", "v3", "v4"]
+
+
 def test_deleting_a_message_deletes_its_history(team, client_for):
     message, _ = services.message_create(chat_id=team.chat.pk, author=team.member, text="v1")
     services.message_update(message=message, actor=team.member, text="v2")
