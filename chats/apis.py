@@ -24,17 +24,19 @@ from reads.selectors import chat_list_with_read_state
 from reads.serializers import ChatWithReadStatePageSerializer
 
 from . import selectors, services
-from .representations import chat_data, membership_data, message_data
+from .representations import chat_data, membership_data, message_data, message_edit_data
 from .serializers import (
     ChatCreateInputSerializer,
     ChatSerializer,
     ChatUpdateInputSerializer,
     ListPageInputSerializer,
     MemberAddInputSerializer,
+    MemberListInputSerializer,
     MembershipPageSerializer,
     MembershipSerializer,
     MemberUpdateInputSerializer,
     MessageCreateInputSerializer,
+    MessageEditListSerializer,
     MessagePageInputSerializer,
     MessagePageSerializer,
     MessageSerializer,
@@ -99,14 +101,13 @@ class MemberListApi(APIView):
 
     @extend_schema(
         operation_id="chats_members_list",
-        parameters=[ListPageInputSerializer],
+        parameters=[MemberListInputSerializer],
         responses={200: MembershipPageSerializer},
     )
     def get(self, request: Request, chat_id: int) -> Response:
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
-        members, next_offset = offset_page(
-            selectors.membership_list(chat=chat), **_validated(ListPageInputSerializer, request.query_params)
-        )
+        params = _validated(MemberListInputSerializer, request.query_params)
+        members, next_offset = offset_page(selectors.membership_list(chat=chat, q=params.pop("q", "")), **params)
         return Response({"results": [membership_data(m) for m in members], "next_offset": next_offset})
 
     @extend_schema(
@@ -161,6 +162,8 @@ class MessageListApi(APIView):
         responses={
             201: MessageSerializer,
             200: OpenApiResponse(MessageSerializer, "Seen client_id: the first message."),
+            400: OpenApiResponse(description="Bad input; `reply_to` not a live message of this chat."),
+            403: OpenApiResponse(description="An announcement chat: only its owner and admins post."),
             429: THROTTLED,
         },
     )
@@ -190,3 +193,12 @@ class MessageDetailApi(APIView):
         chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
         services.message_delete(message=selectors.message_get(chat=chat, message_id=message_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageEditListApi(APIView):
+    @extend_schema(responses={200: MessageEditListSerializer})
+    def get(self, request: Request, chat_id: int, message_id: int) -> Response:
+        """The message's earlier versions, oldest first; members only. A deleted message has none."""
+        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        message = selectors.message_get(chat=chat, message_id=message_id)
+        return Response({"results": [message_edit_data(e) for e in selectors.message_edit_list(message=message)]})

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.validators import MinLengthValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 
 MESSAGE_MAX_LENGTH = 4000
 
@@ -18,6 +18,8 @@ class Chat(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Moved forward by every new message: the chat list is ordered by it.
     last_activity_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Announcement mode: only the owner and admins post (a room of thousands stays readable).
+    announcement = models.BooleanField(default=False, db_default=False)
 
     def __str__(self) -> str:
         return self.title or f"{self.get_kind_display()} chat #{self.pk}"
@@ -59,6 +61,14 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The message this one answers, in the same chat (chats.services.message_create checks).
+    # Soft deletion keeps the row: the quote then reads "deleted message". ON DELETE SET NULL
+    # is the database's (migration 0003), so deleting a chat still deletes its messages in
+    # one statement instead of loading each to null its replies.
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+")
+    # Emoji -> how many members reacted with it (the reactions app keeps it): one row per
+    # message, whatever the chat's size, read with the message at no extra query.
+    reactions = models.JSONField(default=dict, db_default=Value({}, output_field=models.JSONField()), blank=True)
 
     class Meta:
         constraints = [
@@ -72,3 +82,17 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"Message #{self.pk} in chat #{self.chat_id}"
+
+
+class MessageEdit(models.Model):
+    """An earlier version of an edited message: its text and when it was written. Deleting
+    the message (soft or hard) deletes its versions."""
+
+    # ON DELETE CASCADE in the database (migration 0003), as for reply_to.
+    message = models.ForeignKey(Message, on_delete=models.DO_NOTHING, related_name="edits")
+    text = models.TextField(max_length=MESSAGE_MAX_LENGTH)
+    written_at = models.DateTimeField()
+    replaced_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Version of message #{self.message_id} from {self.written_at}"

@@ -10,7 +10,7 @@ from typing import Any
 
 from accounts.models import User
 
-from .models import Chat, Membership, Message
+from .models import Chat, Membership, Message, MessageEdit
 
 
 def iso_time(value: datetime | None) -> str | None:
@@ -35,6 +35,7 @@ def chat_data(chat: Chat) -> dict[str, Any]:
         "created_at": iso_time(chat.created_at),
         "updated_at": iso_time(chat.updated_at),
         "last_activity_at": iso_time(chat.last_activity_at),
+        "announcement": chat.announcement,
     }
 
 
@@ -57,4 +58,27 @@ def message_data(message: Message) -> dict[str, Any]:
         "created_at": iso_time(message.created_at),
         "edited_at": iso_time(message.edited_at),
         "deleted_at": iso_time(message.deleted_at),
+        "reply_to": reply_data(message.reply_to) if message.reply_to_id else None,
+        "reactions": message.reactions,
     }
+
+
+# A quote shows the start of the original; the page links to the whole of it.
+QUOTE_LENGTH = 200
+
+
+def reply_data(original: Message | None) -> dict[str, Any] | None:
+    """The quoted original of a reply, as it is now: a deleted original has no text."""
+    if original is None:
+        return None
+    deleted = original.deleted_at is not None
+    return {
+        "id": original.pk,
+        "author": user_public_data(original.author),
+        "text": "" if deleted else original.text[:QUOTE_LENGTH],
+        "deleted": deleted,
+    }
+
+
+def message_edit_data(edit: MessageEdit) -> dict[str, Any]:
+    return {"text": edit.text, "written_at": iso_time(edit.written_at), "replaced_at": iso_time(edit.replaced_at)}

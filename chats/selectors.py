@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from accounts.models import User
 from core.exceptions import NotFoundError
 
-from .models import Chat, Membership, Message
+from .models import Chat, Membership, Message, MessageEdit
 
 
 def chat_list(*, user: User) -> QuerySet[Chat]:
@@ -20,8 +20,10 @@ def membership_get(*, chat_id: int, user: User) -> Membership:
         raise NotFoundError("Chat not found.") from None
 
 
-def membership_list(*, chat: Chat) -> QuerySet[Membership]:
-    return chat.memberships.select_related("user").order_by("joined_at", "id")
+def membership_list(*, chat: Chat, q: str = "") -> QuerySet[Membership]:
+    """The chat's members in the order they joined; `q`: only usernames containing it."""
+    members = chat.memberships.select_related("user").order_by("joined_at", "id")
+    return members.filter(user__username__icontains=q) if q else members
 
 
 def member_ids(*, chat: Chat) -> list[int]:
@@ -37,7 +39,7 @@ def member_get(*, chat: Chat, user_id: int) -> Membership:
 
 def message_get(*, chat: Chat, message_id: int) -> Message:
     try:
-        return chat.messages.select_related("author").get(pk=message_id)
+        return chat.messages.select_related("author", "reply_to__author").get(pk=message_id)
     except Message.DoesNotExist:
         raise NotFoundError("Message not found.") from None
 
@@ -50,7 +52,7 @@ def message_page(
     Without a cursor it is the newest page. Pages follow each other by id with no gap and
     no overlap: the next older page is `before=<first id>`, the next newer `after=<last id>`.
     """
-    messages = chat.messages.select_related("author")
+    messages = chat.messages.select_related("author", "reply_to__author")
     if after is not None:
         page = list(messages.filter(id__gt=after).order_by("id")[: limit + 1])
         has_newer = len(page) > limit
@@ -68,3 +70,8 @@ def message_page(
 def chat_ids_of(*, user_id: int) -> list[int]:
     """The ids of the chats the user is a member of (the feed shows their events)."""
     return list(Membership.objects.filter(user_id=user_id).values_list("chat_id", flat=True))
+
+
+def message_edit_list(*, message: Message) -> QuerySet[MessageEdit]:
+    """The message's earlier versions, oldest first (none once it is deleted)."""
+    return message.edits.order_by("id")

@@ -7,6 +7,7 @@ from accounts.serializers import UserPublicSerializer
 from core.fields import MAX_ID, StrictCharField
 
 from .models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
+from .representations import QUOTE_LENGTH
 
 # The roles a member can be given; the owner is the chat's creator.
 ASSIGNABLE_ROLES = [(Membership.Role.ADMIN.value, "Admin"), (Membership.Role.MEMBER.value, "Member")]
@@ -17,7 +18,7 @@ class ChatSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Chat
-        fields = ["id", "title", "kind", "created_by", "created_at", "updated_at", "last_activity_at"]
+        fields = ["id", "title", "kind", "created_by", "created_at", "updated_at", "last_activity_at", "announcement"]
         read_only_fields = fields
 
 
@@ -31,14 +32,56 @@ class MembershipSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ReplyQuoteSerializer(serializers.Serializer):
+    """The quoted original of a reply, as it is now (a deleted one: `deleted`, no text)."""
+
+    id = serializers.IntegerField()
+    author = UserPublicSerializer(allow_null=True)
+    text = serializers.SerializerMethodField()
+    deleted = serializers.SerializerMethodField()
+
+    def get_text(self, original: Message) -> str:
+        return "" if original.deleted_at else original.text[:QUOTE_LENGTH]
+
+    def get_deleted(self, original: Message) -> bool:
+        return original.deleted_at is not None
+
+
 class MessageSerializer(serializers.ModelSerializer):
     author = UserPublicSerializer(read_only=True, allow_null=True)
     chat_id = serializers.IntegerField(read_only=True)
+    reply_to = ReplyQuoteSerializer(read_only=True, allow_null=True)
+    reactions = serializers.DictField(
+        child=serializers.IntegerField(), read_only=True, help_text="Emoji -> how many members reacted with it."
+    )
 
     class Meta:
         model = Message
-        fields = ["id", "chat_id", "author", "text", "client_id", "created_at", "edited_at", "deleted_at"]
+        fields = [
+            "id",
+            "chat_id",
+            "author",
+            "text",
+            "client_id",
+            "created_at",
+            "edited_at",
+            "deleted_at",
+            "reply_to",
+            "reactions",
+        ]
         read_only_fields = fields
+
+
+class MessageEditSerializer(serializers.Serializer):
+    """An earlier version of a message: its text, when it was written and when replaced."""
+
+    text = serializers.CharField()
+    written_at = serializers.DateTimeField()
+    replaced_at = serializers.DateTimeField()
+
+
+class MessageEditListSerializer(serializers.Serializer):
+    results = MessageEditSerializer(many=True)
 
 
 class ChatCreateInputSerializer(serializers.Serializer):
@@ -50,7 +93,13 @@ class ChatCreateInputSerializer(serializers.Serializer):
 
 
 class ChatUpdateInputSerializer(serializers.Serializer):
-    title = StrictCharField(max_length=200, allow_blank=True)
+    title = StrictCharField(max_length=200, allow_blank=True, required=False)
+    announcement = serializers.BooleanField(required=False, help_text="Only the owner and admins post.")
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs:
+            raise serializers.ValidationError("Give `title` or `announcement`.")
+        return attrs
 
 
 class MemberAddInputSerializer(serializers.Serializer):
@@ -65,6 +114,9 @@ class MemberUpdateInputSerializer(serializers.Serializer):
 class MessageCreateInputSerializer(serializers.Serializer):
     text = StrictCharField(min_length=1, max_length=MESSAGE_MAX_LENGTH, trim_whitespace=False)
     client_id = StrictCharField(min_length=1, max_length=64, required=False)
+    reply_to = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, required=False, help_text="The id of the message this one answers, in this chat."
+    )
 
     def validate_text(self, value: str) -> str:
         if not value.strip():
@@ -74,6 +126,7 @@ class MessageCreateInputSerializer(serializers.Serializer):
 
 class MessageUpdateInputSerializer(MessageCreateInputSerializer):
     client_id = None
+    reply_to = None
 
 
 class MessagePageInputSerializer(serializers.Serializer):
@@ -102,6 +155,12 @@ class ListPageInputSerializer(serializers.Serializer):
         min_value=1, max_value=settings.LIST_PAGE_SIZE_MAX, default=settings.LIST_PAGE_SIZE
     )
     offset = serializers.IntegerField(min_value=0, max_value=MAX_ID, default=0)
+
+
+class MemberListInputSerializer(ListPageInputSerializer):
+    q = StrictCharField(
+        max_length=150, required=False, allow_blank=True, help_text="Only members whose username contains this."
+    )
 
 
 class MembershipPageSerializer(serializers.Serializer):

@@ -14,7 +14,7 @@ from core.fields import MAX_ID
 from notifications.services import member_added_notify_later
 from realtime.services import chat_unsubscribe_later, event_emit, event_insert_sql, message_events_redact
 
-from .models import Chat, Membership, Message
+from .models import Chat, Membership, Message, MessageEdit
 from .representations import chat_data, membership_data, message_data
 from .selectors import member_get, member_ids
 from .signals import message_created
@@ -104,11 +104,15 @@ def chat_create(
 
 
 @transaction.atomic
-def chat_update(*, chat: Chat, actor: User | None, title: str) -> Chat:
+def chat_update(*, chat: Chat, actor: User | None, title: str | None = None, announcement: bool | None = None) -> Chat:
+    """Changes the title and/or announcement mode (only the owner and admins post)."""
     chat = _lock_chat(chat)
     _require_role(chat, actor, ADMINS, "change it")
-    chat.title = title
-    chat.save(update_fields=["title", "updated_at"])
+    if title is not None:
+        chat.title = title
+    if announcement is not None:
+        chat.announcement = announcement
+    chat.save(update_fields=["title", "announcement", "updated_at"])
     event_emit(type="chat.updated", chat_id=chat.pk, data=chat_data(chat))
     return chat
 
@@ -221,14 +225,18 @@ def chat_member_remove(*, chat: Chat, user_id: int, actor: User | None) -> None:
 # `?after=<id>` and a read marker at an id never pass over a lower id that commits later.
 _MESSAGE_INSERT = """
 with member as (
-    select 1 from {membership} where chat_id = %(chat_id)s and user_id = %(author_id)s
+    select m.role, c.announcement from {membership} m join {chat} c on c.id = m.chat_id
+    where m.chat_id = %(chat_id)s and m.user_id = %(author_id)s
+),
+allowed as (
+    select 1 from member where not announcement or role in ('owner', 'admin')
 ),
 locked as (
     select 1 from {chat} where id = %(chat_id)s and exists (select 1 from member) for no key update
 ),
 new_message as (
-    insert into {message} (chat_id, author_id, text, client_id, created_at)
-    select %(chat_id)s, %(author_id)s, %(text)s, %(client_id)s, %(created_at)s from member, locked
+    insert into {message} (chat_id, author_id, text, client_id, created_at, reply_to_id)
+    select %(chat_id)s, %(author_id)s, %(text)s, %(client_id)s, %(created_at)s, %(reply_to_id)s from allowed, locked
     on conflict (author_id, chat_id, client_id) where client_id is not null do nothing
     returning id
 ),
@@ -237,20 +245,37 @@ activity as (
     where id = %(chat_id)s and exists (select 1 from new_message)
 ),
 {event}
-select (select id from new_message), exists (select 1 from member)
+select (select id from new_message), exists (select 1 from member), exists (select 1 from allowed)
 """
 
 
-def message_create(*, chat_id: int, author: User, text: str, client_id: str | None = None) -> tuple[Message, bool]:
+def _reply_target(*, chat_id: int, author: User, reply_to: int) -> Message:
+    """The message a reply answers: in the same chat and not deleted (400 otherwise; a
+    chat the author is not in stays a 404, so nothing about it leaks)."""
+    original = Message.objects.select_related("author").filter(pk=reply_to, chat_id=chat_id).first()
+    if original is None or original.deleted_at is not None:
+        if not Membership.objects.filter(chat_id=chat_id, user=author).exists():
+            raise NotFoundError("Chat not found.")
+        reason = "No such message in this chat." if original is None else "That message was deleted."
+        raise ApplicationError("A reply answers a message of the same chat.", extra={"fields": {"reply_to": [reason]}})
+    return original
+
+
+def message_create(
+    *, chat_id: int, author: User, text: str, client_id: str | None = None, reply_to: int | None = None
+) -> tuple[Message, bool]:
     """Posts a message as a member of the chat; returns it and whether it is new.
 
     A `client_id` the author already used in this chat returns the first message instead
     of a duplicate, so a client may retry a POST whose answer it never got. A chat the
-    author is not in is not found.
+    author is not in is not found; in an announcement chat only the owner and admins post
+    (403). `reply_to` is a message of the same chat that this one answers.
     """
     if not 0 < chat_id <= MAX_ID:  # not an id PostgreSQL could hold: no such chat
         raise NotFoundError("Chat not found.")
+    original = None if reply_to is None else _reply_target(chat_id=chat_id, author=author, reply_to=reply_to)
     message = Message(chat_id=chat_id, author=author, text=text, client_id=client_id, created_at=timezone.now())
+    message.reply_to = original
     data = message_data(message)
     event_sql, params, _ = event_insert_sql(
         type="message.created",
@@ -263,22 +288,32 @@ def message_create(*, chat_id: int, author: User, text: str, client_id: str | No
         membership=Membership._meta.db_table, message=Message._meta.db_table, chat=Chat._meta.db_table, event=event_sql
     )
     params |= {"chat_id": chat_id, "author_id": author.pk, "text": text, "client_id": client_id}
-    params["created_at"] = message.created_at
+    params |= {"created_at": message.created_at, "reply_to_id": reply_to}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        message_id, is_member = cursor.fetchone()
+        message_id, is_member, is_allowed = cursor.fetchone()
     if not is_member:
         raise NotFoundError("Chat not found.")
+    if not is_allowed:
+        raise PermissionDeniedError("This is an announcement chat: only its owner and admins post.")
     if message_id is None:  # this client_id was used before: the first message wins
-        return Message.objects.select_related("author").get(chat_id=chat_id, author=author, client_id=client_id), False
+        first = Message.objects.select_related("author", "reply_to__author")
+        return first.get(chat_id=chat_id, author=author, client_id=client_id), False
     message.pk = message_id
     message_created.send(sender=Message, message=message)
     return message, True
 
 
+# Earlier versions kept per message, newest first: edits are not throttled, and an author
+# editing in a loop must not grow the table without end.
+MESSAGE_EDITS_KEPT = 50
+
+
 def _lock_message(message: Message) -> Message:
     """Locks the message row (edits and deletes of one message take turns), author loaded."""
-    return Message.objects.select_for_update(of=("self",)).select_related("author").get(pk=message.pk)
+    return (
+        Message.objects.select_for_update(of=("self",)).select_related("author", "reply_to__author").get(pk=message.pk)
+    )
 
 
 @transaction.atomic
@@ -289,8 +324,15 @@ def message_update(*, message: Message, actor: User | None, text: str) -> Messag
         raise PermissionDeniedError("Only the author may edit a message.")
     if message.deleted_at is not None:
         raise ConflictError("A deleted message cannot be edited.")
+    now = timezone.now()
+    if text != message.text:  # the version it replaces, for GET .../edits/
+        MessageEdit.objects.create(
+            message=message, text=message.text, written_at=message.edited_at or message.created_at, replaced_at=now
+        )
+        older = MessageEdit.objects.filter(message=message).order_by("-id").values("id")[MESSAGE_EDITS_KEPT:]
+        MessageEdit.objects.filter(message=message, id__in=older).delete()
     message.text = text
-    message.edited_at = timezone.now()
+    message.edited_at = now
     message.save(update_fields=["text", "edited_at"])
     # The old text leaves the event log and Centrifugo's history: members see only the
     # current text (there is no edit history shown to them).
@@ -302,16 +344,21 @@ def message_update(*, message: Message, actor: User | None, text: str) -> Messag
 
 @transaction.atomic
 def message_delete(*, message: Message, actor: User | None) -> Message:
-    """Soft-deletes: the row stays (so paging has no holes) with its text cleared, and the
-    text is gone from every event and from Centrifugo's history."""
+    """Soft-deletes: the row stays (so paging has no holes) with its text cleared; the text
+    is gone from every event and from Centrifugo's history, and its earlier versions and its
+    reactions go with it."""
     message = _lock_message(message)
     if actor is not None and message.author_id != actor.pk:
         _require_role(message.chat, actor, ADMINS, "delete others' messages")
     if message.deleted_at is not None:
         return message
+    MessageEdit.objects.filter(message=message).delete()
+    # The reactions app's rows, through their reverse relation (see reactions.models).
+    message.reaction_rows.all().delete()
     message.text = ""
     message.deleted_at = timezone.now()
-    message.save(update_fields=["text", "deleted_at"])
+    message.reactions = {}
+    message.save(update_fields=["text", "deleted_at", "reactions"])
     # The text leaves the event log, the outbox and Centrifugo's history too: what a member
     # can still read anywhere is the tombstone.
     data = message_data(message)

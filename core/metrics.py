@@ -3,7 +3,8 @@
 - Per request (core.middleware.MetricsMiddleware): latency by route, method and status;
   the wait for a gunicorn thread; refusals (503, 429) by route.
 - Per message: messages accepted (chats' POST).
-- Read when scraped (each app registers its collector; realtime.metrics): the Centrifugo outbox's backlog and the age of its oldest row; in the
+- Read when scraped (each app registers its collector; realtime.metrics): the Centrifugo
+  outbox's backlog and the age of its oldest row; in the
   feed's process (uvicorn), its waiting clients and its listener's lag behind the event log.
 
 gunicorn's workers write their values to files (prometheus_client's multiprocess mode; the

@@ -17,6 +17,8 @@ api_patterns = [
     path("", include("presence.urls")),
     path("", include("attachments.urls")),
     path("", include("push.urls")),
+    path("", include("reactions.urls")),
+    path("", include("desktop.urls")),
     path("", include(notifications_urls.api_urlpatterns)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI from drf-spectacular-sidecar's static files; its start-up script is a file

@@ -36,6 +36,8 @@ def _schema_of(annotation: Any, components: dict[str, Any]) -> dict[str, Any]:
         if "$ref" in schema:  # OAS 3.0: a $ref cannot carry siblings
             return {"allOf": [schema], "nullable": True}
         return schema | {"nullable": True}
+    if origin is dict:  # dict[str, X]: an object with any keys
+        return {"type": "object", "additionalProperties": _schema_of(get_args(annotation)[1], components)}
     if origin is Literal:
         values = list(get_args(annotation))
         return {"type": "string" if isinstance(values[0], str) else "integer", "enum": values}

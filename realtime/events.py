@@ -24,6 +24,7 @@ EventType = Literal[
     "message.updated",
     "message.deleted",
     "read.updated",
+    "reaction.changed",
     # To the user alone (chat_id 0): their access was revoked; a feed stream re-checks its
     # credentials (realtime.services.user_delivery_revoke).
     "user.revoked",
@@ -57,6 +58,7 @@ class ChatData(TypedDict):
     created_at: DateTime
     updated_at: DateTime
     last_activity_at: DateTime
+    announcement: bool
 
 
 class ChatDeletedData(TypedDict):
@@ -85,6 +87,15 @@ class MemberRemovedData(TypedDict):
     removed_by: int | None
 
 
+class ReplyQuoteData(TypedDict):
+    """The original a reply quotes, as it is when the reply is read: deleted, it has no text."""
+
+    id: int
+    author: UserPublicData | None
+    text: str
+    deleted: bool
+
+
 class MessageData(TypedDict):
     """message.created, .updated, .deleted: the message as the REST API returns it."""
 
@@ -96,6 +107,8 @@ class MessageData(TypedDict):
     created_at: DateTime
     edited_at: DateTime | None
     deleted_at: DateTime | None
+    reply_to: ReplyQuoteData | None
+    reactions: dict[str, int]
 
 
 class ReadUpdatedData(TypedDict):
@@ -104,6 +117,19 @@ class ReadUpdatedData(TypedDict):
     chat_id: int
     user_id: int
     last_read_id: int
+
+
+class ReactionChangedData(TypedDict):
+    """reaction.changed, to the chat's members: `user_id` added (`added`) or took back an
+    `emoji` on a message; `count` is how many reacted with it now, `reactions` every count
+    of the message (reactions.services.reaction_toggle)."""
+
+    message_id: int
+    user_id: int
+    emoji: str
+    added: bool
+    count: int
+    reactions: dict[str, int]
 
 
 class UserRevokedData(TypedDict):
@@ -146,6 +172,7 @@ EVENT_DATA: dict[str, type] = {
     "message.updated": MessageData,
     "message.deleted": MessageData,
     "read.updated": ReadUpdatedData,
+    "reaction.changed": ReactionChangedData,
     "user.revoked": UserRevokedData,
     "attachment.created": AttachmentData,
     "attachment.updated": AttachmentData,

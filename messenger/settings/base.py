@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "ops",
     "attachments",
     "push",
+    "reactions",
+    "desktop",
 ]
 
 MIDDLEWARE = [

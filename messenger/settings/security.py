@@ -71,6 +71,8 @@ THROTTLE_RATES = {
     # Read markers: a write and an event per call; a client moves it as its user scrolls.
     "read_marker": env.str("THROTTLE_RATE_READ_MARKER", default="120/min"),
     "read_marker_address": env.str("THROTTLE_RATE_READ_MARKER_ADDRESS", default="480/min"),
+    # Toggling reactions: each one is an event to every member of the chat.
+    "reaction": env.str("THROTTLE_RATE_REACTION", default="120/min"),
 }
 # Reverse proxies in front of the app whose X-Forwarded-For is trusted (nginx: 1). Zero when
 # clients reach the app directly: their X-Forwarded-For would be a lie they chose.
@@ -92,8 +94,9 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
-# Members per chat: every message fans out to each of them, in Centrifugo and in email.
-CHAT_MEMBERS_MAX = env.int("CHAT_MEMBERS_MAX", default=500)
+# Members per chat. An event goes to the chat's channel once (Centrifugo fans it out) and reactions
+# keep their counts on the message row, so a room of 10,000 costs a write what a room of 2 does.
+CHAT_MEMBERS_MAX = env.int("CHAT_MEMBERS_MAX", default=10_000)
 # Page sizes of the chat and member lists (?limit=&offset=).
 LIST_PAGE_SIZE = 50
 LIST_PAGE_SIZE_MAX = 200

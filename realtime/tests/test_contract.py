@@ -59,6 +59,7 @@ def test_events_made_by_every_service_pass(team, make_user, client_for):
     """The services' events against the contract (the autouse check covers every test; this
     one makes one of each type on purpose)."""
     from chats import services
+    from reactions.services import reaction_toggle
     from reads.services import read_marker_move
     from realtime.contract import event_validate
     from realtime.models import Event
@@ -67,6 +68,7 @@ def test_events_made_by_every_service_pass(team, make_user, client_for):
     newcomer = make_user()
     message, _ = services.message_create(chat_id=team.chat.pk, author=team.member, text="a", client_id="c1")
     read_marker_move(chat_id=team.chat.pk, user=team.owner, up_to=message.pk)
+    reaction_toggle(chat_id=team.chat.pk, message_id=message.pk, user=team.owner, emoji="👍")
     services.message_update(message=message, actor=team.member, text="b")
     services.message_delete(message=message, actor=team.admin)
     services.chat_update(chat=team.chat, actor=team.owner, title="Renamed")

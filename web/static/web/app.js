@@ -13,6 +13,7 @@
 import { startLive } from "./live.js";
 import { attachmentHandlers, decorateMessage, startAttachments } from "./attachments.js";
 import { startPush } from "./push.js";
+import { startMessaging } from "./messaging.js";
 
 const config = JSON.parse(document.getElementById("page-config").textContent);
 const me = config.user.id;
@@ -84,7 +85,11 @@ function applyOnce(envelope) {
   if (state.lastEventId === null || envelope.id > state.lastEventId) state.lastEventId = envelope.id;
   const handler = handlers[envelope.type];
   if (handler) handler(envelope.data, envelope);
+  messaging?.onEvent(envelope);
 }
+
+// Replies, reactions, edit history, desktop notifications (messaging.js), from startFeatures.
+let messaging = null;
 
 const handlers = {
   "chat.created"(chat) {
@@ -167,16 +172,20 @@ function upsertMessage(message) {
 
 // ---------------------------------------------------------------- snapshot (REST)
 
-// Every page of a list endpoint (?limit=&offset=, following next_offset).
-async function allPages(path) {
+// Every page of a list endpoint (?limit=&offset=, following next_offset), up to `max` rows.
+async function allPages(path, max = Infinity) {
   const rows = [];
-  for (let offset = 0; offset !== null; ) {
+  for (let offset = 0; offset !== null && rows.length < max; ) {
     const page = await api(`${path}?limit=200&offset=${offset}`);
     rows.push(...page.results);
     offset = page.next_offset;
   }
   return rows;
 }
+
+// A room of 10,000 is not loaded whole on every (re)connect: the first members are listed,
+// the rest are found by the member search (messaging.js, `?q=`).
+const MEMBERS_LOADED_MAX = 1000;
 
 async function loadSnapshot() {
   const chats = await allPages("chats/");
@@ -185,7 +194,7 @@ async function loadSnapshot() {
     try {
       const [chat, members, messages, markers] = await Promise.all([
         api(`chats/${currentChatId}/`),
-        allPages(`chats/${currentChatId}/members/`),
+        allPages(`chats/${currentChatId}/members/`, MEMBERS_LOADED_MAX),
         loadAllMessagesSince(),
         api(`chats/${currentChatId}/reads/`),
       ]);
@@ -304,6 +313,7 @@ function renderChatTitle() {
   for (const form of document.querySelectorAll("#send-box, #add-member")) {
     for (const control of form.elements) control.disabled = Boolean(state.chatGone);
   }
+  messaging?.chatRendered(chat);
 }
 
 function renderMessages() {
@@ -329,6 +339,7 @@ function renderMessages() {
       if (message.author?.id === me && !message.deleted_at) item.append(messageActions(message));
       const receipt = readReceipt(message, messages);
       if (receipt) item.append(receipt);
+      messaging?.decorate(item, message);
       return item;
     }),
   );
@@ -403,9 +414,10 @@ onSubmit("send-box", async ({ text }, form) => {
   const clientId = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
   const message = await api(`chats/${currentChatId}/messages/`, {
     method: "POST",
-    body: { text, client_id: clientId },
+    body: { text, client_id: clientId, ...messaging?.replyFields() },
   });
   form.reset();
+  messaging?.replySent();
   upsertMessage(message); // the event follows; the page shows the message at once
 });
 
@@ -690,6 +702,8 @@ async function startNotificationSettings() {
 }
 
 function startFeatures() {
+  messaging = startMessaging({ config, state, api, el, chatName, mentionsMe, render: renderMessages, showError });
+  Object.assign(handlers, messaging.handlers);
   document.addEventListener("visibilitychange", markReadSoon);
   window.addEventListener("focus", markReadSoon);
   startSearch();

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DesktopConfig(AppConfig):
+    name = "desktop"
+    verbose_name = "Desktop notifications"
