@@ -31,9 +31,17 @@ def user_create(*, username: str, email: str, password: str, is_staff: bool = Fa
     try:
         with transaction.atomic():
             user.save()
+            _verification_email_send_later(user)
     except IntegrityError as exc:  # a concurrent registration won the race (case-insensitive constraints)
         raise ConflictError("This username or email is taken.") from exc
     return user
+
+
+def _verification_email_send_later(user: User) -> None:
+    """The address gets the verification email, and nothing else until it is confirmed."""
+    from notifications.verification import verification_email_send_later  # notifications imports accounts
+
+    verification_email_send_later(user=user)
 
 
 def token_issue(*, request: HttpRequest, username: str, password: str) -> tuple[AuthToken, str]:

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from core.exceptions import ApplicationError
 from core.pagination import offset_page
-from core.throttling import MemberAddThrottle, MessagePostThrottle
+from core.throttling import ChatCreateThrottle, MemberAddThrottle, MessagePostThrottle
 from reads.selectors import chat_list_with_read_state
 from reads.serializers import ChatWithReadStatePageSerializer
 
@@ -42,6 +42,8 @@ THROTTLED = OpenApiResponse(description="Too many requests; see the Retry-After 
 
 
 class ChatListApi(APIView):
+    throttle_classes = [ChatCreateThrottle]  # POST only
+
     @extend_schema(
         operation_id="chats_list",
         parameters=[ListPageInputSerializer],
@@ -55,7 +57,7 @@ class ChatListApi(APIView):
         )
         return Response({"results": chats, "next_offset": next_offset})
 
-    @extend_schema(request=ChatCreateInputSerializer, responses={201: ChatSerializer})
+    @extend_schema(request=ChatCreateInputSerializer, responses={201: ChatSerializer, 429: THROTTLED})
     def post(self, request: Request) -> Response:
         chat = services.chat_create(created_by=request.user, **_validated(ChatCreateInputSerializer, request.data))
         return Response(chat_data(chat), status=status.HTTP_201_CREATED)

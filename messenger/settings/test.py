@@ -36,3 +36,6 @@ STATIC_ROOT = None
 # enough that no test is throttled unless it lowers them (core/tests/test_throttling.py).
 CACHES["throttle"]["KEY_PREFIX"] = f"{DATABASES['default']['TEST']['NAME']}:throttle"
 THROTTLE_RATES = dict.fromkeys(THROTTLE_RATES, "100000/min")
+# The tests' data makes admins at once (the `team` fixture); the consent tests set the
+# production tenure themselves (notifications/tests/test_consent.py).
+CHAT_ADMIN_MIN_TENURE_SECONDS = 0
