@@ -52,6 +52,23 @@ class SentNotification(models.Model):
         return f"member added #{self.membership_id} → user #{self.recipient_id}"
 
 
+class MemberAddedSend(models.Model):
+    """One member-added email (single or summary) claimed for a recipient: what the hourly
+    limit counts. Apart from SentNotification, whose rows go with their membership: a member
+    added and removed at once must still count. Rows older than two hours are pruned by the
+    resend sweep."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    claimed_at = models.DateTimeField()
+    claim_token = models.UUIDField(unique=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["recipient", "claimed_at"], name="memberaddedsend_recipient_at")]
+
+    def __str__(self) -> str:
+        return f"member-added email to user #{self.recipient_id} at {self.claimed_at:%H:%M:%S}"
+
+
 class MemberAddedSummary(models.Model):
     """One email listing the member-added notifications that came past the recipient's hourly
     limit (NOTIFICATIONS_MEMBER_ADDED_PER_HOUR), due when the recipient's hour has room again.

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import User
 from chats.models import Membership
 
-from .models import MemberAddedSummary, SentNotification
+from .models import MemberAddedSend, MemberAddedSummary, SentNotification
 from .retry import ClaimBusy, smtp_permanent
 from .selectors import member_added_recipient_ids
 
@@ -88,6 +88,8 @@ def pending_emails_resend(
             SentNotification.objects.filter(pk__in=[row.pk for row in picked]).update(retries_exhausted_at=None)
     for membership_id, recipient_id in never_ran + gave_up:
         _member_added_tasks_send(membership_id, [recipient_id])
+    # The hourly limit looks back one hour: older claims only take room.
+    MemberAddedSend.objects.filter(claimed_at__lt=now - timedelta(hours=2)).delete()
     return len(never_ran) + len(gave_up) + summaries_dispatch(limit=limit)
 
 
@@ -161,15 +163,14 @@ _RECIPIENT_LOCK_SPACE = 0x6D61696C
 def _hour_claims(recipient_id: int, now: datetime) -> tuple[int, datetime | None]:
     """Member-added emails (single or summary) claimed for the recipient in the last hour,
     and the oldest of those claims (when the first slot frees)."""
-    since = now - timedelta(hours=1)
-    singles = SentNotification.objects.filter(
-        recipient_id=recipient_id, claimed_at__gte=since, summary__isnull=True, failed_at__isnull=True
+    found = MemberAddedSend.objects.filter(
+        recipient_id=recipient_id, claimed_at__gte=now - timedelta(hours=1)
     ).aggregate(n=Count("pk"), first=Min("claimed_at"))
-    summaries = MemberAddedSummary.objects.filter(
-        recipient_id=recipient_id, claimed_at__gte=since, failed_at__isnull=True
-    ).aggregate(n=Count("pk"), first=Min("claimed_at"))
-    firsts = [t for t in (singles["first"], summaries["first"]) if t is not None]
-    return singles["n"] + summaries["n"], min(firsts) if firsts else None
+    return found["n"], found["first"]
+
+
+def _hour_claim(recipient_id: int, now: datetime, token: uuid.UUID) -> None:
+    MemberAddedSend.objects.create(recipient_id=recipient_id, claimed_at=now, claim_token=token)
 
 
 def _claim_check(row, now: datetime) -> None:
@@ -232,6 +233,7 @@ def member_added_email_send(*, membership_id: int, recipient_id: int) -> bool:
             return False
         notification.claimed_at, notification.claim_token = now, token
         notification.save(update_fields=["claimed_at", "claim_token"])
+        _hour_claim(recipient_id, now, token)
     claimed = SentNotification.objects.filter(pk=notification.pk, claim_token=token)
     try:
         _member_added_email(notification).send()
@@ -241,6 +243,7 @@ def member_added_email_send(*, membership_id: int, recipient_id: int) -> bool:
             logger.error("member-added email %s refused for good: %r", notification, exc)
             return False
         claimed.update(claimed_at=None, claim_token=None)  # the retry may claim it at once
+        MemberAddedSend.objects.filter(claim_token=token).delete()  # nothing was sent
         raise
     claimed.update(sent_at=timezone.now())
     return True
@@ -310,6 +313,7 @@ def member_added_summary_send(*, summary_id: int) -> bool:
             return False
         summary.claimed_at, summary.claim_token = now, token
         summary.save(update_fields=["claimed_at", "claim_token"])
+        _hour_claim(summary.recipient_id, now, token)
     claimed = MemberAddedSummary.objects.filter(pk=summary.pk, claim_token=token)
     try:
         _summary_email(summary, notifications).send()
@@ -318,6 +322,7 @@ def member_added_summary_send(*, summary_id: int) -> bool:
             claimed.update(failed_at=timezone.now(), attempts=F("attempts") + 1, last_error=repr(exc)[:1000])
             return False
         claimed.update(claimed_at=None, claim_token=None, attempts=F("attempts") + 1, last_error=repr(exc)[:1000])
+        MemberAddedSend.objects.filter(claim_token=token).delete()  # nothing was sent
         raise
     claimed.update(sent_at=timezone.now())
     return True

@@ -20,7 +20,7 @@ from chats.services import chat_create, chat_member_add, message_create
 from notifications.digest.models import Digest
 from notifications.digest.services import _send_tasks as digest_tasks_send
 from notifications.digest.services import digest_settings_update
-from notifications.models import MemberAddedSummary, SentNotification
+from notifications.models import MemberAddedSend, MemberAddedSummary, SentNotification
 from notifications.services import pending_emails_resend, summaries_dispatch
 from testing.background import Mail
 from testing.processes import wait_until
@@ -52,7 +52,7 @@ def test_no_one_gets_more_than_the_hourly_limit_the_rest_in_one_later_summary(wo
     assert summaries_dispatch() == 0, "not before the recipient's hour has room"
 
     # An hour later: the sweep sends the summary, one email naming every folded addition.
-    rows.update(claimed_at=F("claimed_at") - timedelta(hours=1))
+    MemberAddedSend.objects.update(claimed_at=F("claimed_at") - timedelta(hours=1))
     MemberAddedSummary.objects.update(due_at=timezone.now() - timedelta(seconds=1))
     assert pending_emails_resend(older_than=timedelta(minutes=5)) == 1
     mailbox.wait_for(lambda mails: _to(mails, team.admin, "<member-added-summary."))
