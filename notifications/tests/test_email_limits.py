@@ -165,3 +165,46 @@ def test_a_digest_storm_does_not_delay_a_transactional_email(worker, bulk_worker
 
     broker.wait_idle(timeout=120)
     assert len([m for m in mailbox.mails if m.message_id.startswith("<digest.")]) == len(people)
+
+
+def test_a_live_claim_is_left_alone_an_expired_one_taken_over_and_a_second_run_sends_nothing(mailbox, team, make_user):
+    """Run in this process against the real SMTP server: the claim is what keeps two runs of
+    one task (a redelivery racing a slow first run) from emailing twice."""
+    import uuid
+
+    from notifications.retry import ClaimBusy
+    from notifications.services import member_added_email_send
+
+    membership = Membership.objects.create(chat=team.chat, user=make_user(), role=Membership.Role.MEMBER)
+    row = SentNotification.objects.create(membership=membership, recipient=team.admin, added_by=team.owner)
+    SentNotification.objects.filter(pk=row.pk).update(claimed_at=timezone.now(), claim_token=uuid.uuid4())
+    with pytest.raises(ClaimBusy):
+        member_added_email_send(membership_id=membership.pk, recipient_id=team.admin.pk)
+    assert mailbox.mails == []
+
+    stale = timezone.now() - timedelta(seconds=settings.NOTIFICATIONS_CLAIM_SECONDS + 1)  # its worker died
+    SentNotification.objects.filter(pk=row.pk).update(claimed_at=stale)
+    assert member_added_email_send(membership_id=membership.pk, recipient_id=team.admin.pk) is True
+    assert member_added_email_send(membership_id=membership.pk, recipient_id=team.admin.pk) is False
+    assert [m.rcpt_tos for m in mailbox.wait_for(lambda mails: mails)] == [[team.admin.email]]
+    assert SentNotification.objects.get(pk=row.pk).sent_at is not None
+
+
+def test_a_digest_refused_for_good_is_closed_as_failed(mailbox, team, client):
+    from notifications.digest.services import digest_send
+
+    digest_settings_update(user=team.member, enabled=True)
+    message_create(chat_id=team.chat.pk, author=team.owner, text="news")
+    now = timezone.now()
+    digest = Digest.objects.create(user=team.member, opened_at=now, due_at=now)
+    mailbox.handler.refuse[team.member.email] = "554 5.7.1 Rejected"
+    assert digest_send(digest_id=digest.pk) == "failed"
+    assert digest_send(digest_id=digest.pk) == "failed", "never tried again"
+    digest.refresh_from_db()
+    assert digest.attempts == 1 and "554" in digest.last_error and digest.closed_at is not None
+    assert mailbox.mails == []
+
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pass-word-42"))
+    page = client.get("/admin/notifications/digest/", {"state": "failed"}).content.decode()
+    assert f"digest #{digest.pk} " in page or str(digest.pk) in page
+    assert "554" in page
