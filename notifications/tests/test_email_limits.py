@@ -180,13 +180,17 @@ def test_a_live_claim_is_left_alone_an_expired_one_taken_over_and_a_second_run_s
     SentNotification.objects.filter(pk=row.pk).update(claimed_at=timezone.now(), claim_token=uuid.uuid4())
     with pytest.raises(ClaimBusy):
         member_added_email_send(membership_id=membership.pk, recipient_id=team.admin.pk)
-    assert mailbox.mails == []
+
+    def about(mails: list[Mail]) -> list[Mail]:  # a session worker may send the team's own emails
+        return [m for m in mails if m.message_id.startswith(f"<member-added.{membership.pk}.")]
+
+    assert about(mailbox.mails) == []
 
     stale = timezone.now() - timedelta(seconds=settings.NOTIFICATIONS_CLAIM_SECONDS + 1)  # its worker died
     SentNotification.objects.filter(pk=row.pk).update(claimed_at=stale)
     assert member_added_email_send(membership_id=membership.pk, recipient_id=team.admin.pk) is True
     assert member_added_email_send(membership_id=membership.pk, recipient_id=team.admin.pk) is False
-    assert [m.rcpt_tos for m in mailbox.wait_for(lambda mails: mails)] == [[team.admin.email]]
+    assert [m.rcpt_tos for m in about(mailbox.wait_for(about))] == [[team.admin.email]]
     assert SentNotification.objects.get(pk=row.pk).sent_at is not None
 
 
@@ -202,7 +206,7 @@ def test_a_digest_refused_for_good_is_closed_as_failed(mailbox, team, client):
     assert digest_send(digest_id=digest.pk) == "failed", "never tried again"
     digest.refresh_from_db()
     assert digest.attempts == 1 and "554" in digest.last_error and digest.closed_at is not None
-    assert mailbox.mails == []
+    assert not [m for m in mailbox.mails if m.message_id.startswith("<digest.")]
 
     client.force_login(User.objects.create_superuser("root", "root@example.com", "pass-word-42"))
     page = client.get("/admin/notifications/digest/", {"state": "failed"}).content.decode()
