@@ -54,7 +54,7 @@ format: setup
 
 purge:            ## delete every waiting task of the project's queues: make purge CONFIRM=yes
 	@if [ "$(CONFIRM)" != yes ]; then \
-	  echo "make purge deletes every waiting task in the queues default, email, reports and media."; \
+	  echo "make purge deletes every waiting task in the queues default, email, bulk, reports and media."; \
 	  echo "Run it as: make purge CONFIRM=yes"; exit 1; fi
 	@$(MAKE) --no-print-directory services
-	@.venv/bin/celery -A messenger purge -f -Q default,email,reports,media
+	@.venv/bin/celery -A messenger purge -f -Q default,email,bulk,reports,media

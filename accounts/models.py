@@ -10,7 +10,20 @@ class User(AbstractUser):
     "ann" are one person to every reader of a chat.
     """
 
+    class ChatAddPolicy(models.TextChoices):
+        EVERYONE = "everyone", "Everyone"
+        SHARED = "shared", "People I share a chat with"
+        NOBODY = "nobody", "Nobody"
+
     email = models.EmailField("email address", unique=True)
+    # Set when the user opened the signed link of the verification email; until then that
+    # email is the only one the address receives (notifications.services).
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Who may put this user in a chat (chat creation with member ids, member add).
+    # db_default too: rows written in bulk by SQL (the big-room tests, data loads) get it.
+    chat_add_policy = models.CharField(
+        max_length=10, choices=ChatAddPolicy.choices, default=ChatAddPolicy.EVERYONE, db_default=ChatAddPolicy.EVERYONE
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

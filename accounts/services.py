@@ -16,7 +16,7 @@ from knox.settings import CONSTANTS, knox_settings
 from core.exceptions import ApplicationError, ConflictError, TooManyRequestsError
 
 from .models import User, UserSession
-from .signals import access_revoked
+from .signals import access_revoked, user_created
 
 
 def user_create(*, username: str, email: str, password: str, is_staff: bool = False) -> User:
@@ -79,6 +79,7 @@ def _user_insert(*, username: str, email: str, password: str, is_staff: bool = F
     try:
         with transaction.atomic():
             user.save()
+            user_created.send(sender=User, user=user)  # notifications: the verification email
     except IntegrityError as exc:  # a concurrent registration won the race (case-insensitive constraints)
         raise ConflictError("This username or email is taken.") from exc
     return user

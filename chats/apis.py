@@ -13,6 +13,7 @@ from core.pagination import offset_page
 from core.throttling import (
     ChatCreateAddressThrottle,
     ChatCreateRateThrottle,
+    ChatCreateThrottle,
     MemberAddThrottle,
     MemberRoleAddressThrottle,
     MemberRoleThrottle,
@@ -54,7 +55,7 @@ THROTTLED = OpenApiResponse(description="Too many requests; see the Retry-After 
 
 
 class ChatListApi(APIView):
-    throttle_classes = [ChatCreateRateThrottle, ChatCreateAddressThrottle]  # POST only
+    throttle_classes = [ChatCreateRateThrottle, ChatCreateAddressThrottle, ChatCreateThrottle]  # POST only
 
     @extend_schema(
         operation_id="chats_list",

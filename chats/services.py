@@ -14,6 +14,7 @@ from core.fields import MAX_ID
 from notifications.services import member_added_notify_later
 from realtime.services import chat_unsubscribe_later, event_emit, event_insert_sql, message_events_redact
 
+from .consent import add_consent_require, role_consent_require
 from .models import Chat, Membership, Message, MessageEdit
 from .representations import chat_data, membership_data, message_data
 from .selectors import member_get, member_ids
@@ -84,6 +85,7 @@ def chat_create(
     A direct chat is between its creator and exactly one other user.
     """
     others = _users_by_id(set(member_ids) - {created_by.pk})
+    add_consent_require(adder=created_by, users=others.values())
     if kind == Chat.Kind.DIRECT and len(others) != 1:
         raise ApplicationError(
             "A direct chat is with exactly one other user.",
@@ -151,6 +153,8 @@ def chat_member_add(*, chat: Chat, user: User, role: str = Role.MEMBER, added_by
         raise ApplicationError("A direct chat cannot have more members.")
     if not user.is_active:
         raise ApplicationError("Unknown user.", extra={"fields": {"user_id": ["No active user with this id."]}})
+    add_consent_require(adder=added_by, users=[user])
+    role_consent_require(membership=None, role=role, actor=added_by)
     _require_room(chat)
     return _membership_add(chat=chat, user=user, role=role, added_by=added_by)
 
@@ -163,6 +167,7 @@ def chat_member_update(*, chat: Chat, user_id: int, role: str, actor: User | Non
     membership = member_get(chat=chat, user_id=user_id)
     if membership.role == Role.OWNER:
         raise ApplicationError("The owner's role cannot change.")
+    role_consent_require(membership=membership, role=role, actor=actor)
     membership.role = role
     membership.save(update_fields=["role"])
     event_emit(type="member.updated", chat_id=chat.pk, data=membership_data(membership))

@@ -69,6 +69,25 @@ class MemberAddThrottle(ScopeThrottle):
     scope = "member_add"
 
 
+class ChatCreateThrottle(MemberAddThrottle):
+    """Chat creation shares the member-add budget, charged once per member it names: creating
+    chats with strangers is adding members. A request naming more than the whole budget costs
+    the whole budget (so it passes only with a fresh one)."""
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        ids = request.data.get("member_ids") if isinstance(getattr(request, "data", None), dict) else None
+        self.cost = max(1, len(ids)) if isinstance(ids, list) else 1
+        return super().allow_request(request, view)
+
+    def throttle_success(self) -> bool:
+        cost = min(self.cost, self.num_requests)
+        if len(self.history) + cost > self.num_requests:
+            return self.throttle_failure()
+        self.history[:0] = [self.now] * cost
+        self.cache.set(self.key, self.history, self.duration)
+        return True
+
+
 class MessagePostThrottle(ScopeThrottle):
     scope = "message_post"
 

@@ -1,26 +1,34 @@
 from django.contrib import admin
 from django.db.models import QuerySet
 
-from .models import Digest, SentNotification
+from .models import Digest, MemberAddedSummary, SentNotification
 
 
 class StateFilter(admin.SimpleListFilter):
-    """Where each email stands: sent, waiting for its first try, retrying, or given up on
-    (the periodic sweep tries those again, NOTIFICATIONS_RESEND_EXHAUSTED_AFTER_SECONDS later)."""
+    """Where each email stands: sent, waiting for its first try, retrying, given up on (the
+    periodic sweep tries those again, NOTIFICATIONS_RESEND_EXHAUSTED_AFTER_SECONDS later),
+    refused for good by the SMTP server (5xx: never retried), or folded into a summary (past
+    the recipient's hourly limit)."""
 
     title = "state"
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [("sent", "sent"), ("pending", "pending"), ("retrying", "retrying"), ("exhausted", "retries ran out")]
+        return [
+            ("sent", "sent"), ("pending", "pending"), ("retrying", "retrying"), ("exhausted", "retries ran out"),
+            ("failed", "refused (5xx)"), ("summarised", "in a summary"),
+        ]  # fmt: skip
 
     def queryset(self, request, queryset: QuerySet) -> QuerySet:
         unsent = queryset.filter(sent_at__isnull=True)
+        open_ = unsent.filter(failed_at__isnull=True, summary__isnull=True)
         return {
             "sent": queryset.filter(sent_at__isnull=False),
-            "pending": unsent.filter(attempts=0),
-            "retrying": unsent.filter(attempts__gt=0, retries_exhausted_at__isnull=True),
-            "exhausted": unsent.filter(retries_exhausted_at__isnull=False),
+            "pending": open_.filter(attempts=0),
+            "retrying": open_.filter(attempts__gt=0, retries_exhausted_at__isnull=True),
+            "exhausted": open_.filter(retries_exhausted_at__isnull=False),
+            "failed": queryset.filter(failed_at__isnull=False),
+            "summarised": queryset.filter(summary__isnull=False),
         }.get(self.value(), queryset)
 
 
@@ -29,10 +37,11 @@ class SentNotificationAdmin(admin.ModelAdmin):
     """Read-only: rows are written by the member-added service and its email task."""
 
     list_display = [
-        "id", "membership", "recipient", "created_at", "sent_at", "attempts", "retries_exhausted_at", "error",
+        "id", "membership", "recipient", "created_at", "sent_at", "failed_at", "attempts", "retries_exhausted_at",
+        "summary", "error",
     ]  # fmt: skip
     list_filter = [StateFilter, "sent_at"]
-    raw_id_fields = ["membership", "recipient", "added_by"]
+    raw_id_fields = ["membership", "recipient", "added_by", "summary"]
 
     @admin.display(description="last error")
     def error(self, obj: SentNotification) -> str:
@@ -45,13 +54,31 @@ class SentNotificationAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(MemberAddedSummary)
+class MemberAddedSummaryAdmin(admin.ModelAdmin):
+    """Read-only: summaries are opened by the member-added email task and sent by their own."""
+
+    list_display = ["id", "recipient", "created_at", "due_at", "sent_at", "failed_at", "attempts"]
+    raw_id_fields = ["recipient"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Digest)
 class DigestAdmin(admin.ModelAdmin):
     """Read-only: windows are opened by the digest sweep and closed by the send task."""
 
-    list_display = ["id", "user", "state", "opened_at", "due_at", "closed_at", "message_count", "attempts"]
-    list_filter = ["state"]
+    list_display = ["id", "user", "state", "opened_at", "due_at", "closed_at", "message_count", "attempts", "error"]
+    list_filter = ["state"]  # "failed": refused by the SMTP server (5xx), never retried
     raw_id_fields = ["user"]
+
+    @admin.display(description="last error")
+    def error(self, obj: Digest) -> str:
+        return obj.last_error[:80]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -1,4 +1,4 @@
-"""The retry policy of the email tasks (member added, digest)."""
+"""The retry policy of the email tasks (member added, summary, digest, verification)."""
 
 import random
 import smtplib
@@ -8,6 +8,26 @@ from django.conf import settings
 
 # Worth a retry: the SMTP server refused or dropped us, was unreachable or too slow.
 TRANSIENT_ERRORS = (smtplib.SMTPException, OSError, SoftTimeLimitExceeded)
+
+
+class ClaimBusy(Exception):
+    """Another run holds a live claim on this email: try again once it may have expired."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"claimed by another run for up to {seconds:.0f}s more")
+        self.seconds = seconds
+
+
+def smtp_permanent(exc: BaseException) -> bool:
+    """A 5xx answer (RFC 5321: permanent) about this mail: a retry would be refused again.
+    A refused login (535) is the server's configuration, not this mail's: retried."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(500 <= code < 600 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return False
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 500 <= exc.smtp_code < 600
+    return False
 
 
 def retry_countdown(retries: int) -> float:

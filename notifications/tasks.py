@@ -8,7 +8,7 @@ from django.conf import settings
 
 from . import services
 from .digest.tasks import digest_send, digest_sweep  # noqa: F401 (Celery's autodiscovery imports tasks.py)
-from .retry import TRANSIENT_ERRORS, retry_countdown
+from .retry import TRANSIENT_ERRORS, ClaimBusy, retry_countdown
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +27,12 @@ logger = logging.getLogger(__name__)
 def member_added_email_send(self, *, membership_id: int, recipient_id: int) -> bool:
     try:
         return services.member_added_email_send(membership_id=membership_id, recipient_id=recipient_id)
+    except ClaimBusy as exc:
+        # Another run is sending it (or died doing so): look again when its claim may expire.
+        raise self.retry(exc=exc, countdown=exc.seconds + 1) from exc
     except TRANSIENT_ERRORS as exc:
-        # Clean-up already happened on the way out: the transaction rolled back (the row is
-        # unlocked and unsent) and Django's backend closed the SMTP connection.
+        # Clean-up already happened on the way out: the claim was released (the row is
+        # unsent) and Django's backend closed the SMTP connection.
         last_try = self.request.retries >= self.max_retries
         services.member_added_email_failed(
             membership_id=membership_id, recipient_id=recipient_id, error=repr(exc), last_try=last_try
@@ -42,6 +45,47 @@ def member_added_email_send(self, *, membership_id: int, recipient_id: int) -> b
             "member-added email %s→%s failed (%r), retry in %.1fs", membership_id, recipient_id, exc, countdown
         )
         raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(
+    bind=True,
+    name="notifications.member_added_summary_send",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT,
+    time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT + 15,
+    max_retries=settings.NOTIFICATIONS_MAX_RETRIES,
+)
+def member_added_summary_send(self, *, summary_id: int) -> bool:
+    """The summary of the member-added emails past a recipient's hourly limit (idempotent)."""
+    try:
+        return services.member_added_summary_send(summary_id=summary_id)
+    except ClaimBusy as exc:
+        raise self.retry(exc=exc, countdown=exc.seconds + 1) from exc
+    except TRANSIENT_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(
+    bind=True,
+    name="notifications.verification_email_send",
+    soft_time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT,
+    time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT + 15,
+    max_retries=settings.NOTIFICATIONS_MAX_RETRIES,
+)
+def verification_email_send(self, *, user_id: int) -> bool:
+    """The verification email (no record: a second one is harmless, and its link is the same)."""
+    from .verification import verification_email_send as send
+
+    try:
+        return send(user_id=user_id)
+    except TRANSIENT_ERRORS as exc:
+        from .retry import smtp_permanent
+
+        if smtp_permanent(exc):
+            logger.error("verification email to user %s refused for good: %r", user_id, exc)
+            return False
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
 
 
 @shared_task(name="notifications.pending_emails_resend", soft_time_limit=60, time_limit=90)

@@ -50,7 +50,7 @@ REDIS_PORT = 6379
 SMTP_PORT = 8825
 PGBOUNCER_PORT = 6432
 # Queues per worker node: mail on its own, so a flood of mail never delays the rest.
-WORKER_QUEUES = {"worker1": "default,reports", "worker2": "email"}
+WORKER_QUEUES = {"worker1": "default,bulk,reports", "worker2": "email"}  # bulk mail apart from email
 BEAT_NODE = "worker1"
 SMTP_NODE = "worker2"
 BROKER_NODE = "redis1"

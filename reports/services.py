@@ -2,6 +2,8 @@
 (reports/tasks.py) and each idempotent, so a step that runs twice changes nothing."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -73,15 +75,39 @@ def user_report_write(*, report_id: int) -> UserReport:
         return report
 
 
+@contextmanager
+def send_lock(kind: int, key: int) -> Iterator[None]:
+    """Runs of one send take turns under a session advisory lock, with no transaction open:
+    the SMTP conversation holds no transaction id (the feed reads below the oldest running
+    one), and a worker that dies releases the lock with its connection."""
+    with connection.cursor() as cursor:
+        cursor.execute("select pg_advisory_lock(%s, %s)", [kind, key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("select pg_advisory_unlock(%s, %s)", [kind, key])
+
+
+# send_lock's first key for each report's email.
+USER_REPORT_SEND = 0x5E_0002
+ACTIVITY_REPORT_SEND = 0x5E_0003
+
+
+def staff_emails() -> list[str]:
+    """Active staff with a verified address (nothing but the verification goes to another)."""
+    staff = User.objects.filter(is_staff=True, is_active=True, email_verified_at__isnull=False).exclude(email="")
+    return list(staff.order_by("id").values_list("email", flat=True))
+
+
 def user_report_notify_staff(*, report_id: int) -> UserReport:
-    """Emails the report to active staff when settings.USER_REPORT_EMAIL_STAFF asks, once."""
-    with transaction.atomic():
-        report = UserReport.objects.select_for_update().get(pk=report_id)
+    """Emails the report to active staff when settings.USER_REPORT_EMAIL_STAFF asks, once
+    (marked after the send, under send_lock: no transaction is open during SMTP)."""
+    with send_lock(USER_REPORT_SEND, report_id):
+        report = UserReport.objects.get(pk=report_id)
         if not settings.USER_REPORT_EMAIL_STAFF or report.notified_at is not None:
             return report
-        staff = list(
-            User.objects.filter(is_staff=True, is_active=True).exclude(email="").values_list("email", flat=True)
-        )
+        staff = staff_emails()
         if staff:
             domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
             EmailMessage(
@@ -95,7 +121,7 @@ def user_report_notify_staff(*, report_id: int) -> UserReport:
                 headers={"Message-ID": f"<user-report.{report.pk}@{domain}>"},
             ).send()
         report.notified_at = timezone.now()
-        report.save(update_fields=["notified_at"])
+        UserReport.objects.filter(pk=report.pk).update(notified_at=report.notified_at)
         return report
 
 

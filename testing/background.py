@@ -26,7 +26,11 @@ from .processes import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 CELERY = str(Path(sys.executable).with_name("celery"))
-QUEUES = ("default", "email", "reports", "media")
+QUEUES = ("default", "email", "reports", "bulk", "media")  # every queue (BrokerState counts them)
+# The transactional worker's queues; `bulk` (digests, reports) has a worker of its own, as
+# under supervisord.
+WORKER_QUEUES = ("default", "email", "reports", "media")
+BULK_QUEUES = ("bulk",)
 
 
 @dataclass
@@ -58,6 +62,7 @@ class RecordingHandler:
         self.changed = threading.Condition()
         self.stall: dict[str, float] = {}  # address → seconds to wait, once, before accepting it
         self.stalled: list[str] = []  # addresses whose RCPT is being (or was) stalled
+        self.refuse: dict[str, str] = {}  # address → the SMTP answer refusing it ("550 ...")
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
         delay = self.stall.pop(address, None)
@@ -66,6 +71,8 @@ class RecordingHandler:
                 self.stalled.append(address)
                 self.changed.notify_all()
             await asyncio.sleep(delay)
+        if address in self.refuse:
+            return self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -99,6 +106,7 @@ class SmtpServer:
             self.handler.mails.clear()
             self.handler.stall.clear()
             self.handler.stalled.clear()
+            self.handler.refuse.clear()
 
     @property
     def mails(self) -> list[Mail]:
@@ -144,6 +152,9 @@ def background_env(*, smtp_port: int, workdir: Path, **extra: str) -> dict[str, 
         EMAIL_HOST_PASSWORD="",
         EMAIL_TIMEOUT="5",
         NOTIFICATIONS_RETRY_BACKOFF="1",
+        # Longer than the email task's hard limit in the tests (3 + 15 s), so a claim is
+        # taken over only from a dead worker, and soon enough for the crash tests.
+        NOTIFICATIONS_CLAIM_SECONDS="20",
         NOTIFICATIONS_RETRY_BACKOFF_MAX="2",
         # A digest window of N "minutes" passes in N seconds.
         NOTIFICATIONS_DIGEST_MINUTE_SECONDS="1",
@@ -160,7 +171,9 @@ class CeleryWorker:
     """`celery worker` as a subprocess in a session (process group) of its own, so SIGKILL
     reaches the parent and its prefork children at once, as when a machine loses a worker."""
 
-    def __init__(self, *, env: dict[str, str], log_path: Path, queues: tuple[str, ...] = QUEUES, name: str = "test"):
+    def __init__(
+        self, *, env: dict[str, str], log_path: Path, queues: tuple[str, ...] = WORKER_QUEUES, name: str = "test"
+    ):
         self.env, self.log_path, self.queues, self.name = env, log_path, queues, name
         self.proc: subprocess.Popen | None = None
 

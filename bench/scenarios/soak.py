@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         adds = int(args.seconds * args.adds_per_second) + 2
         print(f"stack up in {stack.workdir}; creating {adds} people to add", flush=True)
-        world = world_create(stack.site.url, adds=adds)
+        world = world_create(stack.site.url, adds=adds, smtp=stack.smtp)
         run = LoadRun(
             stack,
             world,

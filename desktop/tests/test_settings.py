@@ -16,7 +16,7 @@ def test_on_by_default_and_saved_per_user(make_user, client_for, api_client):
     assert client_for(other).get(URL).json() == {"enabled": True}
     assert client.patch(URL, {"enabled": True}, format="json").json() == {"enabled": True}
     # The digest's setting is its own.
-    assert client.get("/api/notifications/settings/").json()["enabled"] is True
+    assert client.get("/api/notifications/settings/").json()["enabled"] is False  # off until turned on
 
 
 @pytest.mark.parametrize("body", [{}, {"enabled": "maybe"}, {"enabled": None}])

@@ -19,15 +19,21 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 
-# Queues: one per kind of work, so a flood of one kind (a thousand emails) never delays
-# another (the report), and each can get its own workers. Tasks are routed by name.
+# Queues: one per kind of work, so a flood of one kind never delays another, and each can
+# get its own workers. Tasks are routed by name, the first matching pattern wins.
+# `email` is transactional mail (member added, summaries, verification): one person waits
+# for it. `bulk` is mail sent to many at once and the reports (digests: thousands within
+# minutes after a busy hour); it has a worker of its own (deploy/supervisor, celery-bulk),
+# so a digest storm never delays a transactional email. `reports` is kept for messages
+# already queued under it before an upgrade; nothing is routed there any more. Thumbnails
+# have a queue of their own (`media`, the brief's `(video|image).tasks.*`): a burst of
+# uploads never delays email, and image work can get workers of its own.
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Thumbnails have a queue of their own (`media`, the brief's `(video|image).tasks.*`): a burst
-# of uploads never delays email or reports, and image work can get workers of its own.
-CELERY_TASK_QUEUES = (Queue("default"), Queue("email"), Queue("reports"), Queue("media"))
+CELERY_TASK_QUEUES = (Queue("default"), Queue("email"), Queue("bulk"), Queue("reports"), Queue("media"))
 CELERY_TASK_ROUTES = {
+    "notifications.digest_*": {"queue": "bulk"},
     "notifications.*": {"queue": "email"},
-    "reports.*": {"queue": "reports"},
+    "reports.*": {"queue": "bulk"},
     "attachments.*": {"queue": "media"},
 }
 

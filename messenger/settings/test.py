@@ -45,3 +45,6 @@ if not PUSH_VAPID_PRIVATE_KEY:  # noqa: F405
 
     PUSH_VAPID_PRIVATE_KEY, PUSH_VAPID_PUBLIC_KEY = vapid_keys_generate()
 REALTIME_FEED_COUNT_STATEMENTS = True  # every feed answer says how many SQL statements its process ran
+# The tests' data makes admins at once (the `team` fixture); the consent tests set the
+# production tenure themselves (notifications/tests/test_consent.py).
+CHAT_ADMIN_MIN_TENURE_SECONDS = 0

@@ -11,12 +11,13 @@ def _default_window() -> int:
 
 
 class DigestSettings(models.Model):
-    """A user's digest preference; no row means the defaults (on, the default window)."""
+    """A user's digest preference; no row means the defaults (off, the default window): the
+    digest carries other people's text, so it goes out only to those who asked for it."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="digest_settings"
     )
-    enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(default=False)
     window_minutes = models.PositiveSmallIntegerField(
         default=_default_window, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
     )
@@ -44,6 +45,7 @@ class Digest(models.Model):
         SENT = "sent", "Sent"
         EMPTY = "empty", "Nothing unread when due"
         OFF = "off", "Digest turned off when due"
+        FAILED = "failed", "Refused by the SMTP server (5xx)"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     opened_at = models.DateTimeField()
@@ -58,6 +60,9 @@ class Digest(models.Model):
     mention_count = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # The send in progress (see SentNotification): claimed, committed, sent, then closed.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -10,14 +10,20 @@ How it runs (every part idempotent, so crashes and repeats change nothing):
    while the member's window is open schedules nothing: a 10,000-member chat costs one
    set-based insert per sweep, not a task per member per message. The same sweep gives a
    task to every due window (and again to one whose task went missing).
-2. **Send** (`digest_send`, on the email queue): locks the window's row, reads the member's
-   read markers *now*, and sends one email with every message still unread (newer than the
-   previous digest), or closes the window with nothing to send. The row stays locked while
-   the SMTP server is talked to, so a second run waits and then finds it sent.
+2. **Send** (`digest_send`, on the bulk queue): claims the window's row in a short
+   transaction, reads the member's read markers *now*, commits, and sends one email with
+   every message still unread (newer than the previous digest) with no transaction open,
+   then closes the window if its claim still holds (or closes it with nothing to send). A
+   second run finds it closed or claimed; a claim older than NOTIFICATIONS_CLAIM_SECONDS
+   (a dead worker) is taken over. A 5xx answer closes it as failed, never retried.
+
+The digest is off until the user turns it on, and goes only to a verified address.
 """
 
 import logging
+import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
@@ -32,6 +38,7 @@ from django.utils import timezone
 from accounts.models import User
 from reads.mentions import mention_sql_pattern
 
+from ..retry import ClaimBusy, smtp_permanent
 from .models import Digest, DigestScan, DigestSettings
 
 logger = logging.getLogger(__name__)
@@ -54,9 +61,10 @@ candidates as (
     from new
     join chats_membership mb on mb.chat_id = new.chat_id
     join accounts_user u on u.id = mb.user_id and u.is_active and u.email <> ''
+        and u.email_verified_at is not null
     left join notifications_digestsettings ds on ds.user_id = mb.user_id
     left join reads_readmarker r on r.membership_id = mb.id
-    where coalesce(ds.enabled, true)
+    where coalesce(ds.enabled, false)
       -- A member with an open window: the message joins it (an index probe, no insert).
       and not exists (select 1 from notifications_digest o where o.user_id = mb.user_id and o.state = 'open')
       and exists (
@@ -305,13 +313,22 @@ def _digest_email(*, digest: Digest, user: User, chats: list[DigestChat]) -> Ema
 
 def digest_send(*, digest_id: int) -> str:
     """Sends the window's digest unless it was sent or closed; returns the window's state."""
+    token, now = uuid.uuid4(), timezone.now()
     with transaction.atomic():
         digest = Digest.objects.select_for_update(of=("self",)).select_related("user").filter(pk=digest_id).first()
         if digest is None or digest.state != Digest.State.OPEN:
             return digest.state if digest else "gone"
+        if digest.claimed_at is not None:
+            left = (digest.claimed_at + timedelta(seconds=settings.NOTIFICATIONS_CLAIM_SECONDS) - now).total_seconds()
+            if left > 0:
+                raise ClaimBusy(left)
         user = digest.user
-        now = timezone.now()
-        if not digest_settings_get(user=user).enabled or not user.is_active or not user.email:
+        if (
+            not digest_settings_get(user=user).enabled
+            or not user.is_active
+            or not user.email
+            or user.email_verified_at is None
+        ):
             _close(digest, Digest.State.OFF, now)
             return digest.state
         through = (
@@ -321,12 +338,31 @@ def digest_send(*, digest_id: int) -> str:
         if not chats:  # everything was read meanwhile
             _close(digest, Digest.State.EMPTY, now)
             return digest.state
+        digest.claimed_at, digest.claim_token = now, token
+        digest.save(update_fields=["claimed_at", "claim_token"])
+    claimed = Digest.objects.filter(pk=digest.pk, claim_token=token, state=Digest.State.OPEN)
+    try:
         _digest_email(digest=digest, user=user, chats=chats).send()
-        digest.through_message_id = max(m.id for chat in chats for m in chat.messages)
-        digest.message_count = sum(chat.unread for chat in chats)
-        digest.mention_count = sum(chat.mentions for chat in chats)
-        _close(digest, Digest.State.SENT, now)
-    return digest.state
+    except BaseException as exc:
+        if smtp_permanent(exc):
+            claimed.update(
+                state=Digest.State.FAILED,
+                closed_at=timezone.now(),
+                attempts=F("attempts") + 1,
+                last_error=repr(exc)[:1000],
+            )
+            logger.error("digest %s refused for good: %r", digest_id, exc)
+            return Digest.State.FAILED
+        claimed.update(claimed_at=None, claim_token=None)  # the retry may claim it at once
+        raise
+    claimed.update(
+        state=Digest.State.SENT,
+        closed_at=timezone.now(),
+        through_message_id=max(m.id for chat in chats for m in chat.messages),
+        message_count=sum(chat.unread for chat in chats),
+        mention_count=sum(chat.mentions for chat in chats),
+    )
+    return Digest.State.SENT
 
 
 def _close(digest: Digest, state: str, now) -> None:

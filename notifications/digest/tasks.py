@@ -1,12 +1,12 @@
-"""Celery tasks of the missed-message digest (imported by notifications/tasks.py; routed to the email
-queue by name, notifications.*)."""
+"""Celery tasks of the missed-message digest (imported by notifications/tasks.py; routed to the bulk
+queue by name, notifications.digest_*)."""
 
 import logging
 
 from celery import shared_task
 from django.conf import settings
 
-from ..retry import TRANSIENT_ERRORS, retry_countdown
+from ..retry import TRANSIENT_ERRORS, ClaimBusy, retry_countdown
 from . import services as digest_services
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ def digest_sweep() -> dict:
 def digest_send(self, *, digest_id: int) -> str:
     try:
         return digest_services.digest_send(digest_id=digest_id)
+    except ClaimBusy as exc:
+        raise self.retry(exc=exc, countdown=exc.seconds + 1) from exc
     except TRANSIENT_ERRORS as exc:
         digest_services.digest_failed(digest_id=digest_id, error=repr(exc))
         countdown = retry_countdown(self.request.retries)

@@ -20,11 +20,11 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 WINDOW = 6  # "minutes" = seconds in the tests
 
 
-def test_digest_figures_under_an_outage_and_a_killed_worker(digest_beat, worker, broker, mailbox, make_user):
+def test_digest_figures_under_an_outage_and_a_killed_worker(digest_beat, bulk_worker, broker, mailbox, make_user):
     rng = random.Random(12)
     people = [make_user(username=f"p{n}") for n in range(12)]
     for person in people:
-        digest_settings_update(user=person, window_minutes=WINDOW)
+        digest_settings_update(user=person, enabled=True, window_minutes=WINDOW)
     everyone = chat_create(created_by=people[0], title="Everyone", member_ids=[p.pk for p in people])
     half = chat_create(created_by=people[1], title="Half", member_ids=[p.pk for p in people[:6]])
     pair = chat_create(created_by=people[2], kind="direct", member_ids=[people[3].pk])
@@ -46,8 +46,8 @@ def test_digest_figures_under_an_outage_and_a_killed_worker(digest_beat, worker,
     wait_until(lambda: Digest.objects.filter(attempts__gte=1).exists(), timeout=60, what="a failed send")
     mailbox.start()
     mailbox.wait_stalled(people[7].email, timeout=60)
-    worker.kill()
-    worker.start()
+    bulk_worker.kill()  # digests are sent by the bulk queue's worker
+    bulk_worker.start()
 
     expected: dict[str, set[str]] = {}
     for person in people:

@@ -20,7 +20,11 @@ def _queue_of(result: AsyncResult) -> str:
 def test_routes_by_task_name():
     route = app.amqp.router.route
     assert route({}, "notifications.member_added_email_send")["queue"].name == "email"
-    assert route({}, "reports.user_report_count")["queue"].name == "reports"
+    assert route({}, "notifications.member_added_summary_send")["queue"].name == "email"
+    assert route({}, "notifications.verification_email_send")["queue"].name == "email"
+    assert route({}, "notifications.digest_send")["queue"].name == "bulk"
+    assert route({}, "notifications.digest_sweep")["queue"].name == "bulk"
+    assert route({}, "reports.user_report_count")["queue"].name == "bulk"
     assert route({}, "tests.pid")["queue"].name == "default"
 
 
@@ -31,7 +35,7 @@ def test_the_worker_takes_each_task_from_its_queue(worker):
 
     report = user_report_count.delay(run_id="routing-test")
     assert isinstance(report.get(timeout=30), int)
-    assert _queue_of(report) == "reports"
+    assert _queue_of(report) == "bulk"
 
     other = pid.delay()
     other.get(timeout=30)

@@ -3,12 +3,13 @@
 import time
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
 from chats.models import Chat, Membership
 from chats.services import message_create
-from notifications.digest.models import Digest, DigestScan
+from notifications.digest.models import Digest, DigestScan, DigestSettings
 from notifications.digest.services import digest_sweep
 from reads.selectors import chat_read_states
 from reads.services import read_marker_move
@@ -35,9 +36,15 @@ def big_room(make_user):
     with connection.cursor() as cursor:
         cursor.execute(
             "insert into accounts_user (password, is_superuser, username, first_name, last_name, email, is_staff,"
-            " is_active, date_joined) select '', false, 'big' || n, '', '', 'big' || n || '@example.com', false,"
-            " true, now() from generate_series(1, %s) n",
+            " is_active, date_joined, email_verified_at) select '', false, 'big' || n, '', '',"
+            " 'big' || n || '@example.com', false, true, now(), now() from generate_series(1, %s) n",
             [MEMBERS - 1],
+        )
+        # The digest is off until a user turns it on: here everyone has (verified addresses).
+        cursor.execute(
+            f"insert into {DigestSettings._meta.db_table} (user_id, enabled, window_minutes, updated_at)"  # noqa: S608
+            " select id, true, %s, now() from accounts_user where username like 'big%%'",
+            [settings.NOTIFICATIONS_DIGEST_WINDOW_MINUTES],
         )
         cursor.execute(
             "insert into chats_membership (chat_id, user_id, role, joined_at)"

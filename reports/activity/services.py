@@ -14,8 +14,7 @@ from django.core.mail import EmailMessage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts.models import User
-
+from ..services import ACTIVITY_REPORT_SEND, send_lock, staff_emails
 from .models import ActivityReport
 
 CSV_HEADER = ["date", "chat_id", "chat", "messages", "active_users"]
@@ -60,11 +59,23 @@ def activity_rows(*, day: date, days: int) -> tuple[list[list], dict[date, tuple
     return rows, totals
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, prefixed with a quote so it reads
+    as text; numbers are left as they are (their minus sign is no formula)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv(rows: list[list]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    writer.writerows(rows)
+    writer.writerows([csv_cell(cell) for cell in row] for row in rows)
     return out.getvalue()
 
 
@@ -116,14 +127,13 @@ def activity_report_build(*, day: date, days: int = 14) -> ActivityReport:
 
 
 def activity_report_email_staff(*, report_id: int) -> ActivityReport:
-    """Emails the report (CSV and chart attached) to active staff, once."""
-    with transaction.atomic():
-        report = ActivityReport.objects.select_for_update().get(pk=report_id)
+    """Emails the report (CSV and chart attached) to active staff, once (marked after the
+    send, under send_lock: no transaction is open during SMTP)."""
+    with send_lock(ACTIVITY_REPORT_SEND, report_id):
+        report = ActivityReport.objects.get(pk=report_id)
         if report.emailed_at is not None:
             return report
-        staff = list(
-            User.objects.filter(is_staff=True, is_active=True).exclude(email="").values_list("email", flat=True)
-        )
+        staff = staff_emails()
         if staff:
             domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
             email = EmailMessage(
@@ -144,5 +154,5 @@ def activity_report_email_staff(*, report_id: int) -> ActivityReport:
             email.attach(f"activity-{report.day:%Y-%m-%d}.png", bytes(report.png), "image/png")
             email.send()
         report.emailed_at = timezone.now()
-        report.save(update_fields=["emailed_at"])
+        ActivityReport.objects.filter(pk=report.pk).update(emailed_at=report.emailed_at)
         return report

@@ -81,3 +81,18 @@ def test_the_daily_task_emails_staff_once_and_keeps_the_files(worker, broker, ma
     assert chart["Content-Type"] == "image/png" and chart.content.startswith(b"\x89PNG")
     for path in ("/api/reports/activity/", listing.json()[0]["csv_url"], listing.json()[0]["png_url"]):
         assert client_for(team.member).get(path).status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("title", ['=HYPERLINK("http://x","y")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1"])
+def test_a_chat_title_that_looks_like_a_formula_is_escaped_in_the_csv(team, title):
+    """Formula injection (CWE-1236): a spreadsheet runs a cell starting with = + - @ (or a tab
+    or carriage return before one); the cell is prefixed with a quote so it reads as text."""
+    chat = chat_create(created_by=team.owner, title=title)
+    message_create(chat_id=chat.pk, author=team.owner, text="x")
+    Message.objects.update(created_at=timezone.now() - timedelta(days=1))
+
+    report = activity_report_build(day=_yesterday(), days=1)
+    [row] = [r for r in csv.DictReader(io.StringIO(report.csv)) if r["chat_id"] == str(chat.pk)]
+    assert row["chat"] == "'" + title
+    assert row["messages"] == "1"  # numbers stay numbers

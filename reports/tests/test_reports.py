@@ -118,3 +118,18 @@ class TestUserReportListApi:
     def test_others_are_refused(self, make_user, client_for, api_client):
         assert client_for(make_user()).get(self.url).status_code == 403
         assert api_client.get(self.url).status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_staff_with_a_verified_address_get_the_report_once(mailbox, make_user, settings):
+    from reports.services import user_report_count, user_report_notify_staff
+
+    settings.USER_REPORT_EMAIL_STAFF = True
+    verified = make_user(is_staff=True)
+    make_user(is_staff=True, email_verified_at=None)  # nothing but the verification email for them
+    report = user_report_count(run_id="verified-only")
+    user_report_notify_staff(report_id=report.pk)
+    user_report_notify_staff(report_id=report.pk)  # a second run (a redelivery) sends nothing
+    [mail] = mailbox.wait_for(lambda mails: len(mails) >= 1)
+    assert mail.rcpt_tos == [verified.email]
+    assert len(mailbox.mails) == 1

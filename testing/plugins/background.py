@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from testing.background import BrokerState, CeleryWorker, SmtpServer, background_env
+from testing.background import BULK_QUEUES, BrokerState, CeleryWorker, SmtpServer, background_env
 from testing.processes import free_port, process_stop
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -65,15 +65,41 @@ def celery_worker_process(
     worker.stop()
 
 
+@pytest.fixture(scope="session")
+def celery_bulk_worker_process(
+    django_db_setup, django_db_blocker, smtp_server, broker, background_workdir
+) -> Iterator[CeleryWorker]:
+    """The worker of the bulk queue (digests, reports), a process of its own as in `make run`."""
+    worker = CeleryWorker(
+        env=background_env(smtp_port=smtp_server.port, workdir=background_workdir),
+        log_path=background_workdir / "worker-bulk.log",
+        queues=BULK_QUEUES,
+        name="bulk",
+    )
+    worker.start()
+    yield worker
+    worker.stop()
+
+
 @pytest.fixture
-def worker(celery_worker_process: CeleryWorker, broker: BrokerState, mailbox) -> Iterator[CeleryWorker]:
+def worker(
+    celery_worker_process: CeleryWorker, celery_bulk_worker_process: CeleryWorker, broker: BrokerState, mailbox
+) -> Iterator[CeleryWorker]:
     """The session's worker, alive, with no message in flight before and after the test (so a
-    test's tasks never run into the next test's database flush)."""
-    if not celery_worker_process.alive:
-        celery_worker_process.start()
+    test's tasks never run into the next test's database flush). The bulk queue's worker is
+    running too (`bulk_worker`)."""
+    for process in (celery_worker_process, celery_bulk_worker_process):
+        if not process.alive:
+            process.start()
     broker.wait_idle()
     yield celery_worker_process
     broker.wait_idle()
+
+
+@pytest.fixture
+def bulk_worker(worker, celery_bulk_worker_process: CeleryWorker) -> CeleryWorker:
+    """The bulk queue's worker (alive: `worker` saw to it)."""
+    return celery_bulk_worker_process
 
 
 @pytest.fixture(scope="session")

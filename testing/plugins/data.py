@@ -5,6 +5,7 @@ import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -37,6 +38,8 @@ def make_user(db) -> Callable[..., User]:
     def make(username: str | None = None, **fields) -> User:
         username = username or f"user{next(_numbers)}"
         fields.setdefault("email", f"{username}@example.com")
+        # Verified, as after the link in the verification email (pass None for a new sign-up).
+        fields.setdefault("email_verified_at", timezone.now())
         return User.objects.create_user(username=username, password="pass-word-42", **fields)
 
     return make

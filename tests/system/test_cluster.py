@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import httpx
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import token_create
@@ -92,7 +94,10 @@ def cluster(django_db_setup, django_db_blocker) -> Iterator[ClusterRun]:
 
 def make_user(prefix: str) -> User:
     name = f"{prefix}{next(_numbers)}"
-    return User.objects.create_user(username=name, email=f"{name}@example.com", password="pass-word-42")
+    # Verified, as after the verification email's link: only such an address gets other email.
+    return User.objects.create_user(
+        username=name, email=f"{name}@example.com", password="pass-word-42", email_verified_at=timezone.now()
+    )
 
 
 class Crowd:
@@ -476,11 +481,20 @@ def test_worker_killed_the_other_keeps_its_queue_moving(cluster, transactional_d
     # tells no one); then the admin adds, and the owner is told: one email per addition.
     response = httpx.post(
         f"{config.site_url}/api/chats/{chat.pk}/members/",
-        json={"user_id": admin.pk, "role": "admin"},
+        json={"user_id": admin.pk},
         headers={"Authorization": f"Token {owner_token}"},
         timeout=10,
     )
     assert response.status_code == 201, response.text
+    # An admin only after CHAT_ADMIN_MIN_TENURE_SECONDS in the chat: as if a day went by.
+    Membership.objects.filter(chat=chat, user=admin).update(joined_at=timezone.now() - timedelta(days=2))
+    response = httpx.patch(
+        f"{config.site_url}/api/chats/{chat.pk}/members/{admin.pk}/",
+        json={"role": "admin"},
+        headers={"Authorization": f"Token {owner_token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
     mail_dir = config.state_dir / "mail"
     report = Path(config.django_environment(pooled=True, application_name="x")["USER_REPORT_PATH"])
     mails_before = len(list(mail_dir.glob("*.eml")))

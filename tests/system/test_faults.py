@@ -53,7 +53,7 @@ def _run_with_fault(
 ) -> dict[str, Any]:
     """Load for `seconds`, the fault 3 s in (the fault's own function takes as long as the
     outage lasts; the load goes on meanwhile), then the counts, recorded and checked."""
-    world = world_create(stack.site.url, adds=int(seconds * adds_per_second) + 2)
+    world = world_create(stack.site.url, adds=int(seconds * adds_per_second) + 2, smtp=stack.smtp)
     stack.smtp.reset()
     run = LoadRun(stack, world, seconds=seconds, adds_per_second=adds_per_second).start()
     time.sleep(3)

@@ -216,7 +216,7 @@ def test_nginx_caps_bodies_at_the_django_limit_and_supervisord_restarts_every_pr
     monkeypatch.setenv("FLOWER_USER", "flower")
     config = supervisord_config_write().read_text()
     programs = re.findall(r"^\[program:(\w+)\]", config, re.M)
-    assert sorted(programs) == ["beat", "centrifugo", "feed", "flower", "nginx", "smtp", "web", "worker"]
+    assert sorted(programs) == ["beat", "centrifugo", "feed", "flower", "nginx", "smtp", "web", "worker", "worker_bulk"]
     assert config.count("autorestart=true") == len(programs)
     assert "a-secret" not in config and "%(ENV_FLOWER_PASSWORD)s" in config  # the secret stays out
     nginx = (tmp_path / "nginx" / "nginx.conf").read_text()
@@ -277,7 +277,7 @@ def _status(conf: Path) -> dict[str, tuple[str, str]]:
 @pytest.mark.slow
 def test_supervisord_runs_every_program_and_starts_one_that_died_again(supervised_stack):
     env, conf = supervised_stack
-    programs = {"beat", "centrifugo", "feed", "flower", "nginx", "smtp", "web", "worker"}
+    programs = {"beat", "centrifugo", "feed", "flower", "nginx", "smtp", "web", "worker", "worker_bulk"}
     wait_until(
         lambda: set(_status(conf)) == programs and all(s == "RUNNING" for s, _ in _status(conf).values()),
         timeout=90,
