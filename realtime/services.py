@@ -115,11 +115,15 @@ def event_emit(
 
 
 def chat_unsubscribe_later(*, chat_id: int, user_id: int) -> None:
-    """Queues Centrifugo's server-API unsubscribe of the user from the chat's channel, in the
-    caller's transaction: a removed member stops receiving at once, and the row waits in the
-    outbox while Centrifugo is down."""
-    CentrifugoOutbox.objects.create(
-        method="unsubscribe", payload={"channel": chat_channel(chat_id), "user": str(user_id)}
+    """Queues Centrifugo's server-API unsubscribe of the user from the chat's channels (its
+    events, and its typing and presence), in the caller's transaction: a removed member stops
+    receiving at once, and the rows wait in the outbox while Centrifugo is down."""
+    typing = f"{settings.CENTRIFUGO_TYPING_NAMESPACE}:{chat_id}"
+    CentrifugoOutbox.objects.bulk_create(
+        [
+            CentrifugoOutbox(method="unsubscribe", payload={"channel": channel, "user": str(user_id)})
+            for channel in (chat_channel(chat_id), typing)
+        ]
     )
 
 

@@ -2,6 +2,7 @@ from django.db import models
 from django.utils import timezone
 
 # Django finds an app's models through its models module.
+from .activity.models import ActivityReport  # noqa: F401
 
 
 class UserReport(models.Model):

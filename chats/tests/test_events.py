@@ -74,10 +74,13 @@ def test_each_service_emits_one_event_of_its_type(team, make_user, mark):
     assert removed.also_to == [newcomer.pk], "a removed member hears of their own removal"
     assert not deleted.to_members
     assert set(deleted.also_to) == {team.owner.pk, team.admin.pk, team.member.pk}
-    unsubscribe = CentrifugoOutbox.objects.get(method="unsubscribe")
-    assert unsubscribe.payload == {"channel": f"chat:{team.chat.pk}", "user": str(newcomer.pk)}
+    # Off the chat's channel and its typing channel.
+    unsubscribes = list(CentrifugoOutbox.objects.filter(method="unsubscribe").order_by("pk"))
+    assert [row.payload for row in unsubscribes] == [
+        {"channel": f"{channel}:{team.chat.pk}", "user": str(newcomer.pk)} for channel in ("chat", "typing")
+    ]
     removed_rows = CentrifugoOutbox.objects.filter(payload__idempotency_key=f"event-{removed.pk}")
-    assert unsubscribe.pk < min(row.pk for row in removed_rows), "off the channel before the event"
+    assert unsubscribes[-1].pk < min(row.pk for row in removed_rows), "off the channels before the event"
 
 
 def test_a_refused_write_emits_nothing(team, mark):

@@ -36,3 +36,6 @@ STATIC_ROOT = None
 # enough that no test is throttled unless it lowers them (core/tests/test_throttling.py).
 CACHES["throttle"]["KEY_PREFIX"] = f"{DATABASES['default']['TEST']['NAME']}:throttle"
 THROTTLE_RATES = dict.fromkeys(THROTTLE_RATES, "100000/min")
+# The suite's own clients come from 127.0.0.1 and are not counted by nginx's per-client
+# limits; the admission tests send from other loopback addresses (127.0.0.2, ...).
+ADMISSION_EXEMPT_ADDRESSES = env.list("ADMISSION_EXEMPT_ADDRESSES", default=["127.0.0.1"])
