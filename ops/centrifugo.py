@@ -17,6 +17,9 @@ from urllib.parse import quote
 from django.conf import settings
 
 TEMPLATE_PATH = Path(settings.BASE_DIR) / "deploy" / "centrifugo" / "config.template.json"
+# Descriptors a node keeps for itself (listeners, Redis and PostgreSQL connections, logs):
+# its client connections stop below its descriptor limit by this much.
+RESERVED_FILES = 200
 _PLACEHOLDER = re.compile(r"^\$\{(\w+)\}$")
 
 
@@ -37,6 +40,15 @@ def database_dsn(database: dict[str, Any] | None = None) -> str:
     host = db.get("HOST") or "127.0.0.1"
     port = db.get("PORT") or 5432
     return f"postgres://{auth}{host}:{port}/{quote(db['NAME'], safe='')}?sslmode=disable"
+
+
+def connection_limit() -> int:
+    """CENTRIFUGO_CONNECTION_LIMIT, or what the descriptor limit allows (one per WebSocket)."""
+    if settings.CENTRIFUGO_CONNECTION_LIMIT:
+        return settings.CENTRIFUGO_CONNECTION_LIMIT
+    from .serving import max_open_files
+
+    return max(max_open_files() - RESERVED_FILES, 100)
 
 
 def config_values(**overrides: Any) -> dict[str, Any]:
@@ -68,6 +80,10 @@ def config_values(**overrides: Any) -> dict[str, Any]:
         "history_size": settings.CENTRIFUGO_HISTORY_SIZE,
         "history_ttl": settings.CENTRIFUGO_HISTORY_TTL,
         "database_dsn": database_dsn(),
+        "connection_limit": connection_limit(),
+        "user_connection_limit": settings.CENTRIFUGO_USER_CONNECTION_LIMIT,
+        "connection_rate_limit": settings.CENTRIFUGO_CONNECTION_RATE_LIMIT,
+        "channel_limit": settings.CENTRIFUGO_CHANNEL_LIMIT,
     }
     unknown = set(overrides) - set(values)
     if unknown:
