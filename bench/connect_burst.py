@@ -105,8 +105,15 @@ def run(template: Path, keys: list[str], workdir: Path, queue_timeout_ms: int) -
         origin=site.url, port=site.centrifugo_port, internal_port=site.centrifugo_internal_port, workdir=workdir / "c"
     )
     centrifugo.start()
+    log = workdir / "nginx" / "nginx-error.log"
     try:
-        return {kind: asyncio.run(burst(kind, site.url, keys)) for kind in CLIENTS}
+        results = {}
+        for kind in CLIENTS:
+            before = log.read_text().count("limiting ") if log.exists() else 0
+            results[kind] = asyncio.run(burst(kind, site.url, keys))
+            # Which 503s nginx made itself (its limits), the rest are the app's (queue bound).
+            results[kind]["refused_by_nginx"] = (log.read_text().count("limiting ") if log.exists() else 0) - before
+        return results
     finally:
         centrifugo.stop()
         site.stop()
