@@ -18,6 +18,9 @@ from django.conf import settings
 from core.database import database_url
 
 TEMPLATE_PATH = Path(settings.BASE_DIR) / "deploy" / "centrifugo" / "config.template.json"
+# Descriptors a node keeps for itself (listeners, Redis and PostgreSQL connections, logs):
+# its client connections stop below its descriptor limit by this much.
+RESERVED_FILES = 200
 _PLACEHOLDER = re.compile(r"^\$\{(\w+)\}$")
 
 
@@ -27,6 +30,15 @@ def centrifugo_binary() -> Path:
         return Path(os.environ["CENTRIFUGO_BIN"])
     cache = Path(os.environ.get("MESSENGER_CACHE_DIR", Path.home() / ".cache" / "messenger"))
     return cache / "centrifugo-v6.9.1" / "centrifugo"
+
+
+def connection_limit() -> int:
+    """CENTRIFUGO_CONNECTION_LIMIT, or what the descriptor limit allows (one per WebSocket)."""
+    if settings.CENTRIFUGO_CONNECTION_LIMIT:
+        return settings.CENTRIFUGO_CONNECTION_LIMIT
+    from .serving import max_open_files
+
+    return max(max_open_files() - RESERVED_FILES, 100)
 
 
 def config_values(**overrides: Any) -> dict[str, Any]:
@@ -58,6 +70,10 @@ def config_values(**overrides: Any) -> dict[str, Any]:
         "history_size": settings.CENTRIFUGO_HISTORY_SIZE,
         "history_ttl": settings.CENTRIFUGO_HISTORY_TTL,
         "database_dsn": database_url(sslmode="disable"),
+        "connection_limit": connection_limit(),
+        "user_connection_limit": settings.CENTRIFUGO_USER_CONNECTION_LIMIT,
+        "connection_rate_limit": settings.CENTRIFUGO_CONNECTION_RATE_LIMIT,
+        "channel_limit": settings.CENTRIFUGO_CHANNEL_LIMIT,
     }
     unknown = set(overrides) - set(values)
     if unknown:

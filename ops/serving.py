@@ -8,6 +8,8 @@ gunicorn and uvicorn with the same commands.
 """
 
 import getpass
+import ipaddress
+import math
 import os
 import re
 import resource
@@ -140,6 +142,42 @@ def max_open_files() -> int:
     return min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 65536)
 
 
+# Descriptors a worker keeps for itself: its log files, its listening socket, the channel to
+# the master; the rest are connections.
+_NGINX_RESERVED_FILES = 64
+# nginx spreads connections over its workers (reuseport), not exactly evenly: room for that.
+_NGINX_SPREAD_MARGIN = 1.25
+
+
+def nginx_capacity(*, max_files: int, websockets: int, cpus: int | None = None) -> tuple[int, int]:
+    """`(worker_processes, worker_connections)` for holding `websockets` proxied WebSockets
+    (two connections each: the client's and Centrifugo's) when one process may open
+    `max_files` descriptors: a worker takes as many connections as its descriptors allow,
+    and there are enough workers for all of them, at least one per core."""
+    per_worker = max(max_files - _NGINX_RESERVED_FILES, 512)
+    needed = math.ceil(2 * websockets * _NGINX_SPREAD_MARGIN / per_worker)
+    return max(cpus or os.cpu_count() or 1, needed), per_worker
+
+
+def _addresses(values: list[str], setting: str) -> list[str]:
+    """Addresses or networks, checked here: nginx would refuse a bad one only at start."""
+    try:
+        return [str(ipaddress.ip_network(value.strip(), strict=False)) for value in values if value.strip()]
+    except ValueError as exc:
+        raise ValueError(f"{setting}: {exc}") from exc
+
+
+def _geo_entries(addresses: list[str]) -> str:
+    return "\n".join(f"        {address} 1;" for address in addresses)
+
+
+def _real_ip_directives(trusted: list[str]) -> str:
+    if not trusted:
+        return "    # (no trusted proxy: TRUSTED_PROXY_ADDRESSES is empty)"
+    lines = [f"    set_real_ip_from {address};" for address in trusted]
+    return "\n".join([*lines, "    real_ip_header X-Forwarded-For;", "    real_ip_recursive on;"])
+
+
 def _fill(template: str, values: dict[str, Any]) -> str:
     def value(match: re.Match) -> str:
         return str(values[match.group(1)])
@@ -162,15 +200,16 @@ def nginx_config_values(**overrides: Any) -> dict[str, Any]:
     nodes behind one upstream; by default each upstream is the one loopback port."""
     prefix = Path(settings.STATE_DIR) / "nginx"
     max_files = max_open_files()
+    worker_processes, worker_connections = nginx_capacity(max_files=max_files, websockets=settings.EDGE_MAX_WEBSOCKETS)
     values: dict[str, Any] = {
         "prefix": prefix,
         "log_dir": Path(settings.STATE_DIR) / "log",
         "access_log": "off",
         # Workers switch to this user when the master runs as root: the one who owns .state/.
         "user_directive": f"user {getpass.getuser()};" if os.geteuid() == 0 else "",
-        "worker_processes": "auto",
+        "worker_processes": worker_processes,
         "max_files": max_files,
-        "worker_connections": max_files // 2,
+        "worker_connections": worker_connections,
         "listen_port": settings.WEB_PORT,
         "wsgi_port": settings.WSGI_PORT,
         "asgi_port": settings.ASGI_PORT,
@@ -184,12 +223,28 @@ def nginx_config_values(**overrides: Any) -> dict[str, Any]:
         "asgi_max_connections": settings.ASGI_MAX_CONNECTIONS,
         "retry_after": settings.OVERLOAD_RETRY_AFTER_SECONDS,
         "overloaded_message": OVERLOADED,
+        "client_timeout": settings.CLIENT_SEND_TIMEOUT_SECONDS,
+        "client_max_in_flight": settings.CLIENT_MAX_IN_FLIGHT,
+        "client_request_rate": settings.CLIENT_REQUEST_RATE,
+        "client_request_burst": settings.CLIENT_REQUEST_BURST,
+        "client_max_streams": settings.CLIENT_MAX_STREAMS,
+        "client_max_websockets": settings.CLIENT_MAX_WEBSOCKETS,
+        "client_connect_rate": settings.CLIENT_CONNECT_RATE,
+        "client_connect_burst": settings.CLIENT_CONNECT_BURST,
+        "admission_exempt": settings.ADMISSION_EXEMPT_ADDRESSES,
+        "trusted_proxies": settings.TRUSTED_PROXY_ADDRESSES,
     }
     kinds = ("wsgi", "asgi", "centrifugo")
     unknown = set(overrides) - set(values) - {f"{kind}_servers" for kind in kinds}
     if unknown:
         raise KeyError(f"unknown nginx config values: {sorted(unknown)}")
     values |= overrides
+    trusted = _addresses(values.pop("trusted_proxies"), "TRUSTED_PROXY_ADDRESSES")
+    values["real_ip_directives"] = _real_ip_directives(trusted)
+    values["trusted_proxy_entries"] = _geo_entries(trusted)
+    values["admission_exempt_entries"] = _geo_entries(
+        _addresses(values.pop("admission_exempt"), "ADMISSION_EXEMPT_ADDRESSES")
+    )
     for kind in kinds:
         servers = values.get(f"{kind}_servers") or [f"127.0.0.1:{values[f'{kind}_port']}"]
         values[f"{kind}_servers"] = upstream_servers(servers, failover=True)

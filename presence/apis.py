@@ -12,17 +12,18 @@ from rest_framework.views import APIView
 from . import services
 
 
-class TypingSubscriptionTokenSerializer(serializers.Serializer):
-    token = serializers.CharField()
-    channel = serializers.CharField(help_text="`typing:<chat id>`: typing and presence of the chat's viewers.")
-    expires_at = serializers.DateTimeField()
-
-
 class TypingApi(APIView):
     @extend_schema(
         request=None,
         responses={
-            202: inline_serializer("TypingPublished", {"published": serializers.BooleanField()}),
+            202: inline_serializer(
+                "TypingPublished",
+                {
+                    "published": serializers.BooleanField(
+                        help_text="Accepted; sent to the chat's viewers in the background."
+                    )
+                },
+            ),
             429: OpenApiResponse(description="Sent again within the throttle interval."),
         },
     )
@@ -37,13 +38,3 @@ class TypingApi(APIView):
                 headers={"Retry-After": str(math.ceil(settings.TYPING_THROTTLE_SECONDS))},
             )
         return Response({"published": published}, status=status.HTTP_202_ACCEPTED)
-
-
-class TypingSubscriptionTokenApi(APIView):
-    @extend_schema(responses={200: TypingSubscriptionTokenSerializer})
-    def get(self, request: Request, chat_id: int) -> Response:
-        """A Centrifugo subscription token for the chat's `typing:<id>` channel (members only)."""
-        token = services.typing_subscription_token_issue(chat_id=chat_id, user=request.user)
-        response = Response(TypingSubscriptionTokenSerializer(token).data)
-        response["Cache-Control"] = "no-store"
-        return response

@@ -2,16 +2,19 @@
 
 Each chat has a channel `typing:<chat id>` in a namespace without history (so nothing typed
 is stored, not even by Centrifugo) and with presence and join/leave: the chat page
-subscribes to its chat's channel with a subscription token (members only), hears who types
+subscribes to its chat's channel with a subscription token from
+`/api/realtime/subscription-token/?channel=typing:<id>` (members only), hears who types
 and sees who else has the chat open. Join/leave goes to the viewers of one chat, not to
 every member of it: a page open on a chat of 10,000 members costs what its viewers cost.
 """
 
 import logging
-from datetime import UTC, datetime, timedelta
-from typing import TypedDict
+import os
+import queue
+import threading
+import time
+from typing import Any, TypedDict
 
-import jwt
 import redis
 from django.conf import settings
 from django.db import connection
@@ -30,12 +33,6 @@ class TypingThrottledError(ApplicationError):
     status_code = 429
 
 
-class SubscriptionToken(TypedDict):
-    token: str
-    channel: str
-    expires_at: datetime
-
-
 class TypingPublication(TypedDict):
     """What a `typing:<id>` subscriber receives (Centrifugo publication data)."""
 
@@ -51,26 +48,6 @@ def typing_channel(chat_id: int) -> str:
 def _member_check(*, chat_id: int, user: User) -> None:
     if not Membership.objects.filter(chat_id=chat_id, user=user).exists():
         raise NotFoundError("Chat not found.")
-
-
-def typing_subscription_token_issue(*, chat_id: int, user: User, now: datetime | None = None) -> SubscriptionToken:
-    """A token that lets `user` (members only) subscribe to the chat's typing channel; it
-    lives as long as a connection token, and centrifuge-js asks for a new one (getToken)
-    before it expires."""
-    _member_check(chat_id=chat_id, user=user)
-    now = now or datetime.now(tz=UTC)
-    expires_at = now + timedelta(seconds=settings.CENTRIFUGO_TOKEN_TTL_SECONDS)
-    channel = typing_channel(chat_id)
-    claims = {
-        "sub": str(user.pk),
-        "channel": channel,
-        "iat": int(now.timestamp()),
-        "exp": int(expires_at.timestamp()),
-        # Shown to the other viewers in presence and join/leave.
-        "info": {"username": user.get_username()},
-    }
-    token = jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET, algorithm="HS256")
-    return {"token": token, "channel": channel, "expires_at": expires_at.replace(microsecond=0)}
 
 
 def _throttle_client() -> redis.Redis:
@@ -93,11 +70,12 @@ def _throttle_pass(*, chat_id: int, user_id: int) -> bool:
 
 
 def typing_publish(*, chat_id: int, user: User) -> bool:
-    """Tells the chat's viewers that `user` is typing; returns whether it was published.
+    """Tells the chat's viewers that `user` is typing; returns whether the publication was
+    accepted (it is sent in the background, never on the request's thread).
 
     Members only (404 otherwise); one publication per TYPING_THROTTLE_SECONDS per user and
-    chat (429 past it). Ephemeral by design: when Centrifugo is down the signal is dropped
-    (logged), never queued, since "typing" minutes late is wrong.
+    chat (429 past it). Ephemeral by design: when Centrifugo is down or hangs the signal is
+    dropped (logged), never kept, since "typing" seconds late is wrong.
     """
     _member_check(chat_id=chat_id, user=user)
     if not _throttle_pass(chat_id=chat_id, user_id=user.pk):
@@ -107,12 +85,65 @@ def typing_publish(*, chat_id: int, user: User) -> bool:
         "chat_id": chat_id,
         "user": {"id": user.pk, "username": user.get_username()},
     }
-    import cent  # imported when first used: web processes that never publish typing skip it
+    return _publisher.submit(channel=typing_channel(chat_id), data=data)
 
-    client = cent.Client(settings.CENTRIFUGO_API_URL, api_key=settings.CENTRIFUGO_HTTP_API_KEY, timeout=1)
-    try:
-        client.publish(cent.PublishRequest(channel=typing_channel(chat_id), data=data))
-    except cent.CentError as exc:
-        logger.warning("typing publish to chat %s failed: %r", chat_id, exc)
-        return False
-    return True
+
+# Publications waiting for the background thread, per process; past this they are dropped.
+_QUEUE_SIZE = 256
+# A typing signal older than this is not sent: "X is typing" seconds late is wrong.
+_STALE_SECONDS = 2.0
+
+
+class _BackgroundPublisher:
+    """One thread per process that sends typing publications to Centrifugo, so a request
+    never waits for Centrifugo: a hanging or stopped Centrifugo holds this thread (1 s per
+    publication at most, then the signal is dropped) and none of gunicorn's. The queue is
+    bounded and a publication that waited too long is dropped: typing is ephemeral.
+
+    Started on first use in each process (gunicorn forks its workers after import)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._queue: queue.Queue[tuple[float, str, str, str, dict[str, Any]]] = queue.Queue(_QUEUE_SIZE)
+
+    def submit(self, *, channel: str, data: dict[str, Any]) -> bool:
+        """Queues a publication; False when the queue is full (dropped, logged)."""
+        self._started()
+        item = (time.monotonic(), settings.CENTRIFUGO_API_URL, settings.CENTRIFUGO_HTTP_API_KEY, channel, data)
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            logger.warning("typing publish to %s dropped: %d publications already wait", channel, _QUEUE_SIZE)
+            return False
+        return True
+
+    def _started(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():  # first use in this process (or in a forked child)
+                self._queue = queue.Queue(_QUEUE_SIZE)
+                threading.Thread(target=self._run, args=(self._queue,), name="typing-publisher", daemon=True).start()
+                self._pid = os.getpid()
+
+    @staticmethod
+    def _run(items: "queue.Queue[tuple[float, str, str, str, dict[str, Any]]]") -> None:
+        import cent  # imported when first used: web processes that never publish typing skip it
+
+        clients: dict[tuple[str, str], cent.Client] = {}
+        while True:
+            queued_at, url, api_key, channel, data = items.get()
+            if time.monotonic() - queued_at > _STALE_SECONDS:
+                logger.warning("typing publish to %s dropped: stale", channel)
+                continue
+            client = clients.get((url, api_key))
+            if client is None:
+                client = clients[(url, api_key)] = cent.Client(url, api_key=api_key, timeout=1)
+            try:
+                client.publish(cent.PublishRequest(channel=channel, data=data))
+            except Exception as exc:  # noqa: BLE001 - never let the thread die: the next signal must go
+                logger.warning("typing publish to %s failed: %r", channel, exc)
+
+
+_publisher = _BackgroundPublisher()

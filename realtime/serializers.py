@@ -14,7 +14,11 @@ class ConnectionTokenSerializer(serializers.Serializer):
 
 
 class SubscriptionTokenQuerySerializer(serializers.Serializer):
-    channel = serializers.RegexField(r"^chat:[1-9][0-9]{0,18}$", help_text="A chat's channel, `chat:<chat id>`.")
+    channel = serializers.RegexField(
+        r"^(chat|typing):[1-9][0-9]{0,18}$",
+        help_text="A chat's channel: `chat:<chat id>` (its events) or `typing:<chat id>` (typing and presence "
+        "of its viewers).",
+    )
 
 
 class SubscriptionTokenSerializer(serializers.Serializer):

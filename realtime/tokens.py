@@ -1,9 +1,11 @@
 """Centrifugo tokens: short-lived JWTs signed with the HMAC secret Centrifugo checks.
 
 A connection token names the user (`sub`), which is also what lets the user (and only the
-user) subscribe to `personal:#<id>`. A subscription token lets that user into one chat's
-channel `chat:<id>`; Django issues it to members only, and its short life bounds how long a
-removed member could still use one they kept (removal also unsubscribes them at once).
+user) subscribe to `personal:#<id>`. A subscription token lets that user into one channel
+of a chat, `chat:<id>` (its events) or `typing:<id>` (typing and presence); Django issues it
+to members only (realtime.apis.SubscriptionTokenApi), and its short life bounds how long a
+removed member could still use one they kept (removal also unsubscribes them at once from
+both channels).
 """
 
 from datetime import UTC, datetime, timedelta
@@ -42,9 +44,13 @@ def connection_token_issue(*, user: User, now: datetime | None = None, ttl: time
 
 
 def subscription_token_issue(*, user: User, channel: str, now: datetime | None = None) -> ConnectionToken:
-    """Signs a subscription token for `user` to `channel`; the caller has checked access."""
+    """Signs a subscription token for `user` to `channel`; the caller has checked access.
+    A typing channel's token also carries the username (`info`), which the chat's other
+    viewers see in presence and join/leave."""
     now = now or datetime.now(tz=UTC)
     expires_at = now + timedelta(seconds=settings.CENTRIFUGO_SUBSCRIPTION_TOKEN_TTL_SECONDS)
     claims = {"sub": str(user.pk), "channel": channel, "iat": int(now.timestamp()), "exp": int(expires_at.timestamp())}
+    if channel.startswith(f"{settings.CENTRIFUGO_TYPING_NAMESPACE}:"):
+        claims["info"] = {"username": user.get_username()}
     token = jwt.encode(claims, settings.CENTRIFUGO_TOKEN_HMAC_SECRET, algorithm="HS256")
     return {"token": token, "expires_at": expires_at.replace(microsecond=0)}

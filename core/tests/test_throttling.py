@@ -118,4 +118,4 @@ def test_the_processes_behind_nginx_trust_its_forwarded_for(tmp_path, settings, 
         assert 'TRUSTED_PROXY_COUNT="1"' in section, section
     nginx = (tmp_path / "nginx" / "nginx.conf").read_text()
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in nginx
-    assert "proxy_set_header X-Forwarded-Proto $scheme;" in nginx  # SECURE_PROXY_SSL_HEADER
+    assert "proxy_set_header X-Forwarded-Proto $forwarded_proto;" in nginx  # SECURE_PROXY_SSL_HEADER

@@ -41,3 +41,15 @@ CENTRIFUGO_CHAT_HISTORY_SIZE = env.int("CENTRIFUGO_CHAT_HISTORY_SIZE", default=1
 # every subscriber refreshes its entry every 27 s, the largest Redis load at scale
 # (docs/deploy.md). The cluster profile turns it on to prove that presence is shared.
 CENTRIFUGO_CHAT_PRESENCE = env.bool("CENTRIFUGO_CHAT_PRESENCE", default=False)
+# Admission in Centrifugo (per node): WebSockets of one account at once (its tabs and
+# devices; a client past it is refused and reconnects later), new connections per second (a
+# reconnect storm after a restart is spread out, clients back off with jitter), channels of
+# one connection (the page subscribes to each chat it lists). The node's connection limit
+# is its descriptor limit less a reserve (ops.centrifugo), so it refuses a client cleanly
+# instead of failing to accept(); CENTRIFUGO_CONNECTION_LIMIT sets it instead.
+CENTRIFUGO_USER_CONNECTION_LIMIT = env.int("CENTRIFUGO_USER_CONNECTION_LIMIT", default=32)
+# Off (0) by default: at 2,000/s, bench scenario 5's connect burst (3 × 250 at once, 400/s)
+# had 250 connects per load generator refused and held 2,043 clients instead of 8,000.
+CENTRIFUGO_CONNECTION_RATE_LIMIT = env.int("CENTRIFUGO_CONNECTION_RATE_LIMIT", default=0)
+CENTRIFUGO_CHANNEL_LIMIT = env.int("CENTRIFUGO_CHANNEL_LIMIT", default=512)
+CENTRIFUGO_CONNECTION_LIMIT = env.int("CENTRIFUGO_CONNECTION_LIMIT", default=0)

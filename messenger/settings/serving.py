@@ -21,7 +21,10 @@ WSGI_THREADS = env.int("WSGI_THREADS", default=4)
 # Overload is answered, not queued: nginx lets this many requests be in gunicorn at once
 # (running, or queued for a thread) and answers the next with 503 + Retry-After at once.
 # The queue bounds the wait: at ~2 ms a request and 2 processes, 32 in flight wait ~32 ms.
-WSGI_MAX_IN_FLIGHT = env.int("WSGI_MAX_IN_FLIGHT", default=16 * WSGI_WORKERS)
+# It is the site's gate, not one client's: a burst of a few hundred honest clients (each
+# opening the page and asking for a token at once) is let in, and each address has its own
+# smaller share (CLIENT_MAX_IN_FLIGHT), so no one client fills it.
+WSGI_MAX_IN_FLIGHT = env.int("WSGI_MAX_IN_FLIGHT", default=512)
 # Long polls and SSE streams each hold a connection while they wait; the cap protects the
 # one uvicorn process and nginx's own connection table.
 ASGI_MAX_CONNECTIONS = env.int("ASGI_MAX_CONNECTIONS", default=10_000)
@@ -36,3 +39,31 @@ OVERLOAD_RETRY_AFTER_SECONDS = env.int("OVERLOAD_RETRY_AFTER_SECONDS", default=1
 # Bodies above this size are refused with 413 before anything parses them.
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=256 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+
+# Admission per client address, in nginx (deploy/nginx/nginx.conf.template): one address past
+# its share is refused (429 for a rate, 503 for requests in flight; Retry-After and the JSON
+# body) while everyone else is served. Generous per address, since an office or a mobile
+# carrier puts many people behind one; the app's throttles count per account.
+# Requests of one address in gunicorn at once.
+CLIENT_MAX_IN_FLIGHT = env.int("CLIENT_MAX_IN_FLIGHT", default=64)
+# Requests per second of one address to the API and pages, and the burst above that rate.
+CLIENT_REQUEST_RATE = env.int("CLIENT_REQUEST_RATE", default=50)
+CLIENT_REQUEST_BURST = env.int("CLIENT_REQUEST_BURST", default=500)
+# Long polls and SSE streams open at once, and WebSockets, of one address.
+CLIENT_MAX_STREAMS = env.int("CLIENT_MAX_STREAMS", default=1_000)
+CLIENT_MAX_WEBSOCKETS = env.int("CLIENT_MAX_WEBSOCKETS", default=2_000)
+# Feed requests and WebSocket connects per second of one address, and the burst above it.
+CLIENT_CONNECT_RATE = env.int("CLIENT_CONNECT_RATE", default=50)
+CLIENT_CONNECT_BURST = env.int("CLIENT_CONNECT_BURST", default=1_000)
+# Seconds without a byte while nginx reads a request's headers or body, then it is closed:
+# a slow sender cannot keep an admission slot.
+CLIENT_SEND_TIMEOUT_SECONDS = env.int("CLIENT_SEND_TIMEOUT_SECONDS", default=5)
+# Addresses or networks that no per-client limit counts (a load generator on this machine).
+ADMISSION_EXEMPT_ADDRESSES = env.list("ADMISSION_EXEMPT_ADDRESSES", default=[])
+# A TLS load balancer in front of nginx: from these addresses only, nginx takes the client's
+# address from X-Forwarded-For (per-client limits, throttles) and the scheme from
+# X-Forwarded-Proto (so production's HTTPS redirect does not loop). Empty: both are ignored.
+TRUSTED_PROXY_ADDRESSES = env.list("TRUSTED_PROXY_ADDRESSES", default=[])
+# WebSockets the single node holds: nginx's workers are sized for them (two descriptors
+# each), Centrifugo's connection limit is its descriptor limit.
+EDGE_MAX_WEBSOCKETS = env.int("EDGE_MAX_WEBSOCKETS", default=20_000)

@@ -10,9 +10,9 @@ import cent
 import pytest
 from centrifuge import Client, SubscriptionEventHandler
 
-from presence.services import typing_channel, typing_subscription_token_issue
+from presence.services import typing_channel
 from realtime.models import CentrifugoOutbox, Event
-from realtime.tokens import connection_token_issue
+from realtime.tokens import connection_token_issue, subscription_token_issue
 
 
 class TypingViewer:
@@ -21,7 +21,7 @@ class TypingViewer:
     def __init__(self, server, user, chat_id, *, token=None):
         self.server, self.user, self.chat_id = server, user, chat_id
         # Issued here, in the test's thread: issuing reads the database, the client's loop may not.
-        self.token = token or typing_subscription_token_issue(chat_id=chat_id, user=user)["token"]
+        self.token = token or typing_token(user, chat_id)
         self.publications, self.joins, self.leaves, self.errors = [], [], [], []
         self.subscribed = threading.Event()
         self.loop = asyncio.new_event_loop()
@@ -78,6 +78,10 @@ class TypingViewer:
         return {info.user for info in result.clients.values()}
 
 
+def typing_token(user, chat_id: int) -> str:
+    return subscription_token_issue(user=user, channel=typing_channel(chat_id))["token"]
+
+
 def wait(predicate, timeout=10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -115,10 +119,13 @@ def test_typing_reaches_members_within_a_second_and_never_the_event_log(typing_s
 
 def test_only_members_send_or_receive_typing(typing_stack, team, client_for):
     assert client_for(team.outsider).post(f"/api/chats/{team.chat.pk}/typing/").status_code == 404
-    assert client_for(team.outsider).get(f"/api/chats/{team.chat.pk}/typing/token/").status_code == 404
+    token_url = "/api/realtime/subscription-token/"
+    assert client_for(team.outsider).get(token_url, {"channel": f"typing:{team.chat.pk}"}).status_code == 404
+    issued = client_for(team.member).get(token_url, {"channel": f"typing:{team.chat.pk}"})
+    assert issued.status_code == 200 and issued["Cache-Control"] == "no-store"
     # Without a subscription token (or with another chat's), Centrifugo refuses the channel.
     other = team.chat.pk + 1000
-    forged = typing_subscription_token_issue(chat_id=team.chat.pk, user=team.member)["token"]
+    forged = issued.json()["token"]
     with TypingViewer(typing_stack, team.outsider, other, token=forged) as intruder:
         assert not intruder.subscribed.wait(3)
     with TypingViewer(typing_stack, team.outsider, team.chat.pk, token=forged) as intruder:
@@ -146,3 +153,57 @@ def test_presence_shows_a_second_viewer_arriving_and_leaving(typing_stack, team)
             assert first.presence_users() == {str(team.member.pk), str(team.owner.pk)}
         assert wait(lambda: str(team.owner.pk) in first.leaves, timeout=5)
         assert first.presence_users() == {str(team.member.pk)}
+
+
+def test_typing_answers_every_typist_while_centrifugo_hangs(site, site_centrifugo, make_user):
+    """Centrifugo frozen (SIGSTOP: it accepts connections and never answers). Typing is sent
+    off the request thread, so 80 typists at once (ten times gunicorn's 2 × 4 threads) are
+    all answered 202 at once, and the site keeps serving; a publish on the request thread
+    held one thread for its 1 s timeout each, the queued requests waited past
+    REQUEST_QUEUE_TIMEOUT_MS and were refused with 503."""
+    import os
+    import signal
+
+    import httpx
+
+    from accounts.services import tokens_create
+    from chats.services import chat_create
+
+    server = site_centrifugo()
+    typists = [make_user() for _ in range(80)]
+    chat = chat_create(created_by=typists[0], title="typists", member_ids=[u.pk for u in typists[1:]])
+    keys = tokens_create(users=typists)
+
+    async def burst() -> list[int]:
+        limits = httpx.Limits(max_connections=len(typists))
+        async with httpx.AsyncClient(base_url=site.url, timeout=60, limits=limits) as http:
+
+            async def type_(key: str) -> int:
+                response = await http.post(f"/api/chats/{chat.pk}/typing/", headers={"Authorization": f"Token {key}"})
+                return response.status_code
+
+            statuses = await asyncio.gather(*(type_(keys[u.pk]) for u in typists))
+            health = (await http.get("/healthz")).status_code
+            return [*statuses, health]
+
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        answers = asyncio.run(burst())
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    assert answers[:-1] == [202] * len(typists), {s: answers.count(s) for s in set(answers)}
+    assert answers[-1] == 200
+
+
+def test_a_removed_member_leaves_typing_and_presence_at_once(typing_stack, team):
+    """Removal unsubscribes the member from the chat's typing channel (through the outbox,
+    with the chat's own channel): no more typing or presence, not even until the token ends."""
+    from chats.services import chat_member_remove
+
+    with TypingViewer(typing_stack, team.member, team.chat.pk) as removed:
+        assert removed.subscribed.wait(10), removed.errors
+        chat_member_remove(chat=team.chat, user_id=team.member.pk, actor=team.owner)
+        assert wait(lambda: removed.errors, timeout=10), "unsubscribed by the server"
+        with TypingViewer(typing_stack, team.owner, team.chat.pk) as owner:
+            assert owner.subscribed.wait(10)
+            assert owner.presence_users() == {str(team.owner.pk)}

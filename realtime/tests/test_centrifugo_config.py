@@ -89,3 +89,21 @@ def test_an_empty_secret_is_refused(settings, setting):
     setattr(settings, setting, "")
     with pytest.raises(ValueError, match=setting):
         config_render()
+
+
+def test_limits_per_user_per_node_and_within_the_descriptor_limit(settings, tmp_path):
+    from ops.centrifugo import RESERVED_FILES
+    from ops.serving import max_open_files
+
+    settings.CENTRIFUGO_CONNECTION_LIMIT = 0
+    client = config_render()["client"]
+    # A node refuses a client cleanly before it runs out of descriptors (one per WebSocket).
+    assert client["connection_limit"] == max_open_files() - RESERVED_FILES
+    assert client["user_connection_limit"] == settings.CENTRIFUGO_USER_CONNECTION_LIMIT > 0
+    assert client["connection_rate_limit"] == settings.CENTRIFUGO_CONNECTION_RATE_LIMIT
+    assert client["channel_limit"] == settings.CENTRIFUGO_CHANNEL_LIMIT
+    settings.CENTRIFUGO_CONNECTION_LIMIT = 50_000
+    assert config_render()["client"]["connection_limit"] == 50_000
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config_render()))
+    config_check(path)

@@ -176,3 +176,81 @@ def test_hostile_input_is_refused_with_the_json_error_body(site, target):
                 if not kind.startswith("application/json") or not isinstance(body, dict) or set(body) != ERROR_KEYS:
                     problems.append((case.name, response.status_code, kind, response.text[:200]))
     assert not problems, "\n".join(map(repr, problems))
+
+
+# -- URL-level cases, sent raw over a socket (an HTTP client would refuse to send them) -----
+RAW_PATHS = [
+    "/api/chats/%00/",
+    "/api/chats/1%00/messages/",
+    "/api/updates/%00",
+    "/api/%zz/",
+    "/api/chats/%/",
+    "/api/chats/%c0%ae%c0%ae/",
+    "/api/chats/%ff%fe/",
+    "/api/../../etc/passwd",
+    "/api/chats/1/../../../../x",
+    "/api/chats/\x01/",
+    "/api/chats/ /",
+    "/api/\x7f/",
+    "/api/chats/1?x=%00",
+    "/api/chats/1?%zz",
+    "/api/" + "a" * 10_000,
+    "/api/chats/?" + "q=x&" * 3_000,
+]
+RAW_REQUESTS = [
+    *(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode("latin-1") for path in RAW_PATHS),
+    b"get /api/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",  # methods are upper case
+    b"G\x00T /api/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"CONNECT /api/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"FOO /api/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"GET /api/me/ HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n",
+    b"GET /api/me/ HTTP/1.1\r\n\r\n",  # no Host
+    b"GET /api/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: 127.0.0.2\r\n\r\n",
+    b"GET /api/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header: x\r\n\r\n",
+    b"GET /api/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: \x00\r\n\r\n",
+    b"GET /api/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+    b"POST /api/auth/token/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n",
+    b"POST /api/auth/token/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+    b"POST /api/auth/token/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+    b"POST /api/auth/token/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    b"POST /api/auth/token/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n"
+    b"2\r\n{}\r\n0\r\n\r\n",
+    b"POST /api/auth/token/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n\r\n{}",
+    b"GET /api/me/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Junk: " + b"x" * 20_000 + b"\r\n\r\n",
+]
+
+
+def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Sends `request` as it is and reads the one answer: status, headers, body."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    return status, headers, body
+
+
+@pytest.mark.parametrize("request_bytes", RAW_REQUESTS, ids=lambda r: repr(r[:60]))
+def test_url_level_garbage_is_answered_in_json_and_never_5xx(site, request_bytes):
+    import json
+
+    status, headers, body = _raw(site.port, request_bytes)
+    assert status < 500, (status, body[:300])
+    if status >= 400:
+        assert headers.get("content-type", "").startswith("application/json"), (status, headers, body[:300])
+        assert set(json.loads(body)) == ERROR_KEYS, body[:300]

@@ -19,9 +19,11 @@ import httpx
 import pytest
 from django.conf import settings
 
-from ops.serving import nginx_config_values, supervisord_config_write
+from accounts.models import User
+from accounts.services import tokens_create
+from ops.serving import nginx_capacity, nginx_config_values, nginx_config_write, supervisord_config_write
 from testing.processes import wait_until
-from testing.site import GunicornServer
+from testing.site import GunicornServer, SiteServer
 
 ERROR_KEYS = {"message", "extra"}
 
@@ -84,43 +86,6 @@ def test_the_page_works_at_both_loopback_names(site, make_user, host):
 def _process_tree(pid: int) -> list[int]:
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [pid] + [descendant for child in children for descendant in _process_tree(int(child))]
-
-
-def test_past_the_in_flight_limit_requests_get_503_at_once_and_the_rest_complete(site):
-    """gunicorn frozen: the first WSGI_MAX_IN_FLIGHT requests wait for it, every further
-    one is refused by nginx at once, and once it runs again the waiting ones complete."""
-    limit = settings.WSGI_MAX_IN_FLIGHT
-    pids = _process_tree(site.web.process.pid)
-
-    async def burst() -> list[tuple[httpx.Response, float]]:
-        limits = httpx.Limits(max_connections=limit + 20)
-        async with httpx.AsyncClient(base_url=site.url, timeout=30, limits=limits) as http:
-
-            async def timed() -> tuple[httpx.Response, float]:
-                started = time.monotonic()
-                response = await http.get("/healthz")
-                return response, time.monotonic() - started
-
-            waiting = [asyncio.create_task(timed()) for _ in range(limit)]
-            await asyncio.sleep(1)  # every one of them is in flight, none answered
-            assert not any(task.done() for task in waiting)
-            refused = [await timed() for _ in range(10)]
-            for pid in pids:
-                os.kill(pid, signal.SIGCONT)
-            return refused + list(await asyncio.gather(*waiting))
-
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        answers = asyncio.run(burst())
-    finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGCONT)
-    refused, completed = answers[:10], answers[10:]
-    for response, elapsed in refused:
-        _assert_unavailable(response)
-        assert elapsed < 0.5, elapsed
-    assert [response.status_code for response, _ in completed] == [200] * limit
 
 
 @pytest.fixture
@@ -221,7 +186,7 @@ def test_nginx_caps_bodies_at_the_django_limit_and_supervisord_restarts_every_pr
     assert "a-secret" not in config and "%(ENV_FLOWER_PASSWORD)s" in config  # the secret stays out
     nginx = (tmp_path / "nginx" / "nginx.conf").read_text()
     assert f"client_max_body_size {settings.MAX_REQUEST_BODY_BYTES};" in nginx
-    assert 'proxy_set_header X-Request-Start "t=${msec}";' in nginx  # QueueTimeLimitMiddleware's clock
+    assert "X-Request-Start" not in nginx  # the queue-time check reads gunicorn's own clock
     assert nginx_config_values()["listen_port"] == settings.WEB_PORT
     # Centrifugo's internal port is nowhere in nginx's config.
     assert str(settings.CENTRIFUGO_INTERNAL_PORT) not in nginx
@@ -308,3 +273,210 @@ def _get(url: str) -> int:
         return httpx.get(url, timeout=5).status_code
     except httpx.HTTPError:
         return 0
+
+
+# -- admission per client address ------------------------------------------------------------
+# Every address of 127.0.0.0/8 is this machine: a client that binds 127.0.0.2 is, to nginx,
+# another client than one on 127.0.0.3. The suite's own clients (127.0.0.1) are exempt in
+# the test settings (ADMISSION_EXEMPT_ADDRESSES).
+
+
+def _from(address: str, **kwargs) -> httpx.Client:
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30, **kwargs)
+
+
+def _assert_refused(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert set(response.json()) == ERROR_KEYS and response.json()["extra"] == {}
+    assert int(response.headers["retry-after"]) >= 1
+
+
+ADMISSION_SITE_IN_FLIGHT = 16
+
+
+@pytest.fixture(scope="module")
+def admission_site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[SiteServer]:
+    """The site with small per-client limits, so that one client reaches them quickly."""
+    with django_db_blocker.unblock():
+        server = SiteServer(
+            workdir=tmp_path_factory.mktemp("admission"),
+            client_max_in_flight=4,
+            client_request_rate=2,
+            client_request_burst=10,
+            client_timeout=2,
+            wsgi_max_in_flight=ADMISSION_SITE_IN_FLIGHT,
+            # The site's own gate is tested from 127.0.0.1, as if from many clients.
+            admission_exempt=["127.0.0.1"],
+        ).start()
+    yield server
+    server.stop()
+
+
+def test_past_the_in_flight_limit_requests_get_503_at_once_and_the_rest_complete(admission_site, transactional_db):
+    """gunicorn frozen: the first WSGI_MAX_IN_FLIGHT requests (here 16, from an exempt
+    address, as from many clients) wait for it, every further one is refused by nginx at
+    once, and once it runs again the waiting ones complete."""
+    site = admission_site
+    limit = ADMISSION_SITE_IN_FLIGHT
+    pids = _process_tree(site.web.process.pid)
+
+    async def burst() -> list[tuple[httpx.Response, float]]:
+        limits = httpx.Limits(max_connections=limit + 20)
+        async with httpx.AsyncClient(base_url=site.url, timeout=30, limits=limits) as http:
+
+            async def timed() -> tuple[httpx.Response, float]:
+                started = time.monotonic()
+                response = await http.get("/healthz")
+                return response, time.monotonic() - started
+
+            waiting = [asyncio.create_task(timed()) for _ in range(limit)]
+            await asyncio.sleep(1)  # every one of them is in flight, none answered
+            assert not any(task.done() for task in waiting)
+            refused = [await timed() for _ in range(10)]
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+            return refused + list(await asyncio.gather(*waiting))
+
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        answers = asyncio.run(burst())
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    refused, completed = answers[:10], answers[10:]
+    for response, elapsed in refused:
+        _assert_unavailable(response)
+        assert elapsed < 0.5, elapsed
+    assert [response.status_code for response, _ in completed] == [200] * limit
+
+
+def test_one_client_past_its_request_rate_gets_429_and_another_client_is_served(admission_site, transactional_db):
+    url = f"{admission_site.url}/healthz"
+    with _from("127.0.0.2") as greedy, _from("127.0.0.3") as other:
+        answers = [greedy.get(url) for _ in range(30)]
+        assert answers[0].status_code == 200
+        refused = [response for response in answers if response.status_code != 200]
+        assert refused, "30 requests at once are past a rate of 2/s with a burst of 10"
+        for response in refused:
+            _assert_refused(response, 429)
+        # The greedy client's counter is its own.
+        assert other.get(url).status_code == 200
+
+
+def _slow_body(address: str, port: int) -> socket.socket:
+    """A POST that announces a body and sends one byte of it: nginx holds the request (and its
+    admission slot) while it waits for the rest."""
+    sock = socket.socket()
+    sock.bind((address, 0))
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        b"POST /api/auth/token/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n{"
+    )
+    return sock
+
+
+def _read_all(sock: socket.socket, timeout: float) -> bytes:
+    sock.settimeout(timeout)
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return b"".join(chunks)
+
+
+def test_slow_bodies_hold_only_their_own_clients_slots_and_are_cut_off(admission_site, transactional_db):
+    """One address with as many slow uploads as its in-flight share: its next request is
+    refused at once, another address is served meanwhile, and the slow uploads are closed
+    after CLIENT_SEND_TIMEOUT_SECONDS (2 s here), which frees the slots."""
+    url = f"{admission_site.url}/healthz"
+    slow = [_slow_body("127.0.0.4", admission_site.port) for _ in range(4)]
+    try:
+        time.sleep(0.3)  # nginx has read every request's headers and waits for the bodies
+        with _from("127.0.0.4") as attacker, _from("127.0.0.5") as other:
+            _assert_refused(attacker.get(url), 503)
+            assert [other.get(url).status_code for _ in range(5)] == [200] * 5
+            # nginx gives up on each slow body: the connection ends (with a 408 or nothing).
+            for sock in slow:
+                answer = _read_all(sock, timeout=10)
+                assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer[:200]
+            assert attacker.get(url).status_code == 200
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_a_burst_of_300_clients_asking_for_tokens_at_once_is_served(site, make_user):
+    """300 clients from 300 addresses, each with its own account, ask for a connection token
+    at the same moment: every one is answered 200 (once, nginx's one counter of 32 for the
+    whole site refused most of them with 503)."""
+    users = [make_user() for _ in range(300)]
+    keys = tokens_create(users=users)
+    addresses = [f"127.0.{10 + n // 200}.{1 + n % 200}" for n in range(len(users))]
+
+    async def ask(address: str, key: str) -> tuple[int, str]:
+        transport = httpx.AsyncHTTPTransport(local_address=address)
+        async with httpx.AsyncClient(transport=transport, timeout=60) as http:
+            await start.wait()
+            response = await http.get(f"{site.url}/api/realtime/token/", headers={"Authorization": f"Token {key}"})
+            return response.status_code, response.text
+
+    async def burst() -> list[tuple[int, str]]:
+        nonlocal start
+        start = asyncio.Event()
+        tasks = [asyncio.create_task(ask(a, keys[u.pk])) for a, u in zip(addresses, users, strict=True)]
+        await asyncio.sleep(0.5)
+        start.set()
+        return await asyncio.gather(*tasks)
+
+    start: asyncio.Event
+    answers = asyncio.run(burst())
+    refused = [(status, text) for status, text in answers if status != 200]
+    assert not refused, (len(refused), refused[:3])
+    assert User.objects.count() >= 300
+
+
+def test_nginx_is_sized_for_20000_websockets_within_the_descriptor_limit(settings, tmp_path):
+    # 20,000 WebSockets are 40,000 connections; 20,000 descriptors per process.
+    workers, connections = nginx_capacity(max_files=20_000, websockets=20_000, cpus=2)
+    assert connections <= 20_000 and workers * connections >= 2 * 20_000 * 1.2
+    assert nginx_capacity(max_files=20_000, websockets=100, cpus=2)[0] == 2  # at least one per core
+    settings.EDGE_MAX_WEBSOCKETS = 20_000
+    nginx = nginx_config_write(prefix=tmp_path, log_dir=tmp_path).read_text()
+    values = nginx_config_values()
+    assert f"worker_processes {values['worker_processes']};" in nginx
+    assert f"worker_rlimit_nofile {values['max_files']};" in nginx
+    assert f"worker_connections {values['worker_connections']};" in nginx
+    assert values["worker_connections"] < values["max_files"]
+    assert re.search(r"listen 127\.0\.0\.1:\d+ backlog=4096 reuseport;", nginx)
+    # Admission per client address, with short timeouts for slow senders.
+    assert "limit_conn_zone $server_name zone=client" not in nginx
+    assert "limit_conn_zone $client_key zone=client_in_flight:10m;" in nginx
+    assert f"client_body_timeout {settings.CLIENT_SEND_TIMEOUT_SECONDS}s;" in nginx
+    assert f"client_header_timeout {settings.CLIENT_SEND_TIMEOUT_SECONDS}s;" in nginx
+
+
+def test_x_forwarded_proto_is_passed_on_only_from_a_trusted_balancer(settings, tmp_path):
+    settings.TRUSTED_PROXY_ADDRESSES = []
+    untrusted = nginx_config_write(prefix=tmp_path / "a", log_dir=tmp_path).read_text()
+    assert "set_real_ip_from" not in untrusted
+    # No balancer: the header's value is never used, whatever the client sends.
+    assert 'map "$from_trusted_proxy:$http_x_forwarded_proto" $forwarded_proto' in untrusted
+    assert re.search(r"geo \$realip_remote_addr \$from_trusted_proxy \{\s*default 0;\s*\}", untrusted)
+    settings.TRUSTED_PROXY_ADDRESSES = ["10.1.2.0/24", "192.0.2.7"]
+    trusted = nginx_config_write(prefix=tmp_path / "b", log_dir=tmp_path).read_text()
+    for address in ("10.1.2.0/24", "192.0.2.7/32"):
+        assert f"set_real_ip_from {address};" in trusted
+        assert f"        {address} 1;" in trusted
+    assert "real_ip_header X-Forwarded-For;" in trusted
+    assert '"1:https" https;' in trusted
+    # Every proxied location sends the resolved scheme, never the listener's $scheme.
+    assert "X-Forwarded-Proto $scheme" not in trusted
+    assert trusted.count("proxy_set_header X-Forwarded-Proto $forwarded_proto;") == 4
+    settings.TRUSTED_PROXY_ADDRESSES = ["not-an-address"]
+    with pytest.raises(ValueError, match="TRUSTED_PROXY_ADDRESSES"):
+        nginx_config_values()

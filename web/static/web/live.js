@@ -1,8 +1,9 @@
 // Typing and presence of the chat page's viewers, straight from Centrifugo (never stored).
 //
 // The page subscribes to `typing:<chat id>` with a subscription token from
-// `/api/chats/<id>/typing/token/` (members only). Publications there are `{type: "typing",
-// chat_id, user}`; presence and join/leave there say who else has the chat open. It uses a
+// `/api/realtime/subscription-token/?channel=typing:<id>` (members only). Publications
+// there are `{type: "typing", chat_id, user}`; presence and join/leave there say who else
+// has the chat open. It uses a
 // Centrifugo connection of its own, so typing and presence work on every transport of the
 // event feed (SSE, long polling, polling as well as WebSocket).
 
@@ -27,7 +28,8 @@ export function startLive({ config, chatId, onTyping, onPresence }) {
   const clients = new Map(); // client id -> user id (a user may have several tabs)
   const publish = () => onPresence(new Set(clients.values()));
   const subscription = centrifuge.newSubscription(`typing:${chatId}`, {
-    getToken: async () => (await getJson(`${config.urls.api}chats/${chatId}/typing/token/`)).token,
+    getToken: async () =>
+      (await getJson(`${config.urls.api}realtime/subscription-token/?channel=typing:${chatId}`)).token,
     joinLeave: true,
   });
   subscription.on("publication", (ctx) => {
