@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from accounts.models import User
+from realtime.events import QUOTE_LENGTH
 
 from .models import Chat, Membership, Message, MessageEdit
 
@@ -61,10 +62,6 @@ def message_data(message: Message) -> dict[str, Any]:
         "reply_to": reply_data(message.reply_to) if message.reply_to_id else None,
         "reactions": message.reactions,
     }
-
-
-# A quote shows the start of the original; the page links to the whole of it.
-QUOTE_LENGTH = 200
 
 
 def reply_data(original: Message | None) -> dict[str, Any] | None:

@@ -5,9 +5,9 @@ from rest_framework import serializers
 
 from accounts.serializers import UserPublicSerializer
 from core.fields import MAX_ID, StrictCharField
+from realtime.events import QUOTE_LENGTH
 
 from .models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
-from .representations import QUOTE_LENGTH
 
 # The roles a member can be given; the owner is the chat's creator.
 ASSIGNABLE_ROLES = [(Membership.Role.ADMIN.value, "Admin"), (Membership.Role.MEMBER.value, "Member")]

@@ -111,6 +111,22 @@ class MessageData(TypedDict):
     reactions: dict[str, int]
 
 
+# A quote shows the start of the original; the page links to the whole of it.
+QUOTE_LENGTH = 200
+
+
+def message_quote(data: MessageData) -> ReplyQuoteData:
+    """The quote a reply carries of `data`'s message as it is now (a deleted one has no text):
+    what chats.representations.reply_data builds, from an event's data (the feed's memory)."""
+    deleted = data["deleted_at"] is not None
+    return {
+        "id": data["id"],
+        "author": data["author"],
+        "text": "" if deleted else data["text"][:QUOTE_LENGTH],
+        "deleted": deleted,
+    }
+
+
 class ReadUpdatedData(TypedDict):
     """read.updated: a member's read marker moved forward (reads.services.read_marker_move)."""
 

@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -28,7 +28,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from core.database import database_conninfo
 
-from .events import EventEnvelope
+from .events import EventEnvelope, message_quote
 from .feed_cache import JOINS, LEAVES, FeedCache
 from .models import Event, EventLogPrune
 from .selectors import SAFE_TXID_SQL, START, Position, cursor_event, cursor_of, resume_position
@@ -335,22 +335,24 @@ class EventListener:
             del self._positions[:excess]
 
     def _redact(self, by: BufferedEvent) -> None:
-        """A message was deleted or edited: its earlier events in memory get its data now,
-        as the database's did in the same transaction (realtime.services.message_events_redact)."""
-        chat_id, message_id = by.chat_id, by.envelope["data"].get("id")
+        """A message was deleted or edited: its earlier events in memory get its data now, and
+        the events of replies quoting it the quote as it is now, as the database's did in the
+        same transaction (realtime.services.message_events_redact)."""
+        data = by.envelope["data"]
+        chat_id, message_id, quote = by.chat_id, data.get("id"), message_quote(data)
         for index, event in enumerate(self._events):
-            if event.chat_id == chat_id and event.type in REDACTED and event.envelope["data"].get("id") == message_id:
-                envelope = event.envelope | {"data": by.envelope["data"]}
-                self._events[index] = BufferedEvent(
-                    event.id,
-                    event.position,
-                    event.type,
-                    event.chat_id,
-                    event.to_members,
-                    event.also_to,
-                    envelope,
-                    envelope_json(envelope),
-                )
+            if event.chat_id != chat_id or event.type not in REDACTED:
+                continue
+            event_data = event.envelope["data"]
+            if event_data.get("id") == message_id:
+                new_data = data
+            elif (event_data.get("reply_to") or {}).get("id") == message_id:
+                new_data = event_data | {"reply_to": quote}
+            else:
+                continue
+            envelope = event.envelope | {"data": new_data}
+            self._events[index] = replace(event, envelope=envelope, json=envelope_json(envelope))
+            self._by_id[event.id] = self._events[index]
 
     def _wake(self, batch: list[BufferedEvent]) -> None:
         woken: set[Waiter] = set()

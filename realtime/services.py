@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .events import EventEnvelope, EventType
+from .events import EventEnvelope, EventType, message_quote
 from .models import CentrifugoOutbox, Event, EventLogPrune
 
 
@@ -140,8 +140,8 @@ def message_events_redact(*, chat_id: int, message_id: int, data: dict[str, Any]
 
     - Event log: every earlier `message.created` / `message.updated` of the message gets
       `data` instead, so a feed read from any cursor shows only the tombstone (or the new
-      text). The feed process's memory follows when it reads the delete or edit event
-      (`realtime.listener`).
+      text); the events of replies that quote it get the quote as it is now. The feed
+      process's memory follows when it reads the delete or edit event (`realtime.listener`).
     - Outbox: a publication of those events that Centrifugo has not taken yet is rewritten
       too (it would otherwise publish the text after the delete).
     - Centrifugo history: publications cannot be changed, so the chat channel's history is
@@ -166,6 +166,23 @@ def message_events_redact(*, chat_id: int, message_id: int, data: dict[str, Any]
                   and payload->'data'->>'type' = any(%(types)s)
                   and (payload->'data'->'data'->'id') = to_jsonb(%(id)s::bigint)""",  # noqa: S608 (table name)
             {"data": payload, "channel": chat_channel(chat_id), "types": list(MESSAGE_TEXT_EVENTS), "id": message_id},
+        )
+        # Replies quote the message: their events get the quote as it is now.
+        quote = {"quote": _json(message_quote(data)), "chat_id": chat_id, "id": message_id}
+        cursor.execute(
+            f"""update {Event._meta.db_table} set data = jsonb_set(data, '{{reply_to}}', %(quote)s::jsonb)
+                where chat_id = %(chat_id)s and type in ('message.created', 'message.updated')
+                  and (data -> 'reply_to' -> 'id') = to_jsonb(%(id)s::bigint)""",  # noqa: S608 (table name)
+            quote,
+        )
+        rewritten += cursor.rowcount
+        cursor.execute(
+            f"""update {CentrifugoOutbox._meta.db_table}
+                set payload = jsonb_set(payload, '{{data,data,reply_to}}', %(quote)s::jsonb)
+                where method = 'publish' and payload->>'channel' = %(channel)s
+                  and payload->'data'->>'type' = any(%(types)s)
+                  and (payload->'data'->'data'->'reply_to'->'id') = to_jsonb(%(id)s::bigint)""",  # noqa: S608
+            quote | {"channel": chat_channel(chat_id), "types": list(MESSAGE_TEXT_EVENTS)},
         )
     CentrifugoOutbox.objects.create(method="history_remove", payload={"channel": chat_channel(chat_id)})
     return rewritten

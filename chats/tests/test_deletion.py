@@ -24,16 +24,20 @@ SECRET, OLD, NEW = "the launch code is 0000", "first draft of the plan", "final 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _post(client, chat, text: str) -> dict:
-    response = client.post(f"/api/chats/{chat.pk}/messages/", {"text": text}, format="json")
+def _post(client, chat, text: str, reply_to: int | None = None) -> dict:
+    body = {"text": text} | ({"reply_to": reply_to} if reply_to else {})
+    response = client.post(f"/api/chats/{chat.pk}/messages/", body, format="json")
     assert response.status_code == 201, response.content
     return response.json()
 
 
 def _delete_and_edit(team, client_for) -> tuple[dict, dict]:
-    """A secret posted then deleted, a message posted then edited; both over REST."""
+    """A secret posted then deleted, a message posted then edited, each with a reply that
+    quotes it; all over REST."""
     owner = client_for(team.owner)
     secret, edited = _post(owner, team.chat, SECRET), _post(owner, team.chat, OLD)
+    _post(client_for(team.member), team.chat, "replying", reply_to=secret["id"])
+    _post(client_for(team.member), team.chat, "replying too", reply_to=edited["id"])
     assert owner.delete(f"/api/chats/{team.chat.pk}/messages/{secret['id']}/").status_code in (200, 204)
     response = owner.patch(f"/api/chats/{team.chat.pk}/messages/{edited['id']}/", {"text": NEW}, format="json")
     assert response.status_code == 200, response.content
@@ -71,6 +75,10 @@ def test_the_event_log_from_cursor_0_has_only_the_tombstone(team, client_for, ma
         assert events[("message.created", secret["id"])]["deleted_at"] is not None
         assert events[("message.created", secret["id"])]["text"] == ""
         assert events[("message.created", edited["id"])]["text"] == NEW
+        quotes = {e["data"]["reply_to"]["id"]: e["data"]["reply_to"] for e in response.json()["events"]
+                  if e["type"] == "message.created" and e["data"].get("reply_to")}  # fmt: skip
+        assert quotes[secret["id"]]["deleted"] is True and quotes[secret["id"]]["text"] == ""
+        assert quotes[edited["id"]]["text"] == NEW
     # Nowhere in the log at all, whoever reads it.
     _assert_gone(json.dumps(list(Event.objects.values_list("data", flat=True))))
 
@@ -79,6 +87,7 @@ def test_a_publication_still_in_the_outbox_loses_the_text(team):
     """Centrifugo is down (no consumer here): the queued publication must not carry the text
     to it later; the history removal is queued before the delete's own publication."""
     message, _ = message_create(chat_id=team.chat.pk, author=team.owner, text=SECRET)
+    message_create(chat_id=team.chat.pk, author=team.member, text="replying", reply_to=message.pk)
     message_delete(message=message, actor=team.owner)
     rows = list(CentrifugoOutbox.objects.order_by("id").values_list("method", "payload"))
     _assert_gone(json.dumps([payload for _, payload in rows]))
@@ -136,6 +145,9 @@ def test_long_poll_and_sse_from_cursor_0_and_from_memory(site, team, client_for,
             await read(http, after=start, wait=1)  # a long poll starts the listener, at `start`
             secret = await asyncio.to_thread(_post, owner, team.chat, SECRET)
             edited = await asyncio.to_thread(_post, owner, team.chat, OLD)
+            # Replies quote both: their events in memory lose the quoted text too.
+            await asyncio.to_thread(_post, owner, team.chat, "re", secret["id"])
+            await asyncio.to_thread(_post, owner, team.chat, "re", edited["id"])
             # Wait until the feed served both texts: its memory holds them now.
             seen = ""
             while OLD not in seen:
