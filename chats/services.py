@@ -230,7 +230,7 @@ def chat_member_remove(*, chat: Chat, user_id: int, actor: User | None) -> None:
 # `?after=<id>` and a read marker at an id never pass over a lower id that commits later.
 _MESSAGE_INSERT = """
 with member as (
-    select m.role, c.announcement from {membership} m join {chat} c on c.id = m.chat_id
+    select m.role, c.announcement, c.kind from {membership} m join {chat} c on c.id = m.chat_id
     where m.chat_id = %(chat_id)s and m.user_id = %(author_id)s
 ),
 allowed as (
@@ -250,7 +250,8 @@ activity as (
     where id = %(chat_id)s and exists (select 1 from new_message)
 ),
 {event}
-select (select id from new_message), exists (select 1 from member), exists (select 1 from allowed)
+select (select id from new_message), exists (select 1 from member), exists (select 1 from allowed),
+    (select kind from member)
 """
 
 
@@ -296,7 +297,7 @@ def message_create(
     params |= {"created_at": message.created_at, "reply_to_id": reply_to}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        message_id, is_member, is_allowed = cursor.fetchone()
+        message_id, is_member, is_allowed, chat_kind = cursor.fetchone()
     if not is_member:
         raise NotFoundError("Chat not found.")
     if not is_allowed:
@@ -305,7 +306,7 @@ def message_create(
         first = Message.objects.select_related("author", "reply_to__author")
         return first.get(chat_id=chat_id, author=author, client_id=client_id), False
     message.pk = message_id
-    message_created.send(sender=Message, message=message)
+    message_created.send(sender=Message, message=message, direct=chat_kind == Chat.Kind.DIRECT)
     return message, True
 
 

@@ -4,5 +4,6 @@ transaction; a receiver that sends work elsewhere does it on commit."""
 
 from django.dispatch import Signal
 
-# A new message (not a client_id repeat) was written; kwargs: message.
+# A new message (not a client_id repeat) was written; kwargs: message, direct (whether its
+# chat is a direct one, known without a query).
 message_created = Signal()
