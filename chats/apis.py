@@ -79,12 +79,12 @@ class ChatListApi(APIView):
 class ChatDetailApi(APIView):
     @extend_schema(responses={200: ChatSerializer})
     def get(self, request: Request, chat_id: int) -> Response:
-        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         return Response(chat_data(chat))
 
     @extend_schema(request=ChatUpdateInputSerializer, responses={200: ChatSerializer})
     def patch(self, request: Request, chat_id: int) -> Response:
-        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         chat = services.chat_update(
             chat=chat, actor=request.user, **_validated(ChatUpdateInputSerializer, request.data)
         )
@@ -92,7 +92,7 @@ class ChatDetailApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, chat_id: int) -> Response:
-        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         services.chat_delete(chat=chat, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -106,7 +106,7 @@ class MemberListApi(APIView):
         responses={200: MembershipPageSerializer},
     )
     def get(self, request: Request, chat_id: int) -> Response:
-        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         params = _validated(MemberListInputSerializer, request.query_params)
         members, next_offset = offset_page(selectors.membership_list(chat=chat, q=params.pop("q", "")), **params)
         return Response({"results": [membership_data(m) for m in members], "next_offset": next_offset})
@@ -120,7 +120,7 @@ class MemberListApi(APIView):
         },
     )
     def post(self, request: Request, chat_id: int) -> Response:
-        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         data = _validated(MemberAddInputSerializer, request.data)
         user = User.objects.filter(pk=data["user_id"], is_active=True).first()
         if user is None:
@@ -134,7 +134,7 @@ class MemberDetailApi(APIView):
 
     @extend_schema(request=MemberUpdateInputSerializer, responses={200: MembershipSerializer, 429: THROTTLED})
     def patch(self, request: Request, chat_id: int, user_id: int) -> Response:
-        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         membership = services.chat_member_update(
             chat=chat, user_id=user_id, actor=request.user, **_validated(MemberUpdateInputSerializer, request.data)
         )
@@ -142,7 +142,7 @@ class MemberDetailApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, chat_id: int, user_id: int) -> Response:
-        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         services.chat_member_remove(chat=chat, user_id=user_id, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -152,7 +152,7 @@ class MessageListApi(APIView):
 
     @extend_schema(parameters=[MessagePageInputSerializer], responses={200: MessagePageSerializer})
     def get(self, request: Request, chat_id: int) -> Response:
-        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         page, has_older, has_newer = selectors.message_page(
             chat=chat, **_validated(MessagePageInputSerializer, request.query_params)
         )
@@ -182,7 +182,7 @@ class MessageDetailApi(APIView):
 
     @extend_schema(request=MessageUpdateInputSerializer, responses={200: MessageSerializer, 429: THROTTLED})
     def patch(self, request: Request, chat_id: int, message_id: int) -> Response:
-        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         message = selectors.message_get(chat=chat, message_id=message_id)
         message = services.message_update(
             message=message, actor=request.user, **_validated(MessageUpdateInputSerializer, request.data)
@@ -191,7 +191,7 @@ class MessageDetailApi(APIView):
 
     @extend_schema(responses={204: None, 429: THROTTLED})
     def delete(self, request: Request, chat_id: int, message_id: int) -> Response:
-        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         services.message_delete(message=selectors.message_get(chat=chat, message_id=message_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -200,6 +200,6 @@ class MessageEditListApi(APIView):
     @extend_schema(responses={200: MessageEditListSerializer})
     def get(self, request: Request, chat_id: int, message_id: int) -> Response:
         """The message's earlier versions, oldest first; members only. A deleted message has none."""
-        chat = selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         message = selectors.message_get(chat=chat, message_id=message_id)
         return Response({"results": [message_edit_data(e) for e in selectors.message_edit_list(message=message)]})

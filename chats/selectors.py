@@ -11,6 +11,12 @@ def chat_list(*, user: User) -> QuerySet[Chat]:
     return Chat.objects.filter(memberships__user=user).order_by("-last_activity_at", "-id")
 
 
+def chat_get_for_member(*, chat_id: int, user: User) -> Chat:
+    """The chat, for one of its members; any other caller is told it is not found, so its
+    existence does not leak."""
+    return membership_get(chat_id=chat_id, user=user).chat
+
+
 def membership_get(*, chat_id: int, user: User) -> Membership:
     """The caller's membership; a chat they are not in is reported as not found, so its
     existence does not leak."""

@@ -34,7 +34,7 @@ class ReactionListApi(APIView):
         responses={200: ReactionPageSerializer},
     )
     def get(self, request: Request, chat_id: int, message_id: int) -> Response:
-        chat = chat_selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = chat_selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         message = chat_selectors.message_get(chat=chat, message_id=message_id)
         params = ReactionListInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -56,7 +56,7 @@ class ReactionListApi(APIView):
     )
     def post(self, request: Request, chat_id: int, message_id: int) -> Response:
         """Adds the caller's reaction with this emoji, or takes it back if it is there."""
-        chat_selectors.membership_get(chat_id=chat_id, user=request.user)
+        chat_selectors.chat_get_for_member(chat_id=chat_id, user=request.user)  # members only
         params = ReactionInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = services.reaction_toggle(
@@ -73,7 +73,7 @@ class MyReactionListApi(APIView):
     )
     def get(self, request: Request, chat_id: int) -> Response:
         """The caller's own reactions on the given messages of the chat (the page marks them)."""
-        chat_selectors.membership_get(chat_id=chat_id, user=request.user)
+        chat_selectors.chat_get_for_member(chat_id=chat_id, user=request.user)  # members only
         params = MyReactionsInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         rows = selectors.reactions_of_user(

@@ -45,7 +45,7 @@ def chat_list_page(request: HttpRequest) -> HttpResponse:
 @login_required
 def chat_page(request: HttpRequest, chat_id: int) -> HttpResponse:
     try:
-        chat = chat_selectors.membership_get(chat_id=chat_id, user=request.user).chat
+        chat = chat_selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
     except NotFoundError:
         raise Http404("Chat not found.") from None
     return render(request, "web/chat.html", {"config": _page_config(request, chat.pk), "chat": chat})
