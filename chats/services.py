@@ -11,14 +11,13 @@ from django.utils import timezone
 from accounts.models import User
 from core.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from core.fields import MAX_ID
-from notifications.services import member_added_notify_later
 from realtime.services import chat_unsubscribe_later, event_emit, event_insert_sql, message_events_redact
 
 from .consent import add_consent_require, role_consent_require
 from .models import Chat, Membership, Message, MessageEdit
 from .representations import chat_data, membership_data, message_data
 from .selectors import member_get, member_ids
-from .signals import message_created
+from .signals import member_added, message_created
 
 Role = Membership.Role
 
@@ -71,8 +70,9 @@ def _membership_add(*, chat: Chat, user: User, role: str, added_by: User | None)
     data = membership_data(membership) | {"chat": chat_data(chat), "added_by": added_by.pk if added_by else None}
     # The new member is not on the chat's channel yet: their personal channel tells them.
     event_emit(type="member.added", chat_id=chat.pk, data=data, also_to=[user.pk])
-    # Emails the chat's admins, from a Celery task sent after this transaction commits.
-    member_added_notify_later(membership=membership, added_by=added_by)
+    # Notifications emails the chat's admins, from a Celery task sent after this transaction
+    # commits (notifications.receivers).
+    member_added.send(sender=Membership, membership=membership, added_by=added_by)
     return membership
 
 

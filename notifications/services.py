@@ -1,5 +1,6 @@
-"""Emails to chat admins. `member_added_notify_later` is called where a membership is created
-(chats.services._membership_add); the email task calls `member_added_email_send`."""
+"""Emails to chat admins. `member_added_notify_later` runs where a membership is created
+(chats.services._membership_add sends the `member_added` signal, notifications.receivers);
+the email task calls `member_added_email_send`."""
 
 import logging
 import uuid
