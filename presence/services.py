@@ -22,6 +22,7 @@ from django.db import connection
 from accounts.models import User
 from chats.models import Membership
 from core.exceptions import ApplicationError, NotFoundError
+from realtime.services import typing_channel
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +40,6 @@ class TypingPublication(TypedDict):
     type: str  # always "typing"
     chat_id: int
     user: dict  # {"id": int, "username": str}
-
-
-def typing_channel(chat_id: int) -> str:
-    return f"{settings.CENTRIFUGO_TYPING_NAMESPACE}:{chat_id}"
 
 
 def _member_check(*, chat_id: int, user: User) -> None:

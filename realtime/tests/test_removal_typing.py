@@ -8,8 +8,8 @@ import websockets.sync.client
 from django.conf import settings
 
 from chats.services import chat_member_remove
-from presence.services import typing_channel, typing_subscription_token_issue
-from realtime.tokens import connection_token_issue
+from realtime.services import typing_channel
+from realtime.tokens import connection_token_issue, subscription_token_issue
 
 
 def _presence(server, channel: str) -> set[str]:
@@ -34,7 +34,7 @@ def test_a_removed_member_leaves_typing_and_presence_at_once(centrifugo, team):
     with websockets.sync.client.connect(centrifugo.ws_url) as ws:
         ws.send(json.dumps({"id": 1, "connect": {"token": connection_token_issue(user=team.member)["token"]}}))
         assert "connect" in _frames(ws)[0]
-        token = typing_subscription_token_issue(chat_id=team.chat.pk, user=team.member)["token"]
+        token = subscription_token_issue(user=team.member, channel=channel)["token"]
         ws.send(json.dumps({"id": 2, "subscribe": {"channel": channel, "token": token}}))
         reply = _frames(ws)
         assert any(frame.get("id") == 2 and "subscribe" in frame for frame in reply), reply
