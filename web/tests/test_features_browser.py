@@ -92,7 +92,11 @@ def test_search_box_finds_only_my_chats(open_page, team):
 def test_notification_settings_are_saved(open_page, team, client_for):
     page = open_page(team.member, "/")
     page.click(".settings summary")
-    expect(page.locator("#notification-settings input[name=enabled]")).to_be_checked()
+    # The digest is off until its user turns it on.
+    expect(page.locator("#notification-settings input[name=enabled]")).not_to_be_checked()
+    page.check("#notification-settings input[name=enabled]")
+    expect(page.locator("#notification-settings .status")).to_have_text("saved")
+    assert client_for(team.member).get("/api/notifications/settings/").json()["enabled"] is True
     page.fill("#notification-settings input[name=window_minutes]", "15")
     page.locator("#notification-settings input[name=window_minutes]").dispatch_event("change")
     expect(page.locator("#notification-settings .status")).to_have_text("saved")
