@@ -21,7 +21,7 @@ BODIES = {
 }
 
 
-@shared_task(name="accounts.registration_outcome_email_send", queue="email", acks_late=True, max_retries=3)
+@shared_task(name="accounts.registration_outcome_email_send", acks_late=True, max_retries=3)
 def registration_outcome_email_send(*, kind: str, to: str, username: str) -> None:
     send_mail(
         SUBJECTS[kind],

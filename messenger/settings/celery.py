@@ -33,6 +33,7 @@ CELERY_TASK_QUEUES = (Queue("default"), Queue("email"), Queue("bulk"), Queue("re
 CELERY_TASK_ROUTES = {
     "notifications.digest_*": {"queue": "bulk"},
     "notifications.*": {"queue": "email"},
+    "accounts.*": {"queue": "email"},
     "reports.*": {"queue": "bulk"},
     "attachments.*": {"queue": "media"},
 }
