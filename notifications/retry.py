@@ -6,6 +6,18 @@ import smtplib
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
+# The options every email task shares. Each is idempotent (a claimed row, checked before
+# sending), so late acks may run it again; EMAIL_TIMEOUT bounds each SMTP step and the time
+# limits bound one whole conversation.
+EMAIL_TASK = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "soft_time_limit": settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT,
+    "time_limit": settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT + 15,
+    "max_retries": settings.NOTIFICATIONS_MAX_RETRIES,
+}
+
 # Worth a retry: the SMTP server refused or dropped us, was unreachable or too slow.
 TRANSIENT_ERRORS = (smtplib.SMTPException, OSError, SoftTimeLimitExceeded)
 

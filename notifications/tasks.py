@@ -8,22 +8,12 @@ from django.conf import settings
 
 from . import services
 from .digest.tasks import digest_send, digest_sweep  # noqa: F401 (Celery's autodiscovery imports tasks.py)
-from .retry import TRANSIENT_ERRORS, ClaimBusy, retry_countdown
+from .retry import EMAIL_TASK, TRANSIENT_ERRORS, ClaimBusy, retry_countdown
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    bind=True,
-    name="notifications.member_added_email_send",
-    # Idempotent (see services.member_added_email_send), so late acks may run it again.
-    acks_late=True,
-    reject_on_worker_lost=True,
-    # One SMTP conversation: EMAIL_TIMEOUT bounds each step; these bound the whole.
-    soft_time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT,
-    time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT + 15,
-    max_retries=settings.NOTIFICATIONS_MAX_RETRIES,
-)
+@shared_task(name="notifications.member_added_email_send", **EMAIL_TASK)
 def member_added_email_send(self, *, membership_id: int, recipient_id: int) -> bool:
     try:
         return services.member_added_email_send(membership_id=membership_id, recipient_id=recipient_id)
@@ -47,15 +37,7 @@ def member_added_email_send(self, *, membership_id: int, recipient_id: int) -> b
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 
-@shared_task(
-    bind=True,
-    name="notifications.member_added_summary_send",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    soft_time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT,
-    time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT + 15,
-    max_retries=settings.NOTIFICATIONS_MAX_RETRIES,
-)
+@shared_task(name="notifications.member_added_summary_send", **EMAIL_TASK)
 def member_added_summary_send(self, *, summary_id: int) -> bool:
     """The summary of the member-added emails past a recipient's hourly limit (idempotent)."""
     try:

@@ -4,9 +4,8 @@ queue by name, notifications.digest_*)."""
 import logging
 
 from celery import shared_task
-from django.conf import settings
 
-from ..retry import TRANSIENT_ERRORS, ClaimBusy, retry_countdown
+from ..retry import EMAIL_TASK, TRANSIENT_ERRORS, ClaimBusy, retry_countdown
 from . import services as digest_services
 
 logger = logging.getLogger(__name__)
@@ -18,16 +17,7 @@ def digest_sweep() -> dict:
     return digest_services.digest_sweep()
 
 
-@shared_task(
-    bind=True,
-    name="notifications.digest_send",
-    # Idempotent (the window's row is locked and checked), so late acks may run it again.
-    acks_late=True,
-    reject_on_worker_lost=True,
-    soft_time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT,
-    time_limit=settings.NOTIFICATIONS_EMAIL_SOFT_TIME_LIMIT + 15,
-    max_retries=settings.NOTIFICATIONS_MAX_RETRIES,
-)
+@shared_task(name="notifications.digest_send", **EMAIL_TASK)
 def digest_send(self, *, digest_id: int) -> str:
     try:
         return digest_services.digest_send(digest_id=digest_id)
