@@ -36,14 +36,11 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
 import ops.serving  # noqa: E402
-
-
-def address(n: int) -> str:
-    return f"127.0.{10 + n // 250}.{1 + n % 250}"
+from bench.measure import client_address  # noqa: E402
 
 
 async def ws_client(site_url: str, n: int, key: str) -> str:
-    transport = httpx.AsyncHTTPTransport(local_address=address(n))
+    transport = httpx.AsyncHTTPTransport(local_address=client_address(n))
     async with httpx.AsyncClient(transport=transport, timeout=60) as http:
         response = await http.get(f"{site_url}/api/realtime/token/", headers={"Authorization": f"Token {key}"})
     if response.status_code != 200:
@@ -52,7 +49,7 @@ async def ws_client(site_url: str, n: int, key: str) -> str:
     url = site_url.replace("http://", "ws://") + "/connection/websocket"
     try:
         async with websockets.connect(
-            url, origin=site_url, local_addr=(address(n), 0), open_timeout=60, close_timeout=1
+            url, origin=site_url, local_addr=(client_address(n), 0), open_timeout=60, close_timeout=1
         ) as ws:
             await ws.send(json.dumps({"id": 1, "connect": {"token": token}}))
             reply = json.loads(await asyncio.wait_for(ws.recv(), 60))
@@ -64,7 +61,7 @@ async def ws_client(site_url: str, n: int, key: str) -> str:
 
 
 async def sse_client(site_url: str, n: int, key: str) -> str:
-    transport = httpx.AsyncHTTPTransport(local_address=address(n))
+    transport = httpx.AsyncHTTPTransport(local_address=client_address(n))
     async with httpx.AsyncClient(transport=transport, timeout=60) as http:
         headers = {"Authorization": f"Token {key}", "Accept": "text/event-stream"}
         async with http.stream("GET", f"{site_url}/api/updates/stream/", headers=headers) as response:
@@ -72,7 +69,7 @@ async def sse_client(site_url: str, n: int, key: str) -> str:
 
 
 async def longpoll_client(site_url: str, n: int, key: str) -> str:
-    transport = httpx.AsyncHTTPTransport(local_address=address(n))
+    transport = httpx.AsyncHTTPTransport(local_address=client_address(n))
     async with httpx.AsyncClient(transport=transport, timeout=60) as http:
         response = await http.get(f"{site_url}/api/updates/?wait=0", headers={"Authorization": f"Token {key}"})
         return "ok" if response.status_code == 200 else str(response.status_code)

@@ -22,6 +22,17 @@ DATABASE = "bench_run"
 CORES = os.cpu_count() or 1
 
 
+def client_address(n: int) -> str:
+    """Client n's own loopback source address (127.0.10.1, 127.0.10.2, ...): one client per
+    address, as on the Internet, so nginx's per-address admission meets each client alone.
+    Not 127.0.0.x, where nginx's upstream connections take their ports."""
+    return f"127.0.{10 + n // 250}.{1 + n % 250}"
+
+
+def client_addresses(count: int) -> list[str]:
+    return [client_address(n) for n in range(count)]
+
+
 def log(message: str) -> None:
     print(f"\033[1m[bench {time.strftime('%H:%M:%S')}]\033[0m {message}", flush=True)
 

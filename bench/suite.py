@@ -34,6 +34,7 @@ from bench.measure import (
     ROOT,
     Loadgen,
     Probe,
+    client_addresses,
     lat,
     limit_text,
     loadgen_binary,
@@ -142,8 +143,8 @@ class Suite:
             "base_url": self.stack.url,
             "ws_url": self.stack.ws_url,
             "origin": self.stack.origin,
-            # Not 127.0.0.1, where nginx's upstream connections to Centrifugo take their ports.
-            "source_addrs": ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"],
+            # One address per client: nginx admits per address, as it would real people.
+            "source_addrs": client_addresses(max(self.args.clients, self.args.idle)),
         } | extra
 
     def posters_small(self) -> list[dict]:

@@ -4,7 +4,7 @@ Channels peer (bench/peers/channels/) and the python-socketio peer (bench/peers/
 import time
 from typing import TYPE_CHECKING, Any
 
-from bench.measure import CORES, Loadgen, Probe, limit_text, log, phase
+from bench.measure import CORES, Loadgen, Probe, client_addresses, limit_text, log, phase
 
 if TYPE_CHECKING:
     from bench.peers.server import PeerServer
@@ -60,7 +60,7 @@ def _measure(suite: "Suite", name: str, peer: "PeerServer | None", rate: float, 
         _quiet(suite)
     else:
         base = {"base_url": peer.url, "ws_url": peer.ws_url, "origin": peer.url}
-        base["source_addrs"] = ["127.0.0.2", "127.0.0.3"]
+        base["source_addrs"] = client_addresses(suite.args.clients)
         # The peers join a socket to its user's chats themselves: the API token is enough.
         subscribers = [
             {"token": suite.pop.api_tokens[i], "channels": [], "chat_ids": [suite.pop.small_chat_of(i)]}
