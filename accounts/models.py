@@ -44,13 +44,13 @@ class User(AbstractUser):
         if adding or not (password_changed or not self.is_active):
             super().save(*args, **kwargs)
             return
-        from .services import user_access_revoke  # services import this module
+        from knox.models import AuthToken  # knox's models need this app's User first
 
         # One transaction: the change and the end of every token are one revocation of the
         # user's streams (realtime folds those of one transaction into one), not 1 + N.
         with transaction.atomic():
             super().save(*args, **kwargs)
-            user_access_revoke(user=self)
+            AuthToken.objects.filter(user=self).delete()
 
 
 class UserSession(models.Model):

@@ -21,8 +21,6 @@ from core.throttling import (
     MessageEditThrottle,
     MessagePostThrottle,
 )
-from reads.selectors import chat_list_with_read_state
-from reads.serializers import ChatWithReadStatePageSerializer
 
 from . import selectors, services
 from .representations import chat_data, membership_data, message_data, message_edit_data
@@ -30,7 +28,6 @@ from .serializers import (
     ChatCreateInputSerializer,
     ChatSerializer,
     ChatUpdateInputSerializer,
-    ListPageInputSerializer,
     MemberAddInputSerializer,
     MemberListInputSerializer,
     MembershipPageSerializer,
@@ -55,20 +52,10 @@ THROTTLED = OpenApiResponse(description="Too many requests; see the Retry-After 
 
 
 class ChatListApi(APIView):
-    throttle_classes = [ChatCreateRateThrottle, ChatCreateAddressThrottle, ChatCreateThrottle]  # POST only
+    """`/api/chats/`: POST creates a chat. The list (GET) shows each chat's unread and mention
+    counts, so the reads app serves the path (`reads.apis.ChatListApi` adds the GET)."""
 
-    @extend_schema(
-        operation_id="chats_list",
-        parameters=[ListPageInputSerializer],
-        responses={200: ChatWithReadStatePageSerializer},
-    )
-    def get(self, request: Request) -> Response:
-        # The chats (selectors.chat_list's order), each with the caller's unread and mention
-        # counts (reads app), in one query.
-        chats, next_offset = chat_list_with_read_state(
-            user=request.user, **_validated(ListPageInputSerializer, request.query_params)
-        )
-        return Response({"results": chats, "next_offset": next_offset})
+    throttle_classes = [ChatCreateRateThrottle, ChatCreateAddressThrottle, ChatCreateThrottle]  # POST only
 
     @extend_schema(request=ChatCreateInputSerializer, responses={201: ChatSerializer, 429: THROTTLED})
     def post(self, request: Request) -> Response:

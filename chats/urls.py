@@ -3,7 +3,6 @@ from django.urls import path
 from . import apis
 
 urlpatterns = [
-    path("chats/", apis.ChatListApi.as_view(), name="chat-list"),
     path("chats/<int:chat_id>/", apis.ChatDetailApi.as_view(), name="chat-detail"),
     path("chats/<int:chat_id>/members/", apis.MemberListApi.as_view(), name="member-list"),
     path("chats/<int:chat_id>/members/<int:user_id>/", apis.MemberDetailApi.as_view(), name="member-detail"),

@@ -14,7 +14,7 @@ outage). A PoolTimeout while the pool's own connection attempts are failing is a
 The probe is a lease, not a lock: a probe that never reports (its request cancelled because
 the client went away, a long poll waiting) gives its turn up after DB_PROBE_LEASE_SECONDS at
 the latest, so the breaker cannot wedge. The feed's requests report as soon as their
-database call is done (`realtime.feed_waiting.DatabaseProbe`), never after their wait.
+database call is done (`edge.feed_waiting.DatabaseProbe`), never after their wait.
 """
 
 import threading

@@ -3,7 +3,7 @@
 - Per request (core.middleware.MetricsMiddleware): latency by route, method and status;
   the wait for a gunicorn thread; refusals (503, 429) by route.
 - Per message: messages accepted (chats' POST).
-- Read when scraped (each app registers its collector; realtime.metrics): the Centrifugo
+- Read when scraped (each app registers its collector; edge.metrics): the Centrifugo
   outbox's backlog and the age of its oldest row; in the
   feed's process (uvicorn), its waiting clients and its listener's lag behind the event log.
 
@@ -77,7 +77,7 @@ def _route(request: HttpRequest) -> str:
     return match.route or "unmatched"
 
 
-# What apps read when scraped (gauges), registered by each app (realtime.metrics).
+# What apps read when scraped (gauges), registered by each app (edge.metrics).
 _state_collectors: list[Collector] = []
 
 

@@ -11,7 +11,7 @@ api_patterns = [
     path("", include("accounts.urls")),
     path("", include("chats.urls")),
     path("", include("reports.urls")),
-    path("", include("realtime.urls")),
+    path("", include("edge.urls")),
     path("", include("reads.urls")),
     path("", include("search.urls")),
     path("", include("presence.urls")),

@@ -131,7 +131,7 @@ def asgi_command(*, port: int, workers: int = 1, host: str = "127.0.0.1") -> lis
 
 def asgi_environment() -> dict[str, str]:
     """The feed's database calls are short, each in a worker thread that gives its
-    connection back at once (realtime.feed_apis): a pool of 8 serves them all, instead of a
+    connection back at once (edge.feed_apis): a pool of 8 serves them all, instead of a
     new connection per call (docs/transports.md measured the difference)."""
     return {"DB_POOL_MAX_SIZE": "8"}
 

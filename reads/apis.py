@@ -7,10 +7,34 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chats import apis as chats_apis
+from chats.serializers import ListPageInputSerializer
 from core.throttling import ReadMarkerAddressThrottle, ReadMarkerThrottle
 
 from . import selectors, services
-from .serializers import ReadInputSerializer, ReadMarkerSerializer, ReadStateSerializer
+from .serializers import (
+    ChatWithReadStatePageSerializer,
+    ReadInputSerializer,
+    ReadMarkerSerializer,
+    ReadStateSerializer,
+)
+
+
+class ChatListApi(chats_apis.ChatListApi):
+    """`/api/chats/`: the caller's chats, each with its unread and mention counts (GET), and
+    chat creation (POST, the chats app's)."""
+
+    @extend_schema(
+        operation_id="chats_list",
+        parameters=[ListPageInputSerializer],
+        responses={200: ChatWithReadStatePageSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        params = ListPageInputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        # selectors.chat_list's order, with the read state, in one query.
+        chats, next_offset = selectors.chat_list_with_read_state(user=request.user, **params.validated_data)
+        return Response({"results": chats, "next_offset": next_offset})
 
 
 class ChatReadApi(APIView):

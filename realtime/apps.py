@@ -6,9 +6,4 @@ class RealtimeConfig(AppConfig):
     verbose_name = "Real-time events"
 
     def ready(self) -> None:
-        from core.metrics import state_collector_register
-
         from . import receivers  # noqa: F401 (connects the revocation receivers)
-        from .metrics import StateCollector
-
-        state_collector_register(StateCollector())

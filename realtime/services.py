@@ -141,7 +141,7 @@ def message_events_redact(*, chat_id: int, message_id: int, data: dict[str, Any]
     - Event log: every earlier `message.created` / `message.updated` of the message gets
       `data` instead, so a feed read from any cursor shows only the tombstone (or the new
       text); the events of replies that quote it get the quote as it is now. The feed
-      process's memory follows when it reads the delete or edit event (`realtime.listener`).
+      process's memory follows when it reads the delete or edit event (`edge.listener`).
     - Outbox: a publication of those events that Centrifugo has not taken yet is rewritten
       too (it would otherwise publish the text after the delete).
     - Centrifugo history: publications cannot be changed, so the chat channel's history is

@@ -3,7 +3,7 @@
 A connection token names the user (`sub`), which is also what lets the user (and only the
 user) subscribe to `personal:#<id>`. A subscription token lets that user into one channel
 of a chat, `chat:<id>` (its events) or `typing:<id>` (typing and presence); Django issues it
-to members only (realtime.apis.SubscriptionTokenApi), and its short life bounds how long a
+to members only (edge.apis.SubscriptionTokenApi), and its short life bounds how long a
 removed member could still use one they kept (removal also unsubscribes them at once from
 both channels).
 """

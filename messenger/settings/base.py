@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "accounts",
     "chats",
     "realtime",
+    "edge",
     "web",
     "django_celery_beat",
     "notifications",
@@ -204,7 +205,7 @@ SPECTACULAR_SETTINGS = {
     # Long polling and SSE are async Django views, outside DRF: documented by this hook.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "realtime.openapi.add_update_feed_paths",
+        "edge.openapi.add_update_feed_paths",
     ],
     "ENUM_NAME_OVERRIDES": {
         "MembershipRoleEnum": "chats.models.Membership.Role",

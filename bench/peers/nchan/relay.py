@@ -1,7 +1,7 @@
 """Publishes every event of the log to Nchan, on the channel of each recipient.
 
 It is the same code path that wakes the Django long-poll and SSE views: a
-`realtime.listener.EventListener` (one LISTEN connection, reads each new event once), with
+`edge.listener.EventListener` (one LISTEN connection, reads each new event once), with
 a callback that POSTs the envelope's JSON (byte for byte what the Django views send) once
 per event to `/pub/<id>,<id>,...`, the channels of its recipients. It runs as a process of
 its own, so that its CPU is counted with nginx's:
@@ -30,7 +30,7 @@ async def main(nchan_url: str) -> None:
     from asgiref.sync import sync_to_async
 
     from core.database import database_conninfo
-    from realtime.listener import BufferedEvent, EventListener
+    from edge.listener import BufferedEvent, EventListener
 
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     async with httpx.AsyncClient(base_url=nchan_url, limits=limits, timeout=10) as http:

@@ -7,7 +7,7 @@ deleted before its time) forgets every credential and the chats of that user; a 
 event naming a user updates their chats. Bounded: least recently used entries go past
 REALTIME_FEED_CACHE_ENTRIES, and an entry lives REALTIME_FEED_CACHE_SECONDS at most (a
 session row deleted by hand, with no event, is believed that long). A miss reads the
-database once (`realtime.feed_apis`) and fills the entry, unless an event about that user
+database once (`edge.feed_apis`) and fills the entry, unless an event about that user
 was applied meanwhile (the read may predate it): then the next request reads again.
 
 While the listener is not reading (`ready` false) nothing here is trusted: it is cleared.

@@ -16,7 +16,7 @@ from psycopg_pool import PoolTimeout
 from accounts.services import token_create
 from chats.services import chat_create, message_create
 from core.breaker import breaker, database_unreachable
-from realtime.feed_waiting import Credentials, DatabaseProbe, long_poll
+from edge.feed_waiting import Credentials, DatabaseProbe, long_poll
 from realtime.models import Event
 
 UPDATES, STREAM = "/api/updates/", "/api/updates/stream/"

@@ -1,9 +1,9 @@
 """How a feed request finds its reader and waits for events: the long poll and the SSE
-stream, whichever door the request came in by (`realtime.feed_front` for uvicorn,
-`realtime.feed_apis` for Django's views).
+stream, whichever door the request came in by (`edge.feed_front` for uvicorn,
+`edge.feed_apis` for Django's views).
 
 A request names its credentials (`Credentials`: an API token or a session id). Who they
-are and which chats the user is in come from the listener's cache (`realtime.feed_cache`);
+are and which chats the user is in come from the listener's cache (`edge.feed_cache`);
 a miss reads the database once, in a worker thread that gives its connection back at
 once. A cursor the listener's memory covers is answered from memory: a long poll at the
 head costs no SQL statement. Older cursors go to the database (`selectors.event_feed`),
@@ -39,8 +39,8 @@ from accounts.authentication import TokenAuthentication
 from chats.selectors import chat_ids_of
 from core.breaker import breaker, database_unreachable
 from core.exceptions import DATABASE_UNAVAILABLE, ApplicationError, database_unavailable
+from realtime import selectors
 
-from . import selectors
 from .feed_cache import REVOKED, session_key, token_key
 from .listener import EventListener, Waiter, envelope_json
 

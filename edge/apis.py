@@ -9,10 +9,10 @@ from rest_framework.views import APIView
 from accounts.models import User
 from chats.selectors import membership_get
 from core.exceptions import NotFoundError
+from realtime.services import personal_channel
+from realtime.tokens import centrifugo_ws_url, connection_token_issue, subscription_token_issue
 
 from .serializers import ConnectionTokenSerializer, SubscriptionTokenQuerySerializer, SubscriptionTokenSerializer
-from .services import personal_channel
-from .tokens import centrifugo_ws_url, connection_token_issue, subscription_token_issue
 
 
 class ConnectionTokenApi(APIView):

@@ -4,15 +4,15 @@ These are plain async Django views, not DRF views: DRF runs synchronously, and a
 synchronous view would hold a thread for as long as a client waits. Every database access
 is one short call in a worker thread that closes its connection before returning, so a
 waiting client holds neither a thread nor a connection; it waits on the process's
-listener (`realtime.listener`).
+listener (`edge.listener`).
 
 The listener needs an event loop that outlives a request, which only an ASGI server
 (uvicorn) has. Under WSGI (Django's test live server, runserver) long polling reads the
 database once a second instead, and SSE is refused with 501.
 
-Under uvicorn most feed requests never reach these views: `realtime.feed_front` answers
+Under uvicorn most feed requests never reach these views: `edge.feed_front` answers
 them before Django's handler (no middleware, no thread). These views answer the rest, and
-every request under WSGI; both share `realtime.feed_waiting`.
+every request under WSGI; both share `edge.feed_waiting`.
 """
 
 import functools
@@ -24,7 +24,8 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from rest_framework import serializers
 
-from . import selectors
+from realtime import selectors
+
 from .feed_waiting import Answer, Credentials, DatabaseProbe, long_poll, open_stream, statement_headers
 from .listener import get_listener
 

@@ -1,5 +1,5 @@
 """OpenAPI for the event feed, whose views are async Django views that drf-spectacular does
-not see (`realtime.feed_apis`).
+not see (`edge.feed_apis`).
 
 Polling and long polling (`GET /api/updates/`) are JSON and described here in full. The
 SSE stream (`GET /api/updates/stream/`) is described in docs/transports.md instead: an
@@ -9,9 +9,10 @@ finish.
 
 from typing import Any
 
-from .contract import feed_event_components
+from realtime.contract import feed_event_components
+from realtime.selectors import FEED_PAGE_SIZE, FEED_PAGE_SIZE_MAX
+
 from .feed_apis import LONG_POLL_WAIT_MAX
-from .selectors import FEED_PAGE_SIZE, FEED_PAGE_SIZE_MAX
 
 _PAGE = {
     "type": "object",

@@ -27,11 +27,11 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
 from core.database import database_conninfo
+from realtime.events import EventEnvelope, message_quote
+from realtime.models import Event, EventLogPrune
+from realtime.selectors import SAFE_TXID_SQL, START, Position, cursor_event, cursor_of, resume_position
 
-from .events import EventEnvelope, message_quote
 from .feed_cache import JOINS, LEAVES, FeedCache
-from .models import Event, EventLogPrune
-from .selectors import SAFE_TXID_SQL, START, Position, cursor_event, cursor_of, resume_position
 
 logger = logging.getLogger(__name__)
 

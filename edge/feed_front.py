@@ -4,7 +4,7 @@ A feed request (GET /api/updates/ or /api/updates/stream/ with plain, valid para
 credentials) is answered here on the event loop: no middleware chain, no per-request
 thread that Django's handler would keep for as long as the client waits, and (for a cursor
 the listener's memory covers and a reader it knows) no database statement. Anything else,
-bad input included, goes on to Django (`realtime.feed_apis` gives the same answers there).
+bad input included, goes on to Django (`edge.feed_apis` gives the same answers there).
 
 The middleware that a feed request skips here has nothing to do for it: the answer is JSON
 or an event stream (no HTML, no CSRF, no session write); the database breaker is asked
@@ -21,8 +21,8 @@ from django.conf import settings
 
 from core.breaker import breaker
 from core.exceptions import DATABASE_UNAVAILABLE
+from realtime import selectors
 
-from . import selectors
 from .feed_apis import LONG_POLL_WAIT_MAX
 from .feed_waiting import Answer, Credentials, DatabaseProbe, error_answer, long_poll, open_stream, statement_headers
 from .listener import get_listener

@@ -8,8 +8,9 @@ from django.db import connection
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from realtime.models import CentrifugoOutbox, Event
+
 from . import listener as feed
-from .models import CentrifugoOutbox, Event
 
 
 class StateCollector(Collector):
