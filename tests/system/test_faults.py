@@ -72,7 +72,9 @@ def _run_with_fault(
     return counts
 
 
-def test_centrifugo_killed_with_the_redis_engine_recovers_from_history(stack):
+def _centrifugo_killed(stack: FaultStack, engine: str) -> dict[str, Any]:
+    """Centrifugo (`engine`) SIGKILLed under load and started again 10 s later: the counts."""
+
     def fault(run: LoadRun) -> dict[str, Any]:
         stack.centrifugo.process.send_signal(signal.SIGKILL)
         stack.centrifugo.process.wait()
@@ -80,7 +82,11 @@ def test_centrifugo_killed_with_the_redis_engine_recovers_from_history(stack):
         stack.centrifugo.start()
         return {"down_seconds": 10}
 
-    counts = _run_with_fault(stack, "centrifugo_sigkill_redis_engine", fault, seconds=18)
+    return _run_with_fault(stack, f"centrifugo_sigkill_{engine}_engine", fault, seconds=18)
+
+
+def test_centrifugo_killed_with_the_redis_engine_recovers_from_history(stack):
+    counts = _centrifugo_killed(stack, "redis")
     websocket = counts["transports"]["websocket"]
     assert websocket["reconnects"] >= 1
     # History survived in Redis: the client resubscribed with everything it missed.
@@ -89,16 +95,8 @@ def test_centrifugo_killed_with_the_redis_engine_recovers_from_history(stack):
 
 def test_centrifugo_killed_with_the_memory_engine_the_client_catches_up_over_rest(stack):
     stack.centrifugo_start(engine="memory")
-
-    def fault(run: LoadRun) -> dict[str, Any]:
-        stack.centrifugo.process.send_signal(signal.SIGKILL)
-        stack.centrifugo.process.wait()
-        time.sleep(10)
-        stack.centrifugo.start()
-        return {"down_seconds": 10}
-
     try:
-        counts = _run_with_fault(stack, "centrifugo_sigkill_memory_engine", fault, seconds=18)
+        counts = _centrifugo_killed(stack, "memory")
     finally:
         stack.centrifugo_start(engine="redis")
     websocket = counts["transports"]["websocket"]
