@@ -10,6 +10,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpResponseRedirect
 from knox.models import AuthToken
 
+from core.admin import ReadOnlyAdmin
 from core.exceptions import ApplicationError
 
 from .models import User
@@ -39,16 +40,10 @@ if admin.site.is_registered(AuthToken):
 
 
 @admin.register(AuthToken)
-class AuthTokenAdmin(admin.ModelAdmin):
+class AuthTokenAdmin(ReadOnlyAdmin):
     list_display = ["user", "created", "expiry"]
     list_select_related = ["user"]
     search_fields = ["user__username"]
     fields = ["user", "created", "expiry"]
     readonly_fields = fields
     ordering = ["-created"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

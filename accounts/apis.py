@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.fields import validated
 from core.throttling import LoginThrottle, RegisterThrottle
 
 from .serializers import (
@@ -39,9 +40,7 @@ class RegisterApi(APIView):
     def post(self, request: Request) -> Response:
         """Signs up. The answer is the same whether the account was made or the username or
         email is taken (no one learns who has an account here); an email tells the outcome."""
-        serializer = RegisterInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user_register(**serializer.validated_data)
+        user_register(**validated(RegisterInputSerializer, request.data))
         return Response({"message": REGISTERED}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -54,10 +53,8 @@ class TokenObtainApi(APIView):
 
     @extend_schema(request=TokenInputSerializer, responses={200: TokenOutputSerializer, 429: THROTTLED})
     def post(self, request: Request) -> Response:
-        serializer = TokenInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
         # The Django request: django-axes reads it, and flags it when the pair is locked out.
-        token, key = token_issue(request=request._request, **serializer.validated_data)
+        token, key = token_issue(request=request._request, **validated(TokenInputSerializer, request.data))
         return Response({"token": key, "expires_at": token.expiry})
 
 
@@ -94,9 +91,7 @@ class PasswordChangeApi(APIView):
 
     @extend_schema(request=PasswordChangeInputSerializer, responses={204: None, 429: THROTTLED})
     def post(self, request: Request) -> Response:
-        serializer = PasswordChangeInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = user_password_change(user=request.user, **serializer.validated_data)
+        user = user_password_change(user=request.user, **validated(PasswordChangeInputSerializer, request.data))
         if not isinstance(request.auth, AuthToken):
             update_session_auth_hash(request._request, user)
         return Response(status=status.HTTP_204_NO_CONTENT)

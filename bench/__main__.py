@@ -32,6 +32,16 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
         "messenger.settings.local",
         "member added → email at the SMTP server",
     ),
+    "attachment-latency": (
+        "bench.scenarios.attachment_latency",
+        "messenger.settings.local",
+        "a 10 MB image's upload → its thumbnail event at the other member",
+    ),
+    "reactions": (
+        "bench.scenarios.reactions",
+        "messenger.settings.local",
+        "a reaction toggle's cost in a chat of 2 and of 10,000 (production settings, in-process)",
+    ),
     "cluster": (
         "bench.scenarios.cluster",
         "messenger.settings.local",

@@ -4,6 +4,7 @@ their results."""
 
 import json
 import os
+import platform
 import statistics
 import subprocess
 import tempfile
@@ -246,3 +247,47 @@ def lat(result: dict, key: str, index: int = 0) -> float | None:
 def bad_statuses(statuses: dict[str, int]) -> dict[str, int]:
     """Answers that are neither 2xx nor a 503 refusal: 500s, other errors, transport failures."""
     return {k: v for k, v in statuses.items() if not (k.startswith("2") or k == "503")}
+
+
+def scenario_summary(name: str, target: str, figures: dict, measured: str, met: bool, result: dict) -> dict:
+    """A scenario's entry in bench.json when it is one load generator run (`result`)."""
+    window = result.get("window", {})
+    return {
+        "name": name,
+        "target": target,
+        "figures": figures,
+        "measured": measured,
+        "met": met,
+        "limits": limit_text(window),
+        "window": window,
+        "runs": [result],
+    }
+
+
+# -- the benchmarks that run on their own (python -m bench NAME) ------------------------------
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other work), {platform.system()}"
+
+
+def results_write(name: str, result: dict) -> Path:
+    """Writes bench/results/<name>.json and says so."""
+    path = RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(f"written to {path.relative_to(ROOT)}")
+    return path
+
+
+def database_kept(name: str) -> str:
+    """The URL of database `name` on the project's PostgreSQL, created if it is not there: a
+    benchmark's own, kept between runs so that its setup is paid once."""
+    import psycopg
+    from django.db import connections
+
+    from core.database import database_url
+
+    server = connections["default"].settings_dict
+    with psycopg.connect(database_url(server | {"NAME": "postgres"}), autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
+            conn.execute(f'create database "{name}"')
+    return database_url(server | {"NAME": name})

@@ -70,6 +70,36 @@ def population_create(*, users: int, small_chat_clients: int, big_room: int) -> 
     )
 
 
+def rooms_kept(*, prefix: str, big_room: int) -> None:
+    """Two chats, "small" of 2 members and "big" of `big_room`, and their users `<prefix>-0`,
+    `<prefix>-1`, ... (`-0` owns both, `-1` is a plain member of both), in a database kept
+    between runs (bench.measure.database_kept): migrated and filled by the first run only."""
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from accounts.models import User
+    from chats.models import Chat, Membership
+
+    call_command("migrate", verbosity=0)
+    if User.objects.filter(username=f"{prefix}-0").exists():
+        return
+    User.objects.bulk_create(
+        [User(username=f"{prefix}-{n}", email=f"{prefix}-{n}@example.com", password="!") for n in range(big_room)],  # noqa: S106 (unusable)
+        batch_size=5000,
+    )
+    users = list(User.objects.filter(username__startswith=f"{prefix}-").order_by("id"))
+    for title, members in (("small", users[:2]), ("big", users)):
+        with transaction.atomic():  # a chat commits with its owner (chats/migrations/0002)
+            chat = Chat.objects.create(title=title, created_by=members[0])
+            roles = ["owner"] + ["member"] * (len(members) - 1)
+            Membership.objects.bulk_create(
+                [Membership(chat=chat, user=u, role=r) for u, r in zip(members, roles, strict=True)],
+                batch_size=5000,
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("analyze")  # the plans of the first run as of the next ones
+
+
 def api_tokens_create(users: list) -> dict[int, str]:
     """An API token per user, as the product issues them (knox, hashed), in bulk."""
     from accounts import services

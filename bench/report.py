@@ -25,6 +25,12 @@ def charts(results: dict[str, dict], directory: Path) -> list[Path]:
     plt = _plt()
     written = []
 
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        written.append(directory / name)
+        fig.savefig(written[-1], dpi=100)
+        plt.close(fig)
+
     def timeline_axes(ax_rate, ax_lat, run: dict) -> None:
         offset = 0
         for ph in run.get("phases", []):
@@ -56,11 +62,7 @@ def charts(results: dict[str, dict], directory: Path) -> list[Path]:
                 ax.grid(alpha=0.3)
                 ax.legend(fontsize=7)
                 ax.set_xlabel("s")
-        fig.tight_layout()
-        path = directory / "bench_posts.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        save(fig, "bench_posts.png")
 
     receipts = [
         (f"{n}. {results[n]['name']}", results[n]["figures"])
@@ -85,11 +87,7 @@ def charts(results: dict[str, dict], directory: Path) -> list[Path]:
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
         ax.set_title("POST → WebSocket receipt")
-        fig.tight_layout()
-        path = directory / "bench_receipts.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        save(fig, "bench_receipts.png")
 
     windows = []
     for n in TARGET_ORDER:
@@ -111,11 +109,7 @@ def charts(results: dict[str, dict], directory: Path) -> list[Path]:
         ax.grid(axis="y", alpha=0.3)
         ax.set_title("CPU by process (the load generator included)")
         plt.setp(ax.get_xticklabels(), rotation=15, fontsize=8)
-        fig.tight_layout()
-        path = directory / "bench_cpu.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        save(fig, "bench_cpu.png")
     return written
 
 

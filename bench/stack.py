@@ -1,4 +1,5 @@
-"""The product's processes for `make bench`, in production settings, on the bench database:
+"""The product's processes for `make bench` (in production settings, on the bench database) and
+for the benchmarks that need the whole site (bench/scenarios/attachment_latency.py):
 the project's own launcher (testing.site.SiteServer: nginx from deploy/nginx/, gunicorn and
 uvicorn with ops.serving's command lines, as `make run` starts them), with a Centrifugo
 where its nginx proxies /connection/ (its admin, API and metrics on the internal port).
@@ -14,14 +15,21 @@ from bench import procs
 class SiteStack:
     """The project's own launcher (testing.site.SiteServer) with a Centrifugo behind it."""
 
-    def __init__(self, *, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        settings_module: str = "messenger.settings.production",
+        workdir: Path | None = None,
+    ) -> None:
         from testing.site import SiteServer
 
-        self.workdir = Path(tempfile.mkdtemp(prefix="bench-site-"))
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="bench-site-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.workdir.chmod(0o711)
         self.site = SiteServer(
             workdir=self.workdir,
-            settings_module="messenger.settings.production",
+            settings_module=settings_module,
             wsgi_workers=workers or os.cpu_count() or 2,
         )
         self.origin = self.url = self.site.url
@@ -29,7 +37,8 @@ class SiteStack:
         self.centrifugo = None
         self.env: dict[str, str] = {}
 
-    def start(self) -> "SiteStack":
+    def start(self, **extra_env: str) -> "SiteStack":
+        """Starts Centrifugo, then the site; `extra_env` goes to the Django processes."""
         from testing.centrifugo import CentrifugoServer
 
         self.centrifugo = CentrifugoServer(
@@ -47,6 +56,7 @@ class SiteStack:
                 # Production settings redirect plain HTTP to HTTPS; the bench's loopback nginx
                 # has no TLS (a TLS terminator in front is a deployment's, not measured here).
                 "DJANGO_SECURE_SSL_REDIRECT": "false",
+                **extra_env,
             }
             self.site.start(**self.env)
         except BaseException:

@@ -1,3 +1,7 @@
+"""What the apps' input serializers share: strict fields, and one way to validate a request's input."""
+
+from typing import Any
+
 from rest_framework import serializers
 
 # The largest id PostgreSQL's bigint holds; larger cursor values are refused, not guessed.
@@ -11,3 +15,11 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """`data` (a request's body or query) through an input serializer: its validated data, or
+    a ValidationError (400, the project's error body)."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

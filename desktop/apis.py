@@ -4,6 +4,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.fields import validated
+
 from . import services
 
 
@@ -22,7 +24,6 @@ class DesktopSettingsApi(APIView):
 
     @extend_schema(request=DesktopSettingsSerializer, responses={200: DesktopSettingsSerializer})
     def patch(self, request: Request) -> Response:
-        params = DesktopSettingsSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        preference = services.desktop_settings_update(user=request.user, **params.validated_data)
+        params = validated(DesktopSettingsSerializer, request.data)
+        preference = services.desktop_settings_update(user=request.user, **params)
         return Response(DesktopSettingsSerializer(preference).data)

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.db.models import QuerySet
 
+from core.admin import ReadOnlyAdmin
+
 from .models import Digest, MemberAddedSummary, SentNotification
 
 
@@ -33,7 +35,7 @@ class StateFilter(admin.SimpleListFilter):
 
 
 @admin.register(SentNotification)
-class SentNotificationAdmin(admin.ModelAdmin):
+class SentNotificationAdmin(ReadOnlyAdmin):
     """Read-only: rows are written by the member-added service and its email task."""
 
     list_display = [
@@ -47,29 +49,17 @@ class SentNotificationAdmin(admin.ModelAdmin):
     def error(self, obj: SentNotification) -> str:
         return obj.last_error[:80]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(MemberAddedSummary)
-class MemberAddedSummaryAdmin(admin.ModelAdmin):
+class MemberAddedSummaryAdmin(ReadOnlyAdmin):
     """Read-only: summaries are opened by the member-added email task and sent by their own."""
 
     list_display = ["id", "recipient", "created_at", "due_at", "sent_at", "failed_at", "attempts"]
     raw_id_fields = ["recipient"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Digest)
-class DigestAdmin(admin.ModelAdmin):
+class DigestAdmin(ReadOnlyAdmin):
     """Read-only: windows are opened by the digest sweep and closed by the send task."""
 
     list_display = ["id", "user", "state", "opened_at", "due_at", "closed_at", "message_count", "attempts", "error"]
@@ -79,9 +69,3 @@ class DigestAdmin(admin.ModelAdmin):
     @admin.display(description="last error")
     def error(self, obj: Digest) -> str:
         return obj.last_error[:80]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

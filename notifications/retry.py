@@ -47,3 +47,11 @@ def retry_countdown(retries: int) -> float:
     do not all come back at the same moment."""
     ceiling = min(settings.NOTIFICATIONS_RETRY_BACKOFF_MAX, settings.NOTIFICATIONS_RETRY_BACKOFF * 2**retries)
     return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def retry_after(task, exc: BaseException) -> float:
+    """Seconds before `task` runs again after `exc`: once another run's claim may have
+    expired (ClaimBusy), else `retry_countdown`'s backoff."""
+    if isinstance(exc, ClaimBusy):
+        return exc.seconds + 1
+    return retry_countdown(task.request.retries)

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from . import services
 from .digest.tasks import digest_send, digest_sweep  # noqa: F401 (Celery's autodiscovery imports tasks.py)
-from .retry import EMAIL_TASK, TRANSIENT_ERRORS, ClaimBusy, retry_countdown
+from .retry import EMAIL_TASK, TRANSIENT_ERRORS, ClaimBusy, retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ def member_added_email_send(self, *, membership_id: int, recipient_id: int) -> b
         return services.member_added_email_send(membership_id=membership_id, recipient_id=recipient_id)
     except ClaimBusy as exc:
         # Another run is sending it (or died doing so): look again when its claim may expire.
-        raise self.retry(exc=exc, countdown=exc.seconds + 1) from exc
+        raise self.retry(exc=exc, countdown=retry_after(self, exc)) from exc
     except TRANSIENT_ERRORS as exc:
         # Clean-up already happened on the way out: the claim was released (the row is
         # unsent) and Django's backend closed the SMTP connection.
@@ -30,7 +30,7 @@ def member_added_email_send(self, *, membership_id: int, recipient_id: int) -> b
         if last_try:
             logger.error("member-added email %s→%s: retries ran out (%r)", membership_id, recipient_id, exc)
             raise
-        countdown = retry_countdown(self.request.retries)
+        countdown = retry_after(self, exc)
         logger.warning(
             "member-added email %s→%s failed (%r), retry in %.1fs", membership_id, recipient_id, exc, countdown
         )
@@ -42,10 +42,8 @@ def member_added_summary_send(self, *, summary_id: int) -> bool:
     """The summary of the member-added emails past a recipient's hourly limit (idempotent)."""
     try:
         return services.member_added_summary_send(summary_id=summary_id)
-    except ClaimBusy as exc:
-        raise self.retry(exc=exc, countdown=exc.seconds + 1) from exc
-    except TRANSIENT_ERRORS as exc:
-        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+    except (ClaimBusy, *TRANSIENT_ERRORS) as exc:
+        raise self.retry(exc=exc, countdown=retry_after(self, exc)) from exc
 
 
 @shared_task(
@@ -67,7 +65,7 @@ def verification_email_send(self, *, user_id: int) -> bool:
         if smtp_permanent(exc):
             logger.error("verification email to user %s refused for good: %r", user_id, exc)
             return False
-        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+        raise self.retry(exc=exc, countdown=retry_after(self, exc)) from exc
 
 
 @shared_task(name="notifications.pending_emails_resend", soft_time_limit=60, time_limit=90)

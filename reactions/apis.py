@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from chats import selectors as chat_selectors
 from chats.representations import iso_time, user_public_data
+from core.fields import validated
 from core.pagination import offset_page
 from core.throttling import ScopeThrottle
 
@@ -36,10 +37,9 @@ class ReactionListApi(APIView):
     def get(self, request: Request, chat_id: int, message_id: int) -> Response:
         chat = chat_selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         message = chat_selectors.message_get(chat=chat, message_id=message_id)
-        params = ReactionListInputSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        emoji = params.validated_data.pop("emoji", "")
-        rows, next_offset = offset_page(selectors.reaction_list(message=message, emoji=emoji), **params.validated_data)
+        params = validated(ReactionListInputSerializer, request.query_params)
+        emoji = params.pop("emoji", "")
+        rows, next_offset = offset_page(selectors.reaction_list(message=message, emoji=emoji), **params)
         results = [
             {"emoji": r.emoji, "user": user_public_data(r.user), "created_at": iso_time(r.created_at)} for r in rows
         ]
@@ -57,11 +57,8 @@ class ReactionListApi(APIView):
     def post(self, request: Request, chat_id: int, message_id: int) -> Response:
         """Adds the caller's reaction with this emoji, or takes it back if it is there."""
         chat_selectors.chat_get_for_member(chat_id=chat_id, user=request.user)  # members only
-        params = ReactionInputSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        data = services.reaction_toggle(
-            chat_id=chat_id, message_id=message_id, user=request.user, emoji=params.validated_data["emoji"]
-        )
+        emoji = validated(ReactionInputSerializer, request.data)["emoji"]
+        data = services.reaction_toggle(chat_id=chat_id, message_id=message_id, user=request.user, emoji=emoji)
         return Response(data)
 
 
@@ -74,9 +71,6 @@ class MyReactionListApi(APIView):
     def get(self, request: Request, chat_id: int) -> Response:
         """The caller's own reactions on the given messages of the chat (the page marks them)."""
         chat_selectors.chat_get_for_member(chat_id=chat_id, user=request.user)  # members only
-        params = MyReactionsInputSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        rows = selectors.reactions_of_user(
-            chat_id=chat_id, user_id=request.user.pk, message_ids=params.validated_data["message_id"]
-        )
+        message_ids = validated(MyReactionsInputSerializer, request.query_params)["message_id"]
+        rows = selectors.reactions_of_user(chat_id=chat_id, user_id=request.user.pk, message_ids=message_ids)
         return Response({"results": [{"message_id": m, "emoji": e} for m, e in rows]})

@@ -6,7 +6,6 @@ import asyncio
 import email
 import email.policy
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ from django.conf import settings
 
 from core.database import database_url
 
-from .processes import free_port, wait_until
+from .processes import GroupProcess, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -167,20 +166,22 @@ def background_env(*, smtp_port: int, workdir: Path, **extra: str) -> dict[str, 
     return env
 
 
-class CeleryWorker:
+class CeleryWorker(GroupProcess):
     """`celery worker` as a subprocess in a session (process group) of its own, so SIGKILL
-    reaches the parent and its prefork children at once, as when a machine loses a worker."""
+    reaches the parent and its prefork children at once, as when a machine loses a worker.
+    `stop` is a warm shutdown: unfinished messages go back."""
+
+    stop_timeout = 20
 
     def __init__(
         self, *, env: dict[str, str], log_path: Path, queues: tuple[str, ...] = WORKER_QUEUES, name: str = "test"
     ):
         self.env, self.log_path, self.queues, self.name = env, log_path, queues, name
-        self.proc: subprocess.Popen | None = None
 
     def start(self, *, timeout: float = 90) -> None:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
+            self.process = subprocess.Popen(
                 [
                     CELERY, "-A", "messenger", "worker",
                     "-Q", ",".join(self.queues),
@@ -194,32 +195,13 @@ class CeleryWorker:
             )  # fmt: skip
 
         def ready() -> bool:
-            if self.proc.poll() is not None:
+            if self.process.poll() is not None:
                 raise RuntimeError(f"celery worker exited: {self.log_path.read_text()[offset:][-3000:]}")
             with self.log_path.open("rb") as log:
                 log.seek(offset)
                 return b" ready." in log.read()
 
         wait_until(ready, timeout=timeout, what="the celery worker", interval=0.2)
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL to the worker and its children: no shutdown, no acknowledgement."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if not self.alive:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)  # warm shutdown: unfinished messages go back
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 class BrokerState:

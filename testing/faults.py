@@ -38,7 +38,7 @@ import httpx
 import psycopg
 
 from .background import CELERY, QUEUES, ROOT, CeleryWorker, SmtpServer, background_env
-from .processes import free_port, process_stop, wait_until
+from .processes import GroupProcess, free_port, process_stop, wait_until
 from .site import SiteServer
 
 logger = logging.getLogger(__name__)
@@ -130,12 +130,11 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class BeatProcess:
+class BeatProcess(GroupProcess):
     """celery beat with the database scheduler, as `make run`'s [program:beat]."""
 
     def __init__(self, *, env: dict[str, str], log_path: Path) -> None:
         self.env, self.log_path = env, log_path
-        self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
@@ -144,22 +143,6 @@ class BeatProcess:
                  "--pidfile="],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.alive:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def process_tree(pid: int) -> list[int]:

@@ -4,6 +4,7 @@ and a server subprocess with its log."""
 import contextlib
 import os
 import random
+import signal
 import socket
 import subprocess
 import time
@@ -109,6 +110,33 @@ class ServerProcess:
         if self._log:
             self._log.close()
             self._log = None
+
+
+class GroupProcess:
+    """A subprocess started in a session (process group) of its own, so that a SIGKILL
+    reaches it and its children at once, as when a machine loses them. Subclasses start
+    `process`; `stop` gives it `stop_timeout` seconds after SIGTERM."""
+
+    process: subprocess.Popen | None = None
+    stop_timeout: float = 15
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL to the process and its children: no shutdown, no acknowledgement."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if not self.alive:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
 
 def django_environment(*, settings_module: str, application_name: str) -> dict[str, str]:

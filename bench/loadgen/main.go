@@ -1,4 +1,4 @@
-// Command loadgen is the benchmark's load generator (bench/run.py drives it): HTTP
+// Command loadgen is the benchmark's load generator (bench/measure.py's Loadgen drives it): HTTP
 // requests at a fixed offered rate or at saturation, and thousands of WebSocket clients
 // that match every publication to the POST that caused it.
 //

@@ -6,7 +6,7 @@ import (
 	"os"
 )
 
-// Scenario is what the Python runner (bench/run.py) writes: who connects, what is posted
+// Scenario is what the Python runner (bench/measure.py's Loadgen) writes: who connects, what is posted
 // and at which rate. Tokens are minted by the runner beforehand, so token issue is not on
 // the measured path (the `http` mode measures it on its own).
 type Scenario struct {
@@ -103,40 +103,28 @@ func loadScenario(path string) (*Scenario, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if s.ConnectConcurrency <= 0 {
-		s.ConnectConcurrency = 200
-	}
-	if s.ConnectTimeoutS <= 0 {
-		s.ConnectTimeoutS = 120
-	}
-	if s.DrainS <= 0 {
-		s.DrainS = 5
-	}
+	orDefault(&s.ConnectConcurrency, 200)
+	orDefault(&s.ConnectTimeoutS, 120)
+	orDefault(&s.DrainS, 5)
 	if h := s.HTTP; h != nil {
-		if h.Method == "" {
-			h.Method = "POST"
-		}
-		if h.Path == "" {
-			h.Path = "/api/chats/%d/messages/"
-		}
-		if h.Concurrency <= 0 {
-			h.Concurrency = 64
-		}
-		if h.TimeoutS <= 0 {
-			h.TimeoutS = 30
-		}
-		if h.MaxInflight <= 0 {
-			h.MaxInflight = 4096
-		}
-		if h.Text == "" {
-			h.Text = "bench"
-		}
-		if h.MaxRequests <= 0 {
-			h.MaxRequests = 200_000
-		}
+		orDefault(&h.Method, "POST")
+		orDefault(&h.Path, "/api/chats/%d/messages/")
+		orDefault(&h.Concurrency, 64)
+		orDefault(&h.TimeoutS, 30)
+		orDefault(&h.MaxInflight, 4096)
+		orDefault(&h.Text, "bench")
+		orDefault(&h.MaxRequests, 200_000)
 		if len(h.Posters) == 0 {
 			return nil, fmt.Errorf("%s: http.posters is empty", path)
 		}
 	}
 	return &s, nil
+}
+
+// orDefault sets *v to value when the scenario left it out (zero, or below zero for a number).
+func orDefault[T int | float64 | string](v *T, value T) {
+	var zero T
+	if *v <= zero {
+		*v = value
+	}
 }

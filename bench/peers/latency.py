@@ -14,7 +14,6 @@ figure of record.
 import argparse
 import asyncio
 import json
-import logging
 import os
 import resource
 import time
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from bench.peers import django_setup
 from bench.peers.clients import PEERS
 from bench.peers.server import PeerServer
 from bench.procs import cpu_seconds
@@ -154,21 +154,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.peers.settings"
-    import django
+    django_setup()
+    from bench.peers.population import peer_running
 
-    django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    from bench.peers.population import bench_database, population_make
-
-    server_class, client = PEERS[args.peer]
-    with bench_database(f"bench_peer_{args.peer}_latency") as database_url:
-        population = population_make(readers=args.clients, chat_size=args.chat_size)
-        server = server_class(workers=args.workers).start(DATABASE_URL=database_url)
-        try:
-            result = asyncio.run(latency_run(server, client, population, rate=args.rate, seconds=args.seconds))
-        finally:
-            server.stop()
+    running = peer_running(
+        args.peer, purpose="latency", workers=args.workers, readers=args.clients, chat_size=args.chat_size
+    )
+    with running as (server, client, population):
+        result = asyncio.run(latency_run(server, client, population, rate=args.rate, seconds=args.seconds))
     result["peer"], result["workers"] = args.peer, args.workers
     print(json.dumps(result, indent=1))
 

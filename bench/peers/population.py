@@ -1,5 +1,6 @@
 """Setup shared by the peers' smoke checks and latency runs: a database of their own (created,
-migrated and dropped, like the other benchmarks') and users in chats, made with the ORM."""
+migrated and dropped, like the other benchmarks'), users in chats made with the ORM, and the
+peer started on them. Imported after `bench.peers.django_setup()`."""
 
 import contextlib
 import uuid
@@ -10,6 +11,8 @@ from django.db import connection, transaction
 
 from accounts.models import User
 from accounts.services import tokens_create
+from bench.peers.clients import PEERS, ChannelsSocket, SocketIOSocket
+from bench.peers.server import PeerServer
 from chats.models import Chat, Membership
 from core.database import database_url
 
@@ -23,6 +26,23 @@ def bench_database(name: str = "bench_peer_channels") -> Iterator[str]:
         yield database_url(sslmode="disable")
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+@contextlib.contextmanager
+def peer_running(
+    peer: str, *, purpose: str, workers: int, readers: int, chat_size: int
+) -> Iterator[tuple[PeerServer, type[ChannelsSocket] | type[SocketIOSocket], "Population"]]:
+    """Peer `peer` (bench.peers.clients.PEERS) with `workers` processes, started on database
+    `bench_peer_<peer>_<purpose>` holding `population_make(readers, chat_size)`; yields the
+    server, its client class and the population, then stops the peer and drops the database."""
+    server_class, client = PEERS[peer]
+    with bench_database(f"bench_peer_{peer}_{purpose}") as url:
+        population = population_make(readers=readers, chat_size=chat_size)
+        server = server_class(workers=workers).start(DATABASE_URL=url)
+        try:
+            yield server, client, population
+        finally:
+            server.stop()
 
 
 @dataclass

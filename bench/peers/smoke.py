@@ -8,14 +8,13 @@ Starts the peer on a free port against a database of its own.
 import argparse
 import asyncio
 import json
-import logging
-import os
 import sys
 import uuid
 
 import httpx
 
-from bench.peers.clients import PEERS, RefusedError
+from bench.peers import django_setup
+from bench.peers.clients import RefusedError
 
 MESSAGES = 20
 
@@ -72,23 +71,14 @@ def main() -> None:
     parser.add_argument("--peer", choices=["channels", "socketio"], default="channels")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.peers.settings"
-    import django
+    django_setup()
+    from bench.peers.population import peer_running
 
-    django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    from bench.peers.population import bench_database, population_make
-
-    server_class, client = PEERS[args.peer]
-    with bench_database(f"bench_peer_{args.peer}_smoke") as database_url:
-        population = population_make(readers=1, chat_size=2)
+    with peer_running(args.peer, purpose="smoke", workers=args.workers, readers=1, chat_size=2) as running:
+        server, client, population = running
         # Two members of one chat: the poster and a reader.
         tokens = [population.poster_token, population.reader_tokens[0]]
-        server = server_class(workers=args.workers).start(DATABASE_URL=database_url)
-        try:
-            failures = asyncio.run(smoke_run(server, client, tokens=tokens, chat_id=population.chats[0][0]))
-        finally:
-            server.stop()
+        failures = asyncio.run(smoke_run(server, client, tokens=tokens, chat_id=population.chats[0][0]))
     print(
         "FAILED:\n  " + "\n  ".join(failures) if failures else f"OK: 2 clients x {MESSAGES} messages, each exactly once"
     )

@@ -3,7 +3,7 @@ against a 2-member chat; POST latency, receipts, memory per big-room message."""
 
 from typing import TYPE_CHECKING
 
-from bench.measure import bad_statuses, limit_text, log, phase
+from bench.measure import bad_statuses, log, phase, scenario_summary
 from bench.population import connection_token, subscriptions
 
 if TYPE_CHECKING:
@@ -94,16 +94,10 @@ def run(suite: "Suite") -> dict:
         f"  POST p50 big {big.get('p50')} ms vs pair {pair.get('p50')} ms; "
         f"receipt p99 {figures['receipt_p99_ms']} ms; lost {rec['lost']}"
     )
-    return {
-        "name": "Big room",
-        "target": TARGET,
-        "figures": figures,
-        "measured": f"{rec['ready']:,} of {len(members):,} members connected; POSTs {figures['statuses']}; "
+    measured = (
+        f"{rec['ready']:,} of {len(members):,} members connected; POSTs {figures['statuses']}; "
         f"accepted POST p50 {big.get('p50')} ms vs {pair.get('p50')} ms "
         f"(×{figures['post_p50_ratio']}); receipt p99 {figures['receipt_p99_ms']} ms, lost {rec['lost']}; "
-        f"RSS KiB per big-room message: {memory}",
-        "met": met,
-        "limits": limit_text(result.get("window", {})),
-        "window": result.get("window", {}),
-        "runs": [result],
-    }
+        f"RSS KiB per big-room message: {memory}"
+    )
+    return scenario_summary(NAME, TARGET, figures, measured, met, result)

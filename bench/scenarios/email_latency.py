@@ -16,10 +16,8 @@ bench/results/email_latency.json.
 """
 
 import argparse
-import json
 import logging
 import os
-import platform
 import tempfile
 import time
 import uuid
@@ -35,6 +33,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import token_create
+from bench.measure import machine, results_write
 from bench.stats import percentile
 from chats.models import Membership
 from chats.services import chat_create, chat_member_add
@@ -42,8 +41,6 @@ from core.database import database_url
 from testing.background import CeleryWorker, SmtpServer
 from testing.site import UvicornServer
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "bench" / "results" / "email_latency.json"
 DATABASE = "bench_email"
 
 
@@ -154,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
             "worker": "celery prefork, concurrency 2, queues default,email,reports, prefetch 1, acks_late",
             "smtp": "aiosmtpd in the bench process, loopback",
             "web": "uvicorn, 1 process",
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other work), {platform.system()}",
+            "machine": machine(),
         },
     }
     lat = result["latency_ms"]
@@ -163,10 +160,4 @@ def main(argv: list[str] | None = None) -> None:
         f"API call -> SMTP arrival p50 {lat['p50']} ms, p99 {lat['p99']} ms, max {lat['max']} ms "
         f"(API call p50 {result['api_call_ms']['p50']} ms); duplicates {result['duplicates']}"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {RESULTS.relative_to(ROOT)}")
-
-
-if __name__ == "__main__":
-    main()
+    results_write("email_latency", result)

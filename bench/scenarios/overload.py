@@ -3,7 +3,7 @@ phases; refusals, their latency, deliveries and the recovery."""
 
 from typing import TYPE_CHECKING
 
-from bench.measure import bad_statuses, limit_text, log, phase
+from bench.measure import bad_statuses, log, phase, scenario_summary
 
 if TYPE_CHECKING:
     from bench.suite import Suite
@@ -83,15 +83,9 @@ def run(suite: "Suite") -> dict:
         and recovered is not None
         and recovered <= 5
     )
-    return {
-        "name": "Overload",
-        "target": TARGET,
-        "figures": figures,
-        "measured": f"{rate}/s offered: {statuses}; 503 max {figures['refused_max_ms']} ms; "
+    measured = (
+        f"{rate}/s offered: {statuses}; 503 max {figures['refused_max_ms']} ms; "
         f"lost {rec['lost']} of {rec['expected']}; "
-        f"normal (p99 ≤ {normal:.0f} ms) after {recovered} s",
-        "met": met,
-        "limits": limit_text(result.get("window", {})),
-        "window": result.get("window", {}),
-        "runs": [result],
-    }
+        f"normal (p99 ≤ {normal:.0f} ms) after {recovered} s"
+    )
+    return scenario_summary(NAME, TARGET, figures, measured, met, result)

@@ -55,7 +55,7 @@ def processes(stack: FaultStack) -> dict[str, list[int]]:
         "web (gunicorn)": stack.site.web.process.pid,
         "feed (uvicorn)": stack.site.feed.process.pid,
         "centrifugo": stack.centrifugo.process.pid,
-        "worker (celery)": stack.worker.proc.pid,
+        "worker (celery)": stack.worker.process.pid,
         "beat": stack.beat.process.pid,
         "postgresql": postmaster,
         "redis": stack.redis.process.pid,

@@ -7,23 +7,15 @@ import pytest
 from django.db import transaction
 
 from chats import services
-from realtime.models import CentrifugoOutbox, Event
+from realtime.models import CentrifugoOutbox
+from testing.plugins.data import events_since
 
 pytestmark = pytest.mark.django_db
 
 
-def _events_since(mark: int) -> list[Event]:
-    return list(Event.objects.filter(id__gt=mark).order_by("id"))
-
-
-@pytest.fixture
-def mark() -> int:
-    return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
-
-
 def test_message_created_matches_rest_read_and_goes_to_the_chat_channel(team, client_for, mark):
     response = client_for(team.member).post(f"/api/chats/{team.chat.pk}/messages/", {"text": "hello"}, format="json")
-    [event] = _events_since(mark)
+    [event] = events_since(mark)
     assert event.type == "message.created"
     assert event.data == response.json()
     assert event.to_members and event.also_to == []
@@ -38,9 +30,9 @@ def test_a_message_costs_the_same_rows_for_a_big_chat(team, make_user, mark):
     """One event row and one outbox row, without member lists, whatever the chat's size."""
     for _ in range(30):
         services.chat_member_add(chat=team.chat, user=make_user(), added_by=team.owner)
-    mark = _events_since(0)[-1].pk
+    mark = events_since(0)[-1].pk
     services.message_create(chat_id=team.chat.pk, author=team.member, text="to 33")
-    [event] = _events_since(mark)
+    [event] = events_since(mark)
     outbox = CentrifugoOutbox.objects.filter(payload__idempotency_key=f"event-{event.pk}")
     assert [row.method for row in outbox] == ["publish"]
     assert event.also_to == [] and "channels" not in outbox[0].payload
@@ -57,7 +49,7 @@ def test_each_service_emits_one_event_of_its_type(team, make_user, mark):
     services.chat_member_remove(chat=team.chat, user_id=newcomer.pk, actor=team.owner)
     services.chat_delete(chat=team.chat, actor=team.owner)
 
-    events = _events_since(mark)
+    events = events_since(mark)
     assert [e.type for e in events] == [
         "message.created",
         "message.updated",
@@ -84,7 +76,7 @@ def test_each_service_emits_one_event_of_its_type(team, make_user, mark):
 def test_a_refused_write_emits_nothing(team, mark):
     with pytest.raises(Exception):  # noqa: B017 - the service's own refusal
         services.chat_update(chat=team.chat, actor=team.member, title="nope")
-    assert _events_since(mark) == []
+    assert events_since(mark) == []
 
 
 def test_a_rolled_back_write_leaves_no_event_and_no_outbox_row(team, mark):
@@ -92,7 +84,7 @@ def test_a_rolled_back_write_leaves_no_event_and_no_outbox_row(team, mark):
     with pytest.raises(RuntimeError), transaction.atomic():
         services.message_create(chat_id=team.chat.pk, author=team.member, text="never")
         raise RuntimeError("rolled back")
-    assert _events_since(mark) == []
+    assert events_since(mark) == []
     assert CentrifugoOutbox.objects.count() == outbox_before
 
 

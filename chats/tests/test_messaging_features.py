@@ -5,18 +5,9 @@ import pytest
 
 from chats import services
 from chats.models import MessageEdit
-from realtime.models import Event
+from testing.plugins.data import events_since
 
 pytestmark = pytest.mark.django_db
-
-
-def _events_since(mark: int) -> list[Event]:
-    return list(Event.objects.filter(id__gt=mark).order_by("id"))
-
-
-@pytest.fixture
-def mark() -> int:
-    return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 def _url(chat, message=None, tail=""):
@@ -30,7 +21,7 @@ def _url(chat, message=None, tail=""):
 def test_a_reply_quotes_its_original_in_rest_and_in_its_event(team, client_for, mark):
     original, _ = services.message_create(chat_id=team.chat.pk, author=team.owner, text="lunch at noon?")
     member = client_for(team.member)
-    mark = _events_since(0)[-1].pk
+    mark = events_since(0)[-1].pk
     response = member.post(_url(team.chat), {"text": "yes", "reply_to": original.pk}, format="json")
     assert response.status_code == 201
     reply = response.json()
@@ -40,7 +31,7 @@ def test_a_reply_quotes_its_original_in_rest_and_in_its_event(team, client_for, 
         "text": "lunch at noon?",
         "deleted": False,
     }
-    [event] = _events_since(mark)
+    [event] = events_since(mark)
     assert event.type == "message.created" and event.data == reply
     listed = {m["id"]: m for m in member.get(_url(team.chat)).json()["results"]}
     assert listed[reply["id"]] == reply
@@ -96,7 +87,7 @@ def test_edits_are_listed_oldest_first_and_only_to_members(team, client_for, mar
     edited = author.patch(_url(team.chat, message.pk), {"text": "v3"}, format="json").json()
     # Earlier versions live in the edit history only: the event log's earlier events carry
     # the newest text (message_events_redact), as after a delete.
-    events = [e for e in _events_since(mark) if e.type == "message.updated"]
+    events = [e for e in events_since(mark) if e.type == "message.updated"]
     assert [e.data["text"] for e in events] == ["v3", "v3"] and events[-1].data == edited
     history = client_for(team.admin).get(_url(team.chat, message.pk, "edits/"))
     assert history.status_code == 200
@@ -141,7 +132,7 @@ def test_in_an_announcement_chat_only_admins_post(team, client_for, mark):
     response = owner.patch(f"/api/chats/{team.chat.pk}/", {"announcement": True}, format="json")
     assert response.status_code == 200 and response.json()["announcement"] is True
     assert response.json()["title"] == "Team"
-    [event] = _events_since(mark)
+    [event] = events_since(mark)
     assert event.type == "chat.updated" and event.data == response.json()
     refused = member.post(_url(team.chat), {"text": "may I?"}, format="json")
     assert refused.status_code == 403

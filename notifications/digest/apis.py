@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from core.fields import validated
 
 from . import services as digest_services
 
@@ -36,9 +37,8 @@ class NotificationSettingsApi(APIView):
 
     @extend_schema(request=DigestSettingsUpdateSerializer, responses={200: DigestSettingsSerializer})
     def patch(self, request: Request) -> Response:
-        params = DigestSettingsUpdateSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        preference = digest_services.digest_settings_update(user=request.user, **params.validated_data)
+        params = validated(DigestSettingsUpdateSerializer, request.data)
+        preference = digest_services.digest_settings_update(user=request.user, **params)
         return Response(DigestSettingsSerializer(preference).data)
 
 

@@ -5,7 +5,7 @@ import logging
 
 from celery import shared_task
 
-from ..retry import EMAIL_TASK, TRANSIENT_ERRORS, ClaimBusy, retry_countdown
+from ..retry import EMAIL_TASK, TRANSIENT_ERRORS, ClaimBusy, retry_after
 from . import services as digest_services
 
 logger = logging.getLogger(__name__)
@@ -22,9 +22,9 @@ def digest_send(self, *, digest_id: int) -> str:
     try:
         return digest_services.digest_send(digest_id=digest_id)
     except ClaimBusy as exc:
-        raise self.retry(exc=exc, countdown=exc.seconds + 1) from exc
+        raise self.retry(exc=exc, countdown=retry_after(self, exc)) from exc
     except TRANSIENT_ERRORS as exc:
         digest_services.digest_failed(digest_id=digest_id, error=repr(exc))
-        countdown = retry_countdown(self.request.retries)
+        countdown = retry_after(self, exc)
         logger.warning("digest %s failed (%r), retry in %.1fs", digest_id, exc, countdown)
         raise self.retry(exc=exc, countdown=countdown) from exc

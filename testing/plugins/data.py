@@ -84,6 +84,26 @@ def team(make_user) -> ChatWithRoles:
     return ChatWithRoles(make_user)
 
 
+def last_event_id() -> int:
+    """The newest event's id (0 when there is none): a mark to read the events after."""
+    from realtime.models import Event
+
+    return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def events_since(mark: int) -> list:
+    """The events after `mark`, oldest first."""
+    from realtime.models import Event
+
+    return list(Event.objects.filter(id__gt=mark).order_by("id"))
+
+
+@pytest.fixture
+def mark(db) -> int:
+    """The newest event's id before the test's own writes (`events_since(mark)`)."""
+    return last_event_id()
+
+
 @pytest.fixture(autouse=True)
 def events_match_the_contract(request) -> Iterator[None]:
     """Every event a test makes (every row it adds to the event log, whoever wrote it: the
@@ -97,9 +117,8 @@ def events_match_the_contract(request) -> Iterator[None]:
     # Set up here, so that the database is torn down (flushed or rolled back) after the check.
     request.getfixturevalue(database or "_django_db_helper")
     from realtime.contract import event_validate
-    from realtime.models import Event
 
-    mark = Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    mark = last_event_id()
     yield
-    for event in Event.objects.filter(id__gt=mark).order_by("id").iterator():
+    for event in events_since(mark):
         event_validate(event.envelope())

@@ -119,6 +119,16 @@ class Crowd:
                 chat_member_add(chat=chat, user=user, role=Membership.Role.MEMBER, added_by=self.poster)
                 self.readers[chat.pk].append(user)
 
+    def watch(self, stack: contextlib.ExitStack, url: str) -> list[tuple[Chat, ChannelClient]]:
+        """A Centrifugo client per reader through `url` (closed with `stack`), all subscribed."""
+        pairs = [
+            (chat, stack.enter_context(ws_client(url, user, chat)))
+            for chat in self.chats
+            for user in self.readers[chat.pk]
+        ]
+        all_subscribed([c for _, c in pairs])
+        return pairs
+
     def post(self, base_url: str, chat: Chat, text: str) -> int | None:
         """The message's id, or None when the POST failed. A 503 (nginx: the node it tried
         died under the request) is retried with the same client_id, as the API says clients
@@ -180,6 +190,14 @@ def tally(expected: set[int], received: list[int]) -> dict[str, int]:
         "lost": len(expected - set(seen)),
         "duplicated": sum(count - 1 for count in seen.values() if count > 1),
     }
+
+
+def pairs_tally(pairs: list[tuple[Chat, ChannelClient]], expected: dict[int, set[int]]) -> dict[str, int]:
+    """`tally` summed over every (chat, client) pair."""
+    counts: dict[str, int] = {}
+    for chat, client in pairs:
+        merge(counts, tally(expected[chat.pk], message_ids(client)))
+    return counts
 
 
 def merge(into: dict[str, int], counts: dict[str, int]) -> None:
@@ -273,10 +291,10 @@ def test_cross_node_delivery_presence_history_idempotency(cluster, transactional
             "received_per_feed_node": {},
         }
         for name, pairs in clients.items():
-            counts: dict[str, int] = {"clients": len(pairs)}
-            for chat, client in pairs:
-                merge(counts, tally(expected_by_chat[chat.pk], message_ids(client)))
-            result["received_per_centrifugo_node"][name] = counts
+            result["received_per_centrifugo_node"][name] = {
+                "clients": len(pairs),
+                **pairs_tally(pairs, expected_by_chat),
+            }
         for name, reader in feeds.items():
             result["received_per_feed_node"][name] = tally(everything, reader.ids)
 
@@ -325,12 +343,7 @@ def test_centrifugo_node_killed_clients_recover_on_the_other(cluster, transactio
     config = cluster.config
     crowd = Crowd(chats=3, readers=4)
     with contextlib.ExitStack() as stack:
-        pairs = [
-            (chat, stack.enter_context(ws_client(config.site_url, user, chat)))
-            for chat in crowd.chats
-            for user in crowd.readers[chat.pk]
-        ]
-        all_subscribed([c for _, c in pairs])
+        pairs = crowd.watch(stack, config.site_url)
         before = wait_until(
             # At least: a client of the test before may linger until its ping times out.
             lambda: clients_per_node(cluster, when=lambda c: sum(c.values()) >= len(pairs)),
@@ -364,9 +377,7 @@ def test_centrifugo_node_killed_clients_recover_on_the_other(cluster, transactio
             what="centrifugo2 holding every client",
         )
         reconnected = [c for _, c in pairs if len(c.subscribed) > 1]
-        counts: dict[str, int] = {}
-        for chat, client in pairs:
-            merge(counts, tally(expected[chat.pk], message_ids(client)))
+        counts = pairs_tally(pairs, expected)
         result = {
             "clients": len(pairs),
             "clients_per_node_before_kill": before,
@@ -428,12 +439,7 @@ def test_redis_shard_restarted(cluster, transactional_db):
     config = cluster.config
     crowd = Crowd(chats=4, readers=2)
     with contextlib.ExitStack() as stack:
-        pairs = [
-            (chat, stack.enter_context(ws_client(config.site_url, user, chat)))
-            for chat in crowd.chats
-            for user in crowd.readers[chat.pk]
-        ]
-        all_subscribed([c for _, c in pairs])
+        pairs = crowd.watch(stack, config.site_url)
         cluster.restart("redis2")
         restarted_at = time.monotonic()
         expected: dict[int, set[int]] = {chat.pk: set() for chat in crowd.chats}
@@ -453,9 +459,7 @@ def test_redis_shard_restarted(cluster, transactional_db):
             interval=0.2,
         )
         time.sleep(1)
-        counts: dict[str, int] = {}
-        for chat, client in pairs:
-            merge(counts, tally(expected[chat.pk], message_ids(client)))
+        counts = pairs_tally(pairs, expected)
         result = {
             "clients": len(pairs),
             "failed_posts": failed,

@@ -72,15 +72,33 @@ def _run_with_fault(
     return counts
 
 
-def test_centrifugo_killed_with_the_redis_engine_recovers_from_history(stack):
+def _down_for(
+    seconds: float, stop: Callable[[], object], start: Callable[[], object]
+) -> Callable[[LoadRun], dict[str, Any]]:
+    """The fault: `stop`, `seconds` of outage, `start`."""
+
     def fault(run: LoadRun) -> dict[str, Any]:
+        stop()
+        time.sleep(seconds)
+        start()
+        return {"down_seconds": seconds}
+
+    return fault
+
+
+def _centrifugo_killed(stack: FaultStack, engine: str) -> dict[str, Any]:
+    """Centrifugo (`engine`) SIGKILLed under load and started again 10 s later: the counts."""
+
+    def kill() -> None:
         stack.centrifugo.process.send_signal(signal.SIGKILL)
         stack.centrifugo.process.wait()
-        time.sleep(10)
-        stack.centrifugo.start()
-        return {"down_seconds": 10}
 
-    counts = _run_with_fault(stack, "centrifugo_sigkill_redis_engine", fault, seconds=18)
+    fault = _down_for(10, kill, lambda: stack.centrifugo.start())
+    return _run_with_fault(stack, f"centrifugo_sigkill_{engine}_engine", fault, seconds=18)
+
+
+def test_centrifugo_killed_with_the_redis_engine_recovers_from_history(stack):
+    counts = _centrifugo_killed(stack, "redis")
     websocket = counts["transports"]["websocket"]
     assert websocket["reconnects"] >= 1
     # History survived in Redis: the client resubscribed with everything it missed.
@@ -89,16 +107,8 @@ def test_centrifugo_killed_with_the_redis_engine_recovers_from_history(stack):
 
 def test_centrifugo_killed_with_the_memory_engine_the_client_catches_up_over_rest(stack):
     stack.centrifugo_start(engine="memory")
-
-    def fault(run: LoadRun) -> dict[str, Any]:
-        stack.centrifugo.process.send_signal(signal.SIGKILL)
-        stack.centrifugo.process.wait()
-        time.sleep(10)
-        stack.centrifugo.start()
-        return {"down_seconds": 10}
-
     try:
-        counts = _run_with_fault(stack, "centrifugo_sigkill_memory_engine", fault, seconds=18)
+        counts = _centrifugo_killed(stack, "memory")
     finally:
         stack.centrifugo_start(engine="redis")
     websocket = counts["transports"]["websocket"]
@@ -107,13 +117,7 @@ def test_centrifugo_killed_with_the_memory_engine_the_client_catches_up_over_res
 
 
 def test_redis_restarted(stack):
-    def fault(run: LoadRun) -> dict[str, Any]:
-        stack.redis.stop()
-        time.sleep(5)
-        stack.redis.start()
-        return {"down_seconds": 5}
-
-    _run_with_fault(stack, "redis_restart", fault)
+    _run_with_fault(stack, "redis_restart", _down_for(5, stack.redis.stop, stack.redis.start))
 
 
 def test_celery_worker_killed_mid_task_and_beat_restarted(stack):
@@ -134,13 +138,7 @@ def test_celery_worker_killed_mid_task_and_beat_restarted(stack):
 
 
 def test_smtp_server_down(stack):
-    def fault(run: LoadRun) -> dict[str, Any]:
-        stack.smtp.stop()
-        time.sleep(20)
-        stack.smtp.start()
-        return {"down_seconds": 20}
-
-    _run_with_fault(stack, "smtp_down", fault, seconds=24)
+    _run_with_fault(stack, "smtp_down", _down_for(20, stack.smtp.stop, stack.smtp.start), seconds=24)
 
 
 def test_postgresql_restarted_the_api_answers_503_json_at_once_and_recovers(stack):

@@ -1,7 +1,7 @@
 """Upload of a 10 MB image → the thumbnail's `attachment.updated` event at the other member.
 
-    .venv/bin/python bench/attachment_latency.py              # 5 rounds each of a JPEG and a PNG
-    .venv/bin/python bench/attachment_latency.py --rounds 3 --megabytes 10
+    .venv/bin/python -m bench attachment-latency              # 5 rounds each of a JPEG and a PNG
+    .venv/bin/python -m bench attachment-latency --rounds 3 --megabytes 10
 
 The whole path as `make run` serves it: nginx (the upload spooled to its temp file) →
 gunicorn (Django streams the multipart body to a temp file, checks the content, moves it into
@@ -16,43 +16,32 @@ Bounded: every wait has a timeout. Prints medians and writes bench/results/attac
 
 import argparse
 import io
-import json
 import logging
 import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.local")
+import httpx
+import redis
+from django.conf import settings
+from django.db import connection
+from PIL import Image
 
-import django  # noqa: E402
+from accounts.models import User
+from accounts.services import token_create
+from bench.measure import machine, results_write
+from bench.stack import SiteStack
+from chats.services import chat_create
+from core.database import database_url
+from realtime.services import chat_channel
+from realtime.tokens import connection_token_issue, subscription_token_issue
+from testing.background import CeleryWorker
+from testing.centrifugo import ChannelClient
 
-django.setup()
-
-import httpx  # noqa: E402
-import redis  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from accounts.models import User  # noqa: E402
-from accounts.services import token_create  # noqa: E402
-from chats.services import chat_create  # noqa: E402
-from core.database import database_url  # noqa: E402
-from realtime.services import chat_channel  # noqa: E402
-from realtime.tokens import connection_token_issue, subscription_token_issue  # noqa: E402
-from testing.background import CeleryWorker  # noqa: E402
-from testing.centrifugo import CentrifugoServer, ChannelClient  # noqa: E402
-from testing.site import SiteServer  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results" / "attachment_latency.json"
 DATABASE = "bench_media"
 
 
@@ -70,12 +59,12 @@ def image_bytes(kind: str, megabytes: float) -> tuple[bytes, tuple[int, int]]:
         side = int(side * (target / out.tell()) ** 0.5 * 1.02) + 8
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--megabytes", type=float, default=10)
     parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for each thumbnail event")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     connection.settings_dict["TEST"]["NAME"] = DATABASE
@@ -93,20 +82,11 @@ def main() -> None:
     }
     os.environ.update(ATTACHMENTS_ROOT=str(storage_root), CELERY_KEY_PREFIX=prefix)
     worker = CeleryWorker(env=env, log_path=workdir / "worker.log", queues=("media", "default"), name="bench-media")
-    site = SiteServer(workdir=workdir / "site", settings_module="messenger.settings.local")
-    centrifugo = None
+    stack = SiteStack(workdir=workdir / "site", settings_module="messenger.settings.local", workers=2)
     rounds: list[dict] = []
     try:
         worker.start()
-        centrifugo = CentrifugoServer(
-            origin=site.url,
-            log_level="warn",
-            workdir=workdir / "centrifugo",
-            port=site.centrifugo_port,
-            internal_port=site.centrifugo_internal_port,
-        )
-        centrifugo.start()
-        site.start(ATTACHMENTS_ROOT=str(storage_root), CELERY_KEY_PREFIX=prefix, LOG_LEVEL="WARNING")
+        stack.start(ATTACHMENTS_ROOT=str(storage_root), CELERY_KEY_PREFIX=prefix)
 
         sender = User.objects.create_user(username="sender", email="sender@example.com", password=None)
         reader = User.objects.create_user(username="reader", email="reader@example.com", password=None)
@@ -116,12 +96,12 @@ def main() -> None:
         images = {kind: image_bytes(kind, args.megabytes) for kind in ("jpeg", "png")}
         with (
             ChannelClient(
-                url=centrifugo.ws_url,
+                url=stack.centrifugo.ws_url,
                 channel=channel,
                 token=lambda: connection_token_issue(user=reader)["token"],
                 sub_token=lambda: subscription_token_issue(user=reader, channel=channel)["token"],
             ) as client,
-            httpx.Client(base_url=site.url, headers=headers, timeout=60) as http,
+            httpx.Client(base_url=stack.url, headers=headers, timeout=60) as http,
         ):
             assert client.wait_for(lambda c: c.subscribed, timeout=15), "the reader did not subscribe"
             for kind, (content, size) in images.items():
@@ -154,9 +134,7 @@ def main() -> None:
                     )
                     print(f"{kind} {len(content) / 1e6:.1f} MB: {rounds[-1]}", flush=True)
     finally:
-        site.stop()
-        if centrifugo is not None:
-            centrifugo.stop()
+        stack.stop()
         worker.stop()
         keys = list(redis.Redis.from_url(settings.REDIS_URL).scan_iter(match=f"{prefix}*", count=1000))
         if keys:
@@ -185,7 +163,7 @@ def main() -> None:
         "setup": {
             "path": "httpx → nginx → gunicorn (local settings) → storage → Redis → celery prefork (media queue) "
             "→ outbox → Centrifugo (memory engine) → centrifuge-python client",
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other work), {platform.system()}",
+            "machine": machine(),
         },
     }
     for kind, figures in summary.items():
@@ -194,10 +172,4 @@ def main() -> None:
             f"{figures['upload_ms_median']} ms, POST → thumbnail event at the other client p50 "
             f"{figures['to_thumbnail_event_ms_median']} ms, max {figures['to_thumbnail_event_ms_max']} ms"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {RESULTS.relative_to(ROOT)}")
-
-
-if __name__ == "__main__":
-    main()
+    results_write("attachment_latency", result)

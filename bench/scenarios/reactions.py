@@ -5,7 +5,7 @@ own, `bench_reactions`, made once and kept. Rounds alternate between the two cha
 machine's noise falls on both; it reports per toggle the median time over every round and
 the SQL statements. Bounded: `--toggles` per chat per round, `--rounds` rounds.
 
-    .venv/bin/python bench/reactions.py [--toggles 200] [--rounds 3]
+    .venv/bin/python -m bench reactions [--toggles 200] [--rounds 3]
 
 Writes bench/results/reactions.json. Needs the project's PostgreSQL (`make services`).
 """
@@ -17,45 +17,26 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.measure import ROOT, database_kept, results_write
+
 BIG_ROOM = 10_000
 DB_NAME = "bench_reactions"
 
 
 def worker(toggles: int, rounds: int) -> dict:
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection, transaction
+    """In the subprocess, under production settings: the rooms once, then the toggles."""
+    from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from accounts.models import User
     from accounts.services import token_create
-    from chats.models import Chat, Membership
+    from bench.population import rooms_kept
+    from chats.models import Chat
     from chats.services import message_create
 
-    call_command("migrate", verbosity=0)
-    if not User.objects.filter(username="rx-0").exists():
-        unusable = "!"  # no password can match it
-        User.objects.bulk_create(
-            [User(username=f"rx-{n}", email=f"rx-{n}@example.com", password=unusable) for n in range(BIG_ROOM)],
-            batch_size=5000,
-        )
-        users = list(User.objects.filter(username__startswith="rx-").order_by("id"))
-        for title, members in (("small", users[:2]), ("big", users)):
-            with transaction.atomic():  # a chat commits with its owner (chats/migrations/0002)
-                chat = Chat.objects.create(title=title, created_by=members[0])
-                roles = ["owner"] + ["member"] * (len(members) - 1)
-                Membership.objects.bulk_create(
-                    [Membership(chat=chat, user=u, role=r) for u, r in zip(members, roles, strict=True)],
-                    batch_size=5000,
-                )
-        with connection.cursor() as cursor:
-            cursor.execute("analyze")
+    rooms_kept(prefix="rx", big_room=BIG_ROOM)
     reactor = User.objects.get(username="rx-1")  # a plain member of both chats
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token_create(user=reactor)}")
     targets = {}
@@ -91,52 +72,34 @@ def worker(toggles: int, rounds: int) -> dict:
     }
 
 
-def _create_database() -> str:
-    import psycopg
-
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.production")
-    from messenger.settings.base import DATABASE_URL
-
-    url = DATABASE_URL.rsplit("/", 1)[0] + f"/{DB_NAME}"
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f'create database "{DB_NAME}"')
-    return url
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--toggles", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.toggles, args.rounds)))
         return
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "messenger.settings.production",
-        "DATABASE_URL": _create_database(),
+        "DATABASE_URL": database_kept(DB_NAME),
         "DB_CONN_MAX_AGE": "600",
         "PYTHONPATH": str(ROOT),
         "DJANGO_SECURE_COOKIES": "false",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "THROTTLE_RATE_REACTION": "1000000/min",  # the request's cost, not the throttle's refusals
     }
-    command = [sys.executable, __file__, "--worker", "--toggles", str(args.toggles), "--rounds", str(args.rounds)]
+    command = [sys.executable, "-m", "bench", "reactions", "--worker", "--toggles", str(args.toggles)]
+    command += ["--rounds", str(args.rounds)]
     output = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=900)
     if output.returncode != 0:
         raise SystemExit(output.stderr[-3000:])
     result = json.loads(output.stdout.strip().splitlines()[-1])
     report = {"toggles": args.toggles, "rounds": args.rounds, "load": os.getloadavg(), **result}
-    out = ROOT / "bench" / "results" / "reactions.json"
-    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"{'chat':>8}{'median ms':>11}{'p90 ms':>9}{'statements':>12}")
     for title, size in (("small", "2"), ("big", f"{BIG_ROOM:,}")):
         row = result[title]
         print(f"{size:>8}{row['median_ms']:>11.2f}{row['p90_ms']:>9.2f}{row['statements']:>12.1f}")
-    print(f"\nload average {report['load'][0]:.1f}; written to {out.relative_to(ROOT)}")
-
-
-if __name__ == "__main__":
-    main()
+    print(f"\nload average {report['load'][0]:.1f}")
+    results_write("reactions", report)
