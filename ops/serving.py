@@ -231,6 +231,8 @@ def nginx_config_values(**overrides: Any) -> dict[str, Any]:
         "client_max_websockets": settings.CLIENT_MAX_WEBSOCKETS,
         "client_connect_rate": settings.CLIENT_CONNECT_RATE,
         "client_connect_burst": settings.CLIENT_CONNECT_BURST,
+        "token_issue_rate": settings.TOKEN_ISSUE_RATE,
+        "token_issue_queue": settings.TOKEN_ISSUE_QUEUE,
         "admission_exempt": settings.ADMISSION_EXEMPT_ADDRESSES,
         "trusted_proxies": settings.TRUSTED_PROXY_ADDRESSES,
     }
