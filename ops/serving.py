@@ -23,6 +23,8 @@ from django.conf import settings
 
 from core.exceptions import OVERLOADED
 
+from . import centrifugo
+
 TEMPLATES = Path(settings.BASE_DIR) / "deploy"
 NGINX_TEMPLATE = TEMPLATES / "nginx" / "nginx.conf.template"
 SUPERVISORD_TEMPLATE = TEMPLATES / "supervisor" / "supervisord.conf.template"
@@ -247,6 +249,8 @@ def nginx_config_values(**overrides: Any) -> dict[str, Any]:
     values["admission_exempt_entries"] = _geo_entries(
         _addresses(values.pop("admission_exempt"), "ADMISSION_EXEMPT_ADDRESSES")
     )
+    if not values.get("centrifugo_servers") and "centrifugo_port" not in overrides:
+        values["centrifugo_servers"] = centrifugo.node_addresses()  # every node of this machine
     for kind in kinds:
         servers = values.get(f"{kind}_servers") or [f"127.0.0.1:{values[f'{kind}_port']}"]
         values[f"{kind}_servers"] = upstream_servers(servers, failover=True)
@@ -336,6 +340,10 @@ def supervisord_config_write(path: Path | None = None) -> Path:
         "flower_port": os.environ.get("FLOWER_PORT", "5555"),
         "email_port": settings.EMAIL_PORT,
         "max_files": max_open_files(),
+        "centrifugo_more_nodes": "".join(
+            f"\n[program:centrifugo{node + 1}]\ncommand={settings.BASE_DIR}/scripts/centrifugo.sh {node}\n"
+            for node in range(1, centrifugo.node_count())
+        ),
     }
     defaults = {key: value.format(log_dir=log_dir) for key, value in PROGRAM_DEFAULTS.items()}
     path = path or state / "supervisord.conf"

@@ -21,6 +21,7 @@ from django.conf import settings
 
 from accounts.models import User
 from accounts.services import tokens_create
+from ops.centrifugo import node_count
 from ops.serving import nginx_capacity, nginx_config_values, nginx_config_write, supervisord_config_write
 from testing.processes import wait_until
 from testing.site import GunicornServer, SiteServer
@@ -216,7 +217,11 @@ def test_nginx_caps_bodies_at_the_django_limit_and_supervisord_restarts_every_pr
     monkeypatch.setenv("FLOWER_USER", "flower")
     config = supervisord_config_write().read_text()
     programs = re.findall(r"^\[program:(\w+)\]", config, re.M)
-    assert sorted(programs) == ["beat", "centrifugo", "feed", "flower", "nginx", "smtp", "web", "worker", "worker_bulk"]
+    # One Centrifugo, or more where one process cannot hold EDGE_MAX_WEBSOCKETS (ops.centrifugo).
+    more_nodes = [f"centrifugo{n + 1}" for n in range(1, node_count())]
+    assert sorted(programs) == sorted(
+        ["beat", "centrifugo", "feed", "flower", "nginx", "smtp", "web", "worker", "worker_bulk", *more_nodes]
+    )
     assert config.count("autorestart=true") == len(programs)
     assert "a-secret" not in config and "%(ENV_FLOWER_PASSWORD)s" in config  # the secret stays out
     nginx = (tmp_path / "nginx" / "nginx.conf").read_text()
@@ -278,6 +283,8 @@ def _status(conf: Path) -> dict[str, tuple[str, str]]:
 def test_supervisord_runs_every_program_and_starts_one_that_died_again(supervised_stack):
     env, conf = supervised_stack
     programs = {"beat", "centrifugo", "feed", "flower", "nginx", "smtp", "web", "worker", "worker_bulk"}
+    nodes = node_count()  # this machine's: in the test process, its limits are supervisord's
+    programs |= {f"centrifugo{n + 1}" for n in range(1, nodes)}
     wait_until(
         lambda: set(_status(conf)) == programs and all(s == "RUNNING" for s, _ in _status(conf).values()),
         timeout=90,
@@ -292,6 +299,10 @@ def test_supervisord_runs_every_program_and_starts_one_that_died_again(supervise
     health = f"http://127.0.0.1:{env['CENTRIFUGO_INTERNAL_PORT']}/health"
     assert wait_until(lambda: _get(health) == 200, timeout=30, what="Centrifugo's health")
     assert _get(f"{site}/connection/websocket") == 400  # Centrifugo's answer to a GET without upgrade
+    # Every further node (the Redis engine between them) is up on its own ports.
+    for n in range(1, nodes):
+        internal = int(env["CENTRIFUGO_INTERNAL_PORT"]) + 100 * n
+        assert wait_until(lambda i=internal: _get(f"http://127.0.0.1:{i}/health") == 200, timeout=30, what=f"node {n}")
 
     _, beat_pid = _status(conf)["beat"]
     os.kill(int(beat_pid), signal.SIGKILL)
