@@ -196,6 +196,7 @@ def idle_scenario(profile: Profile, *, clients: int, seconds: float) -> dict[str
         "held": connected,
         "ready_at_end": sum(r["receipts"]["ready"] for r in results),
         "disconnects": sum(r["receipts"]["disconnects"] for r in results),
+        "subscribe_errors": sum(r["receipts"]["subscribe_errors"] for r in results),
         "connect_s": round(connect_s, 1),
         "rss_kib_per_connection": per_conn,
         "rss_mb_held": {role: round(held["rss"].get(role, 0) / 2**20, 1) for role in ("nginx", "centrifugo")},
