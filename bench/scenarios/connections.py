@@ -90,7 +90,7 @@ def run(suite: "Suite") -> dict:
         "target": "20,000 idle WebSocket clients held; memory per connection; connection tokens issued per second",
         "figures": figures,
         "measured": f"{connected:,} of {total:,} held ({figures['connect_per_s']}/s to connect); "
-        f"{figures['centrifugo_processes']} Centrifugo process(es), "
+        f"{figures['centrifugo_processes']} Centrifugo process(es); Centrifugo "
         f"{per_conn.get('centrifugo')} KiB and nginx {per_conn.get('nginx')} KiB per connection; "
         f"{token_rate:,.0f} tokens/s",
         "met": connected >= total and disconnects == 0,
