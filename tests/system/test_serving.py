@@ -242,6 +242,10 @@ def supervised_stack(transactional_db, tmp_path) -> Iterator[tuple[dict[str, str
     from testing.processes import free_port
 
     ports = {name: str(free_port()) for name in ("WEB", "WSGI", "ASGI", "CENTRIFUGO", "CENTRIFUGO_INTERNAL")}
+    # Further Centrifugo nodes listen 100 ports up (ops.centrifugo.node_ports): free too.
+    for name in ("CENTRIFUGO", "CENTRIFUGO_INTERNAL"):
+        while not all(_port_free(int(ports[name]) + 100 * n) for n in range(1, node_count())):
+            ports[name] = str(free_port())
     ports |= {"FLOWER": str(free_port()), "EMAIL": str(free_port())}
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "messenger.settings.local",
@@ -266,6 +270,15 @@ def supervised_stack(transactional_db, tmp_path) -> Iterator[tuple[dict[str, str
     yield env, conf_path
     subprocess.run([*_supervisorctl(conf_path), "shutdown"], env=env, timeout=120, capture_output=True)
     supervisord.wait(timeout=120)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _supervisorctl(conf: Path) -> list[str]:
