@@ -52,6 +52,11 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
     "peer-latency": ("bench.peers.latency", None, "a peer's POST → receipt with a small Python client"),
     "report": ("bench.report", None, "docs/performance.md rendered again from bench/results/bench.json"),
     # Scripts of their own (they set up Django themselves), run as they are.
+    "connect-burst": (
+        "connect_burst.py",
+        None,
+        "1,000 clients of each transport connecting at once (tokens included): refusals, time",
+    ),
     "write-path": ("write_path.py", None, "the message POST's own cost, before and after a change"),
     "api-throughput": ("api_throughput.py", None, "GET /healthz and message POSTs per second (wrk)"),
 }

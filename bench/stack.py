@@ -27,10 +27,14 @@ class SiteStack:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="bench-site-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.workdir.chmod(0o711)
+        from ops.centrifugo import node_count
+
         self.site = SiteServer(
             workdir=self.workdir,
             settings_module=settings_module,
             wsgi_workers=workers or os.cpu_count() or 2,
+            # As many Centrifugo processes as `make run` starts for EDGE_MAX_WEBSOCKETS.
+            centrifugo_nodes=node_count(),
         )
         self.origin = self.url = self.site.url
         self.ws_url = self.url.replace("http://", "ws://") + "/connection/websocket"
@@ -38,15 +42,15 @@ class SiteStack:
         self.env: dict[str, str] = {}
 
     def start(self, **extra_env: str) -> "SiteStack":
-        """Starts Centrifugo, then the site; `extra_env` goes to the Django processes."""
-        from testing.centrifugo import CentrifugoServer
+        """Starts Centrifugo (its node set), then the site; `extra_env` goes to the Django processes."""
+        from testing.centrifugo import CentrifugoNodes
 
-        self.centrifugo = CentrifugoServer(
+        self.centrifugo = CentrifugoNodes(
             origin=self.origin,
             log_level="warn",
             workdir=self.workdir / "centrifugo",
-            port=self.site.centrifugo_port,
-            internal_port=self.site.centrifugo_internal_port,
+            ports=self.site.centrifugo_ports,
+            internal_ports=self.site.centrifugo_internal_ports,
         )
         try:
             self.centrifugo.start()
@@ -83,8 +87,8 @@ class SiteStack:
         for name, server in (("nginx", self.site.nginx), ("gunicorn", self.site.web), ("uvicorn", self.site.feed)):
             if server is not None and server.process is not None:
                 roles[name] = procs.tree(server.process.pid)
-        if self.centrifugo and self.centrifugo.process:
-            roles["centrifugo"] = [self.centrifugo.process.pid]
+        if self.centrifugo and self.centrifugo.pids:
+            roles["centrifugo"] = self.centrifugo.pids
         return roles
 
 

@@ -18,9 +18,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from gunicorn.workers.gthread import ThreadWorker
 
 QUEUED_AT = "messenger.queued_at"
+
+
+def queue_timeout_ms(path: str) -> int:
+    """How long a request for `path` may wait for a thread: REQUEST_QUEUE_TIMEOUT_MS, or
+    REQUEST_QUEUE_PATIENT_TIMEOUT_MS for the token reads a burst of connecting clients makes
+    at once (nginx paces those, so they are served a little later rather than refused)."""
+    if path in settings.REQUEST_QUEUE_PATIENT_PATHS:
+        return max(settings.REQUEST_QUEUE_PATIENT_TIMEOUT_MS, settings.REQUEST_QUEUE_TIMEOUT_MS)
+    return settings.REQUEST_QUEUE_TIMEOUT_MS
 
 
 class QueueTimedWorker(ThreadWorker):

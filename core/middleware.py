@@ -11,7 +11,7 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 from core import metrics
 from core.breaker import breaker, database_unreachable
 from core.exceptions import database_unavailable, database_unavailable_response, overloaded_response
-from core.gunicorn import QUEUED_AT
+from core.gunicorn import QUEUED_AT, queue_timeout_ms
 
 
 class MetricsMiddleware(MiddlewareMixin):
@@ -47,7 +47,7 @@ class QueueTimeLimitMiddleware(MiddlewareMixin):
             return None  # not under that worker (runserver, uvicorn, a test client)
         waited = time.monotonic() - queued_at
         metrics.QUEUE_WAIT_SECONDS.observe(waited)
-        if waited * 1000 > settings.REQUEST_QUEUE_TIMEOUT_MS:
+        if waited * 1000 > queue_timeout_ms(request.path_info):
             return overloaded_response()
         return None
 

@@ -7,6 +7,7 @@ writes the result under .state/ (never committed) and validates it with
 """
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -39,6 +40,46 @@ def connection_limit() -> int:
     from .serving import max_open_files
 
     return max(max_open_files() - RESERVED_FILES, 100)
+
+
+# Node i of this machine listens on the configured ports plus i times this.
+NODE_PORT_STEP = 100
+
+
+def node_count() -> int:
+    """Centrifugo processes on this machine: CENTRIFUGO_NODES, or as many as it takes to hold
+    EDGE_MAX_WEBSOCKETS when each needs a descriptor per client and no process may open more
+    than the hard limit (20,000 here: two nodes for 20,000 WebSockets, one where the limit
+    is 65,536). More than one share a Redis broker, as the cluster profile's nodes do."""
+    if settings.CENTRIFUGO_NODES:
+        return settings.CENTRIFUGO_NODES
+    return max(1, math.ceil(settings.EDGE_MAX_WEBSOCKETS / connection_limit()))
+
+
+def node_ports(node: int) -> tuple[int, int]:
+    """Node `node`'s (client port, internal port): node 0 has CENTRIFUGO_PORT and
+    CENTRIFUGO_INTERNAL_PORT (the server API the app calls, CENTRIFUGO_API_URL)."""
+    step = NODE_PORT_STEP * node
+    return settings.CENTRIFUGO_PORT + step, settings.CENTRIFUGO_INTERNAL_PORT + step
+
+
+def node_addresses() -> list[str]:
+    """Every node's client address, for nginx's /connection/ upstream."""
+    return [f"127.0.0.1:{node_ports(node)[0]}" for node in range(node_count())]
+
+
+def node_overrides(node: int, nodes: int | None = None) -> dict[str, Any]:
+    """config_values' overrides for node `node` of `nodes` on this machine: its ports and
+    name, and the Redis engine whenever there is more than one (a publication on one node
+    reaches the clients of every other; history and presence are shared)."""
+    nodes = node_count() if nodes is None else nodes
+    if not 0 <= node < nodes:
+        raise ValueError(f"Centrifugo node {node}: this machine runs nodes 0 to {nodes - 1}")
+    port, internal_port = node_ports(node)
+    overrides: dict[str, Any] = {"port": port, "internal_port": str(internal_port)}
+    if nodes > 1:
+        overrides |= {"engine": "redis", "node_name": f"centrifugo{node + 1}"}
+    return overrides
 
 
 def config_values(**overrides: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ Importing this module needs no Django settings (`python -m ops.cluster plan` fee
 shell script); rendering does.
 """
 
+import math
 import os
 import re
 import secrets
@@ -46,6 +47,10 @@ HOST_OCTET = 1
 # Every node has its own address, so every node of a kind listens on the same ports.
 WEB_PORT, FEED_PORT = 8000, 8001
 CENTRIFUGO_PORT, CENTRIFUGO_INTERNAL_PORT = 8000, 9000
+# A Centrifugo node runs more than one process when the profile's EDGE_MAX_WEBSOCKETS does not
+# fit its nodes' descriptor limits (one descriptor per client): process k listens on the ports
+# above plus this times k, and is the supervisord program `<node>_<k + 1>`.
+CENTRIFUGO_PROCESS_PORT_STEP = 100
 REDIS_PORT = 6379
 SMTP_PORT = 8825
 PGBOUNCER_PORT = 6432
@@ -178,6 +183,24 @@ class ClusterConfig:
     def redis_url(self, node_name: str, db: int = 0) -> str:
         return f"redis://:{self.redis_password}@{self.layout.node(node_name).address}:{REDIS_PORT}/{db}"
 
+    def centrifugo_processes(self) -> int:
+        """Centrifugo processes per Centrifugo node: enough that the profile's nodes hold
+        EDGE_MAX_WEBSOCKETS, each process below its descriptor limit (ops.centrifugo)."""
+        from django.conf import settings
+
+        from ops.centrifugo import connection_limit
+
+        nodes = len(self.layout.of_kind("centrifugo"))
+        return max(1, math.ceil(settings.EDGE_MAX_WEBSOCKETS / (nodes * connection_limit())))
+
+    def centrifugo_instances(self) -> list[tuple[Node, int, str]]:
+        """(node, process, program name) of every Centrifugo process."""
+        return [
+            (node, k, node.name if k == 0 else f"{node.name}_{k + 1}")
+            for node in self.layout.of_kind("centrifugo")
+            for k in range(self.centrifugo_processes())
+        ]
+
     def centrifugo_api_url(self, node: Node) -> str:
         return f"http://{node.address}:{CENTRIFUGO_INTERNAL_PORT}/api"
 
@@ -240,13 +263,11 @@ class ClusterConfig:
                 f"TCP:{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}",
             ]
             programs.append(Program("postgres-relay", relay, options={"priority": "100"}))
-        for node in layout.of_kind("centrifugo"):
-            config = self.centrifugo_write(node)
+        for node, process, name in self.centrifugo_instances():
+            config = self.centrifugo_write(node, process)
             # A clean environment: Centrifugo reads CENTRIFUGO_* variables as config.
             command = ["env", "-i", "PATH=/usr/bin:/bin", str(_centrifugo_binary()), "--config", str(config)]
-            programs.append(
-                Program(node.name, layout.in_node(node, command), options={"directory": str(config.parent)})
-            )
+            programs.append(Program(name, layout.in_node(node, command), options={"directory": str(config.parent)}))
         for node in layout.of_kind("web"):
             command = wsgi_command(port=WEB_PORT, host=node.address, workers=1)
             env = self.django_environment(pooled=True, application_name=node.name) | wsgi_environment()
@@ -288,22 +309,27 @@ class ClusterConfig:
             static_root=self.static_root or settings.STATIC_ROOT,
             wsgi_servers=[f"{n.address}:{WEB_PORT}" for n in layout.of_kind("web")],
             asgi_servers=[f"{n.address}:{FEED_PORT}" for n in layout.of_kind("feed")],
-            centrifugo_servers=[f"{n.address}:{CENTRIFUGO_PORT}" for n in layout.of_kind("centrifugo")],
+            centrifugo_servers=[
+                f"{node.address}:{CENTRIFUGO_PORT + CENTRIFUGO_PROCESS_PORT_STEP * process}"
+                for node, process, _ in self.centrifugo_instances()
+            ],
         )
         return nginx_command(prefix=conf.parent, log_dir=self.state_dir / "log")
 
-    def centrifugo_write(self, node: Node) -> Path:
+    def centrifugo_write(self, node: Node, process: int = 0) -> Path:
         from ops.centrifugo import config_write
 
-        path = self.state_dir / node.name / "config.json"
+        name = node.name if process == 0 else f"{node.name}_{process + 1}"
+        step = CENTRIFUGO_PROCESS_PORT_STEP * process
+        path = self.state_dir / name / "config.json"
         return config_write(
             path,
-            node_name=node.name,
+            node_name=name,
             chat_presence=True,
             address=node.address,
             internal_address=node.address,
-            port=CENTRIFUGO_PORT,
-            internal_port=str(CENTRIFUGO_INTERNAL_PORT),
+            port=CENTRIFUGO_PORT + step,
+            internal_port=str(CENTRIFUGO_INTERNAL_PORT + step),
             engine="redis",
             redis_addresses=[self.redis_url(n.name) for n in self.layout.of_kind("redis")],
             redis_prefix=self.redis_prefix,
@@ -520,7 +546,10 @@ class ClusterRun:
         layout, config = self.config.layout, self.config
         urls = [f"{config.site_url}/readyz"]
         urls += [f"{config.url(node)}/healthz" for node in layout.of_kind("web") + layout.of_kind("feed")]
-        urls += [f"http://{n.address}:{CENTRIFUGO_INTERNAL_PORT}/health" for n in layout.of_kind("centrifugo")]
+        urls += [
+            f"http://{node.address}:{CENTRIFUGO_INTERNAL_PORT + CENTRIFUGO_PROCESS_PORT_STEP * process}/health"
+            for node, process, _ in config.centrifugo_instances()
+        ]
         try:
             return all(httpx.get(url, timeout=2).status_code == 200 for url in urls)
         except httpx.HTTPError:

@@ -23,6 +23,8 @@ from django.conf import settings
 
 from core.exceptions import OVERLOADED
 
+from . import centrifugo
+
 TEMPLATES = Path(settings.BASE_DIR) / "deploy"
 NGINX_TEMPLATE = TEMPLATES / "nginx" / "nginx.conf.template"
 SUPERVISORD_TEMPLATE = TEMPLATES / "supervisor" / "supervisord.conf.template"
@@ -231,6 +233,8 @@ def nginx_config_values(**overrides: Any) -> dict[str, Any]:
         "client_max_websockets": settings.CLIENT_MAX_WEBSOCKETS,
         "client_connect_rate": settings.CLIENT_CONNECT_RATE,
         "client_connect_burst": settings.CLIENT_CONNECT_BURST,
+        "token_issue_rate": settings.TOKEN_ISSUE_RATE,
+        "token_issue_queue": settings.TOKEN_ISSUE_QUEUE,
         "admission_exempt": settings.ADMISSION_EXEMPT_ADDRESSES,
         "trusted_proxies": settings.TRUSTED_PROXY_ADDRESSES,
     }
@@ -245,6 +249,8 @@ def nginx_config_values(**overrides: Any) -> dict[str, Any]:
     values["admission_exempt_entries"] = _geo_entries(
         _addresses(values.pop("admission_exempt"), "ADMISSION_EXEMPT_ADDRESSES")
     )
+    if not values.get("centrifugo_servers") and "centrifugo_port" not in overrides:
+        values["centrifugo_servers"] = centrifugo.node_addresses()  # every node of this machine
     for kind in kinds:
         servers = values.get(f"{kind}_servers") or [f"127.0.0.1:{values[f'{kind}_port']}"]
         values[f"{kind}_servers"] = upstream_servers(servers, failover=True)
@@ -334,6 +340,10 @@ def supervisord_config_write(path: Path | None = None) -> Path:
         "flower_port": os.environ.get("FLOWER_PORT", "5555"),
         "email_port": settings.EMAIL_PORT,
         "max_files": max_open_files(),
+        "centrifugo_more_nodes": "".join(
+            f"\n[program:centrifugo{node + 1}]\ncommand={settings.BASE_DIR}/scripts/centrifugo.sh {node}\n"
+            for node in range(1, centrifugo.node_count())
+        ),
     }
     defaults = {key: value.format(log_dir=log_dir) for key, value in PROGRAM_DEFAULTS.items()}
     path = path or state / "supervisord.conf"

@@ -43,6 +43,7 @@ class CentrifugoServer:
         internal_port: int | None = None,
         database_dsn: str = "",
         redis_url: str = "",
+        node_name: str = "",
     ) -> None:
         self.engine = engine
         # The client port (WebSocket; testing.site.SiteServer's nginx proxies its own to it)
@@ -66,6 +67,8 @@ class CentrifugoServer:
             overrides["site_origins"] = [origin]
         if redis_prefix:
             overrides["redis_prefix"] = redis_prefix
+        if node_name:
+            overrides["node_name"] = node_name
         config_write(self.config_path, **overrides)
         self.process: subprocess.Popen | None = None
 
@@ -112,6 +115,58 @@ class CentrifugoServer:
     def api(self, api_key: str | None = None) -> cent.Client:
         """A client of Centrifugo's server API (cent), with the configured key by default."""
         return cent.Client(self.api_url, api_key=settings.CENTRIFUGO_HTTP_API_KEY if api_key is None else api_key)
+
+
+class CentrifugoNodes:
+    """Several Centrifugo processes of one machine on the Redis engine, as `make run` starts
+    them when one process cannot hold EDGE_MAX_WEBSOCKETS within its descriptor limit
+    (ops.centrifugo.node_count); nginx spreads /connection/ over their `ports`. With one
+    node, the memory engine, as `make run` has it. `api_url` and the rest are node 0's."""
+
+    def __init__(
+        self,
+        *,
+        ports: list[int],
+        internal_ports: list[int],
+        workdir: Path,
+        redis_prefix: str = "",
+        engine: str = "memory",
+        **options: Any,
+    ) -> None:
+        several = len(ports) > 1
+        self.nodes = [
+            CentrifugoServer(
+                port=port,
+                internal_port=internal_port,
+                workdir=workdir / f"node{n}",
+                engine="redis" if several else engine,
+                redis_prefix=redis_prefix or f"centrifugo-{os.getpid()}",
+                node_name=f"centrifugo{n + 1}" if several else "",
+                **options,
+            )
+            for n, (port, internal_port) in enumerate(zip(ports, internal_ports, strict=True))
+        ]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "nodes":
+            raise AttributeError(name)
+        return getattr(self.nodes[0], name)  # ws_url, internal_url, api_url, api(), process
+
+    @property
+    def pids(self) -> list[int]:
+        return [node.process.pid for node in self.nodes if node.process]
+
+    def start(self, timeout: float = 15) -> None:
+        try:
+            for node in self.nodes:
+                node.start(timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
 
 
 class ChannelClient:

@@ -76,13 +76,20 @@ class SiteServer:
         settings_module: str = "messenger.settings.test",
         wsgi_workers: int = 2,
         web: ServerProcess | None = None,
+        centrifugo_nodes: int = 1,
         **nginx_values: Any,
     ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.centrifugo_port = free_port()
-        self.centrifugo_internal_port = free_port()
+        # Where nginx sends /connection/: one Centrifugo, or several (testing.centrifugo.
+        # CentrifugoNodes on these ports), as `make run` has when one cannot hold them all.
+        self.centrifugo_ports = [free_port() for _ in range(centrifugo_nodes)]
+        self.centrifugo_internal_ports = [free_port() for _ in range(centrifugo_nodes)]
+        self.centrifugo_port = self.centrifugo_ports[0]
+        self.centrifugo_internal_port = self.centrifugo_internal_ports[0]
+        if centrifugo_nodes > 1:
+            nginx_values.setdefault("centrifugo_servers", [f"127.0.0.1:{port}" for port in self.centrifugo_ports])
         # `web`: another WSGI server in gunicorn's place (bench/api_throughput.py compares).
         self.web = web or GunicornServer(
             settings_module=settings_module, workers=wsgi_workers, log_path=workdir / "gunicorn.log"

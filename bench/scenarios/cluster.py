@@ -5,6 +5,7 @@ extra hops is known.
     .venv/bin/python -m bench cluster                        # both profiles, 1000 clients, 200 msg/s, 10 s
     .venv/bin/python -m bench cluster --profile cluster --clients 1000 --rate 200 --seconds 10
     .venv/bin/python -m bench cluster --profile cluster --serve   # start it, print its URL, wait
+    .venv/bin/python -m bench cluster --profile cluster --idle 50000   # idle WebSockets held instead
 
 `--profile single`: nginx + gunicorn + uvicorn + one Centrifugo (testing.site.SiteServer, as
 `make run`). `--profile cluster`: ops.cluster, two nodes of each kind in network namespaces
@@ -17,6 +18,12 @@ nodes), the POSTs go to /api/ (nginx spreads them over the web nodes). A client 
 message, timed from its POST. The Go load generator (bench/loadgen, the bench helper's) can
 run the same scenario against `--serve`'s URL; this script needs only Python.
 Writes bench/results/cluster_bench.json.
+
+`--idle N` instead holds N idle WebSockets (each subscribed to its own personal channel, one
+source address per client) through the profile's nginx, from Go load generators of at most
+IDLE_PER_LOADGEN sockets each, for `--seconds`, then reports how many were held and the RSS
+per connection of nginx and of Centrifugo; the profile is sized for them (EDGE_MAX_WEBSOCKETS
+= N: nginx's workers, Centrifugo processes per node). Writes bench/results/cluster_idle.json.
 """
 
 import argparse
@@ -110,6 +117,96 @@ class ClusterProfile(Profile):
     def stop(self) -> None:
         self.run.stop_all()
         namespaces_down(prefix=self.prefix, subnet=self.subnet)
+
+
+# Sockets per load generator process: below the per-process descriptor limit (20,000 here).
+IDLE_PER_LOADGEN = 18_000
+IDLE_RESULTS = ROOT / "bench" / "results" / "cluster_idle.json"
+
+
+def idle_roles(profile: Profile) -> dict[str, list[int]]:
+    """nginx's master and workers, and every Centrifugo process of the profile (by pid)."""
+    from bench import procs
+
+    if isinstance(profile, SingleProfile):
+        nginx, centrifugo = profile.site.nginx.process.pid, [profile.centrifugo.process.pid]
+        return {"nginx": procs.tree(nginx), "centrifugo": centrifugo}
+    run = profile.run
+
+    def pid(name: str) -> int:
+        value = run.ctl("pid", name, check=False).strip()
+        return int(value) if value.isdigit() and value != "0" else 0
+
+    centrifugo = [pid(name) for _, _, name in profile.config.centrifugo_instances()]
+    nginx = pid("nginx")
+    return {"nginx": procs.tree(nginx) if nginx else [], "centrifugo": [p for p in centrifugo if p]}
+
+
+def idle_scenario(profile: Profile, *, clients: int, seconds: float) -> dict[str, Any]:
+    """`clients` idle WebSockets through the profile's nginx, held for `seconds`."""
+    from bench.measure import Loadgen, Probe, client_addresses, loadgen_binary
+    from bench.population import connection_token
+    from realtime import services
+
+    loadgen = Loadgen(loadgen_binary(), Probe(lambda: idle_roles(profile)))
+    before = loadgen.probe.snapshot()
+    processes = -(-clients // IDLE_PER_LOADGEN)
+    per = -(-clients // processes)
+    base = {
+        "base_url": profile.url,
+        "ws_url": profile.url.replace("http://", "ws://") + "/connection/websocket",
+        "origin": profile.url,
+        "source_addrs": client_addresses(clients),
+    }
+    runs = []
+    started = time.monotonic()
+    for p in range(processes):
+        rows = [
+            {
+                "token": connection_token(uid),
+                "channels": [{"channel": services.personal_channel(uid), "token": ""}],
+                "chat_ids": [],
+            }
+            for uid in range(1 + p * per, 1 + min(clients, (p + 1) * per))
+        ]
+        scenario = {
+            "mode": "idle",
+            "label": f"idle {p + 1}",
+            "subscribers": rows,
+            "hold_s": seconds + 300,
+            "connect_concurrency": 250,
+            "connect_timeout_s": 240,
+        }
+        runs.append(loadgen.start(base | scenario))
+    for run in runs:
+        run["events"]["held"].wait(timeout=300)
+    time.sleep(min(seconds, 5))
+    held = loadgen.probe.snapshot()
+    connected = sum(r["markers"].get("held", {}).get("connected", 0) for r in runs)
+    connect_s = max(r["markers"].get("held", {}).get("connect_s", 0) for r in runs)
+    time.sleep(max(0.0, seconds - 5))
+    still = loadgen.probe.snapshot()
+    results = [loadgen.finish(r) for r in runs]
+    per_conn = {
+        role: round((held["rss"].get(role, 0) - before["rss"].get(role, 0)) / max(connected, 1) / 1024, 1)
+        for role in ("nginx", "centrifugo")
+    }
+    return {
+        "target_clients": clients,
+        "held": connected,
+        "ready_at_end": sum(r["receipts"]["ready"] for r in results),
+        "disconnects": sum(r["receipts"]["disconnects"] for r in results),
+        "subscribe_errors": sum(r["receipts"]["subscribe_errors"] for r in results),
+        "connect_s": round(connect_s, 1),
+        "rss_kib_per_connection": per_conn,
+        "rss_mb_held": {role: round(held["rss"].get(role, 0) / 2**20, 1) for role in ("nginx", "centrifugo")},
+        "rss_mb_at_end": {role: round(still["rss"].get(role, 0) / 2**20, 1) for role in ("nginx", "centrifugo")},
+        "loadgen_processes": processes,
+        "centrifugo_processes": len(idle_roles(profile)["centrifugo"]),
+        "nginx_processes": len(held and idle_roles(profile)["nginx"]),
+        "wall_s": round(time.monotonic() - started, 1),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 def population(n_clients: int, chat_size: int) -> tuple[str, list[tuple[int, list[int]]]]:
@@ -246,7 +343,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=64, help="POSTs in flight at most")
     parser.add_argument("--serve", action="store_true", help="start the profile, print its URL, wait for Ctrl-C")
+    parser.add_argument("--idle", type=int, default=0, help="hold this many idle WebSockets instead (scenario 5)")
     args = parser.parse_args(argv)
+    if args.idle:
+        from django.conf import settings
+
+        # The profile's nginx workers and Centrifugo processes are sized for them.
+        settings.EDGE_MAX_WEBSOCKETS = max(settings.EDGE_MAX_WEBSOCKETS, args.idle)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
@@ -267,6 +370,13 @@ def main(argv: list[str] | None = None) -> None:
                         while True:
                             time.sleep(3600)
                     return
+                if args.idle:
+                    result = idle_scenario(profile, clients=args.idle, seconds=args.seconds) | {"profile": name}
+                    if name == "cluster":
+                        result["addresses"] = "network namespaces" if profile.isolated else "loopback"
+                    print(f"{name:8s} idle {json.dumps(result)}", flush=True)
+                    results.append(result)
+                    continue
                 result = asyncio.run(
                     scenario(
                         url=profile.url,
@@ -293,6 +403,12 @@ def main(argv: list[str] | None = None) -> None:
                 profile.stop()
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
+    if args.idle:
+        IDLE_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        what = "idle WebSockets held through nginx (personal channel each), RSS per connection"
+        IDLE_RESULTS.write_text(json.dumps({"what": what, "results": results}, indent=2) + "\n")
+        print(f"wrote {IDLE_RESULTS.relative_to(ROOT)}")
+        return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     # One profile at a time keeps the other's last figures: the file holds both side by side.
     if RESULTS.exists() and args.profile != "both":

@@ -53,3 +53,8 @@ CENTRIFUGO_USER_CONNECTION_LIMIT = env.int("CENTRIFUGO_USER_CONNECTION_LIMIT", d
 CENTRIFUGO_CONNECTION_RATE_LIMIT = env.int("CENTRIFUGO_CONNECTION_RATE_LIMIT", default=0)
 CENTRIFUGO_CHANNEL_LIMIT = env.int("CENTRIFUGO_CHANNEL_LIMIT", default=512)
 CENTRIFUGO_CONNECTION_LIMIT = env.int("CENTRIFUGO_CONNECTION_LIMIT", default=0)
+# Centrifugo processes on this machine. 0 (the default): as many as EDGE_MAX_WEBSOCKETS needs
+# within the per-process descriptor limit (ops.centrifugo.node_count); more than one use the
+# Redis engine, so every publication crosses Redis. Node i listens on CENTRIFUGO_PORT + 100 i
+# (internal port likewise); nginx spreads /connection/ over them (fewest connections first).
+CENTRIFUGO_NODES = env.int("CENTRIFUGO_NODES", default=0)

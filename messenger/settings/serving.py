@@ -33,6 +33,20 @@ ASGI_MAX_CONNECTIONS = env.int("ASGI_MAX_CONNECTIONS", default=10_000)
 # accepted requests' wait stays bounded, and a refused one is told within the target of
 # 100 ms. Well under what a person notices; tests on a busy shared machine raise it.
 REQUEST_QUEUE_TIMEOUT_MS = env.int("REQUEST_QUEUE_TIMEOUT_MS", default=75)
+# Cheap idempotent reads that a burst of honest clients asks for at once (the page's
+# connection and subscription tokens, before each WebSocket) wait this long instead: nginx
+# already paces them (TOKEN_ISSUE_RATE), so their queue is short unless the machine is slower
+# than the pace, and a client told 503 would only ask again. Overload of anything else is
+# still refused at REQUEST_QUEUE_TIMEOUT_MS.
+REQUEST_QUEUE_PATIENT_PATHS = ("/api/realtime/token/", "/api/realtime/subscription-token/")
+REQUEST_QUEUE_PATIENT_TIMEOUT_MS = env.int("REQUEST_QUEUE_PATIENT_TIMEOUT_MS", default=2_000)
+# nginx hands those token requests to gunicorn at this rate for the whole site (below what
+# gunicorn issues: bench scenario 5 measured ~730/s on a quiet machine), queueing the excess
+# in nginx itself (cheap: no thread, no upstream connection) up to TOKEN_ISSUE_QUEUE, about
+# five seconds of it; past that, 503 + Retry-After. So a burst of connects waits a little
+# and is served, and the API's other requests keep their place in gunicorn's queue.
+TOKEN_ISSUE_RATE = env.int("TOKEN_ISSUE_RATE", default=400)
+TOKEN_ISSUE_QUEUE = env.int("TOKEN_ISSUE_QUEUE", default=2_000)
 # What a refused client is told to wait before retrying, in seconds.
 OVERLOAD_RETRY_AFTER_SECONDS = env.int("OVERLOAD_RETRY_AFTER_SECONDS", default=1)
 

@@ -92,3 +92,35 @@ def _answers(client) -> bool:
     except redis.ConnectionError:
         return False
     return True
+
+
+@pytest.mark.parametrize(("websockets", "processes"), [(20_000, 1), (50_000, 2)])
+def test_centrifugo_nodes_run_enough_processes_for_the_profiles_websockets(
+    config, settings, monkeypatch, websockets, processes
+):
+    """Each Centrifugo node runs as many processes as EDGE_MAX_WEBSOCKETS needs with a
+    descriptor per client and at most 20,000 per process; nginx lists every one of them and
+    has workers for two connections per WebSocket."""
+    import json
+
+    import ops.serving
+
+    monkeypatch.setattr(ops.serving, "max_open_files", lambda: 20_000)
+    settings.EDGE_MAX_WEBSOCKETS, settings.CENTRIFUGO_CONNECTION_LIMIT = websockets, 0
+    text = config.supervisord_write().read_text()
+    names = re.findall(r"^\[program:(centrifugo\w*)\]", text, re.M)
+    assert config.centrifugo_processes() == processes and len(names) == 2 * processes
+    limits, ports = [], set()
+    for node, _process, name in config.centrifugo_instances():
+        rendered = json.loads((config.state_dir / name / "config.json").read_text())
+        assert rendered["node"]["name"] == name and rendered["engine"]["type"] == "redis"
+        limits.append(rendered["client"]["connection_limit"])
+        ports.add((node.address, rendered["http_server"]["port"]))
+        assert rendered["http_server"]["internal_port"] == str(rendered["http_server"]["port"] + 1000)
+    assert sum(limits) >= websockets and max(limits) < 20_000
+    nginx = (config.state_dir / "nginx" / "nginx.conf").read_text()
+    upstream = re.search(r"upstream centrifugo \{(.*?)\}", nginx, re.S).group(1)
+    assert set(re.findall(r"server ([\d.]+):(\d+)", upstream)) == {(a, str(p)) for a, p in ports}
+    workers = int(re.search(r"^worker_processes (\d+);", nginx, re.M).group(1))
+    connections = int(re.search(r"worker_connections (\d+);", nginx).group(1))
+    assert workers * connections >= 2 * websockets and connections < 20_000

@@ -106,3 +106,55 @@ def test_swagger_ui_renders_in_chromium_under_the_policy(live_server):
         page.wait_for_selector(".opblock-tag", timeout=20_000)
         assert "Messenger API" in page.content()
         assert not problems, problems
+
+
+@pytest.mark.parametrize(("max_files", "nodes"), [(20_000, 2), (65_536, 1)])
+def test_the_rendered_configs_hold_edge_max_websockets_within_each_process_descriptor_limit(
+    settings, tmp_path, monkeypatch, max_files, nodes
+):
+    """supervisord's, nginx's and every Centrifugo node's config, rendered for
+    EDGE_MAX_WEBSOCKETS on a machine whose processes may each open `max_files` descriptors,
+    agree: enough Centrifugo processes that each holds its share below its own limit (a
+    descriptor per client, plus its reserve), each one started by supervisord, each one in
+    nginx's upstream, the Redis engine between them when there are several; nginx's workers
+    hold two connections per WebSocket within their own limit."""
+    import json
+
+    import ops.serving
+    from ops import centrifugo
+
+    monkeypatch.setattr(ops.serving, "max_open_files", lambda: max_files)
+    monkeypatch.setenv("FLOWER_PASSWORD", "a-secret")
+    settings.STATE_DIR, settings.STATIC_ROOT = tmp_path, tmp_path / "static"
+    settings.EDGE_MAX_WEBSOCKETS, settings.CENTRIFUGO_NODES, settings.CENTRIFUGO_CONNECTION_LIMIT = 20_000, 0, 0
+    settings.CENTRIFUGO_ENGINE = "memory"
+
+    supervisord = ops.serving.supervisord_config_write().read_text()
+    nginx = (tmp_path / "nginx" / "nginx.conf").read_text()
+    assert centrifugo.node_count() == nodes
+    programs = re.findall(r"^\[program:(centrifugo\d*)\]\ncommand=(.*)$", supervisord, re.M)
+    assert programs == [
+        ("centrifugo" if n == 0 else f"centrifugo{n + 1}", f"{ROOT}/scripts/centrifugo.sh {n}") for n in range(nodes)
+    ]
+    configs = []
+    for n in range(nodes):
+        path = centrifugo.config_write(tmp_path / f"node{n}.json", **centrifugo.node_overrides(n))
+        configs.append(json.loads(path.read_text()))
+    limits = [config["client"]["connection_limit"] for config in configs]
+    assert all(limit + centrifugo.RESERVED_FILES <= max_files for limit in limits)
+    assert sum(limits) >= settings.EDGE_MAX_WEBSOCKETS
+    ports = [config["http_server"]["port"] for config in configs]
+    assert len(set(ports)) == nodes and ports[0] == settings.CENTRIFUGO_PORT
+    assert configs[0]["http_server"]["internal_port"] == str(settings.CENTRIFUGO_INTERNAL_PORT)
+    upstream = re.search(r"upstream centrifugo \{(.*?)\}", nginx, re.S).group(1)
+    assert "least_conn;" in upstream
+    assert re.findall(r"server 127\.0\.0\.1:(\d+)", upstream) == [str(port) for port in ports]
+    engines = {config["engine"]["type"] for config in configs}
+    assert engines == ({"redis"} if nodes > 1 else {"memory"})
+    assert len({config["node"]["name"] for config in configs}) == nodes
+    # nginx: two connections per WebSocket, within each worker's descriptor limit.
+    workers = int(re.search(r"^worker_processes (\d+);", nginx, re.M).group(1))
+    connections = int(re.search(r"worker_connections (\d+);", nginx).group(1))
+    assert f"worker_rlimit_nofile {max_files};" in nginx
+    assert connections < max_files and workers * connections >= 2 * settings.EDGE_MAX_WEBSOCKETS
+    assert f"minfds={max_files}" in supervisord

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, connection
 
-from ops.centrifugo import config_write
+from ops.centrifugo import config_write, node_overrides
 
 
 class Command(BaseCommand):
@@ -16,6 +16,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         default = Path(settings.STATE_DIR) / "centrifugo" / "config.json"
         parser.add_argument("--output", type=Path, default=default, help="where to write")
+        parser.add_argument("--node", type=int, default=0, help="which Centrifugo node of this machine (0, 1, ...)")
         parser.add_argument(
             "--wait-db",
             type=float,
@@ -24,7 +25,7 @@ class Command(BaseCommand):
             help="first wait up to this long for the database (Centrifugo's outbox consumer exits without it)",
         )
 
-    def handle(self, *args, output: Path, wait_db: float, **options) -> None:
+    def handle(self, *args, output: Path, wait_db: float, node: int, **options) -> None:
         deadline = time.monotonic() + wait_db
         while wait_db:
             try:
@@ -35,7 +36,7 @@ class Command(BaseCommand):
                     raise CommandError(f"the database did not answer within {wait_db:g} s: {exc}") from exc
                 time.sleep(0.5)
         try:
-            path = config_write(output)
+            path = config_write(output, **node_overrides(node))
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(str(path))
