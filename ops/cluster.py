@@ -484,13 +484,15 @@ def namespaces_down(*, prefix: str, subnet: str) -> None:
     subprocess.run([script, "down"], env=env, capture_output=True, check=False, timeout=60)  # noqa: S603
 
 
-def free_subnet() -> tuple[str, str]:
+def free_subnet(first: int = 200) -> tuple[str, str]:
     """A (prefix, subnet) pair for a cluster of tests or benchmarks next to `make run-cluster`
-    (msg-, 10.77.0): a 10.x.0 that this host does not route yet."""
+    (msg-, 10.77.0): a 10.x.0, x from `first` on, that this host does not route yet. The look
+    and the namespaces' creation are not one step: callers that may run at once (two processes
+    of make test) start from different `first`s."""
     import subprocess
 
     routes = subprocess.run(["ip", "route"], capture_output=True, text=True, check=False).stdout  # noqa: S607
-    for octet in range(200, 250):
+    for octet in range(first, 250):
         if f"10.{octet}.0." not in routes:
             return f"mt{octet}-", f"10.{octet}.0"
     raise RuntimeError("no free 10.x.0.0/24 subnet for a test cluster")

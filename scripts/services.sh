@@ -2,6 +2,7 @@
 # Starts or stops the project's own PostgreSQL and Redis, with their data under .state/.
 # Setting DATABASE_URL or REDIS_URL (environment or .env) uses existing servers instead.
 #   scripts/services.sh start|stop|status
+#   scripts/services.sh postgres-start|postgres-stop   (PostgreSQL only: scripts/test.sh's extra servers)
 source "$(dirname "$0")/lib.sh"
 
 pg_data="$STATE/postgres"
@@ -126,8 +127,12 @@ SQL
 }
 
 pg_stop() {
-  [ -f "$pg_data/PG_VERSION" ] || return 0
-  as_postgres "$PG_BIN/pg_ctl" -D "$pg_data" -m fast stop >/dev/null 2>&1 && log "PostgreSQL: stopped" || true
+  local data
+  # make test's extra servers too (scripts/test.sh: one per test process after the first).
+  for data in "$pg_data" "$STATE"/test-*/postgres; do
+    [ -f "$data/PG_VERSION" ] || continue
+    as_postgres "$PG_BIN/pg_ctl" -D "$data" -m fast stop >/dev/null 2>&1 && log "PostgreSQL: stopped ($data)" || true
+  done
 }
 
 # Redis asks for REDIS_PASSWORD (generated into .env by setup.sh). The password is in a
@@ -161,8 +166,10 @@ redis_stop() {
 case "${1:-}" in
   start) pg_start; redis_start ;;
   stop) redis_stop; pg_stop ;;
+  postgres-start) pg_start ;;
+  postgres-stop) pg_stop ;;
   status)
     as_postgres "$PG_BIN/pg_ctl" -D "$pg_data" status || true
     redis_cli ping || true ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|postgres-start|postgres-stop" >&2; exit 2 ;;
 esac

@@ -14,9 +14,19 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Several test runs may share one PostgreSQL; each may name its own test database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_messenger")}
+# make test runs several pytest-xdist processes; pytest-django gives each a database of its own
+# named <name>_<worker> (gw0, gw1, ...), and the Redis prefixes below follow that name.
+_XDIST_WORKER = env.str("PYTEST_XDIST_WORKER", default="")
+RUN_NAME = DATABASES["default"]["TEST"]["NAME"] + (f"_{_XDIST_WORKER}" if _XDIST_WORKER else "")
+# ... and, when scripts/test.sh lists several, a PostgreSQL server of its own (gw<n> takes the
+# n-th): the feed's cursors depend on the server's oldest running transaction. A process the
+# tests start with a DATABASE_URL of its own (the faults' PostgreSQL, say) keeps it.
+_ports = env.list("TEST_DATABASE_PORTS", default=[])
+if _XDIST_WORKER and _ports and not env.str("DATABASE_URL", default=""):
+    DATABASES["default"]["PORT"] = int(_ports[int(_XDIST_WORKER.removeprefix("gw")) % len(_ports)])
 # Tasks sent during a test run go to queues of its own on the shared Redis (every key prefixed
-# with the test database's name), never to the `make run` worker or to another run's worker.
-CELERY_KEY_PREFIX = env.str("CELERY_KEY_PREFIX", default=f"{DATABASES['default']['TEST']['NAME']}:")
+# with the run's name), never to the `make run` worker or to another run's worker.
+CELERY_KEY_PREFIX = env.str("CELERY_KEY_PREFIX", default=f"{RUN_NAME}:")
 CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = CELERY_KEY_PREFIX
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS["global_keyprefix"] = CELERY_KEY_PREFIX
 # Results carry the queue a task came from (tests check the routing on the worker's side).
@@ -34,7 +44,7 @@ WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None
 # Throttle counters of a test run under a prefix of its own on the shared Redis; rates high
 # enough that no test is throttled unless it lowers them (core/tests/test_throttling.py).
-CACHES["throttle"]["KEY_PREFIX"] = f"{DATABASES['default']['TEST']['NAME']}:throttle"
+CACHES["throttle"]["KEY_PREFIX"] = f"{RUN_NAME}:throttle"
 THROTTLE_RATES = dict.fromkeys(THROTTLE_RATES, "100000/min")
 # Web Push: the tests' push receiver listens on loopback over http; a key pair of the test
 # run's own when .env has none (the receiver checks each push against the key it names).

@@ -40,7 +40,8 @@ from realtime.tokens import connection_token_issue, subscription_token_issue
 from testing.centrifugo import ChannelClient
 from testing.processes import free_port, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+# One process of the parallel run takes the module (its cluster is one module-scoped fixture).
+pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
 
 RESULTS_PATH = Path(settings.BASE_DIR) / "bench" / "results" / "cluster.json"
 RESULTS: dict[str, Any] = {}

@@ -41,7 +41,7 @@ def _with_marker(marker: str) -> list[int]:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 def test_stop_waits_for_every_process_then_removes_the_namespaces(tmp_path):
-    prefix, subnet = free_subnet()
+    prefix, subnet = free_subnet(first=230)  # not the cluster suite's (it may run at the same time)
     prefix = f"s{prefix}"
     env = os.environ | {"CLUSTER_NS_PREFIX": prefix, "CLUSTER_SUBNET": subnet, "CLUSTER_STATE_DIR": str(tmp_path)}
     up = subprocess.run([str(SCRIPT), "up"], env=env, capture_output=True, text=True, timeout=60, check=False)

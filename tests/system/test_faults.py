@@ -22,7 +22,9 @@ from django.conf import settings
 
 from testing.faults import TRANSPORTS, FaultStack, LoadRun, process_kill_tree, world_create
 
-pytestmark = [pytest.mark.slow, pytest.mark.faults]
+# One worker of the parallel run takes the faults in turn: each loads the machine, and they
+# write one results file.
+pytestmark = [pytest.mark.slow, pytest.mark.faults, pytest.mark.xdist_group("faults")]
 
 RESULTS = Path(settings.BASE_DIR) / "bench" / "results" / "faults.json"
 _results_lock = threading.Lock()
