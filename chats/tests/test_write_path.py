@@ -19,18 +19,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_a_message_post_is_two_statements(team, client_for, django_assert_num_queries):
     client = client_for(team.member)
     url = f"/api/chats/{team.chat.pk}/messages/"
-    # The token, then one statement: membership, message, chat activity, event, outbox.
-    with django_assert_num_queries(2):
+    # The token; one statement: membership, message, chat activity, event, outbox; then,
+    # after its commit, the wake-ups (realtime.services.wake_after_commit).
+    with django_assert_num_queries(3):
         response = client.post(url, {"text": "fast", "client_id": "c-1"}, format="json")
     assert response.status_code == 201
     # The token is now known (accounts.token_cache): a retry with the same client_id is the
-    # same statement, which inserts nothing, then the first message is read.
+    # same statement, which inserts nothing (and wakes nobody), then the first message is read.
     with django_assert_num_queries(2):
         again = client.post(url, {"text": "fast", "client_id": "c-1"}, format="json")
     assert again.status_code == 200 and again.json() == response.json()
-    # And the next message is that one statement alone.
-    with django_assert_num_queries(1):
+    # And the next message is that one statement and its wake-ups.
+    with django_assert_num_queries(2) as queries:
         assert client.post(url, {"text": "faster"}, format="json").status_code == 201
+    assert "pg_notify" in queries.captured_queries[-1]["sql"]
     # Not a member: the same one statement says so.
     outsider = client_for(team.outsider)
     with django_assert_num_queries(2):
