@@ -232,8 +232,9 @@ def chat_member_remove(*, chat: Chat, user_id: int, actor: User | None) -> None:
 # chat's activity time and appends the event with its outbox rows: one statement, one round
 # trip, atomic on its own (or part of the caller's transaction); the wake-ups follow its commit
 # (`wake_after_commit`). No lock is taken beyond the chat row's, so writes to different chats
-# never wait for each other. The chat row is locked before the message takes its id: a chat's messages then commit in id order, so paging by
-# `?after=<id>` and a read marker at an id never pass over a lower id that commits later.
+# never wait for each other. The chat row is locked before the message takes its id: a chat's
+# messages then commit in id order, so paging by `?after=<id>` and a read marker at an id
+# never pass over a lower id that commits later.
 _MESSAGE_INSERT = """
 with member as (
     select m.role, c.announcement, c.kind from {membership} m join {chat} c on c.id = m.chat_id

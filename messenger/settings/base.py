@@ -125,7 +125,7 @@ DB_UNAVAILABLE_HOLD_SECONDS = env.float("DB_UNAVAILABLE_HOLD_SECONDS", default=0
 DB_PROBE_LEASE_SECONDS = env.float("DB_PROBE_LEASE_SECONDS", default=5.0)
 # A pool of PostgreSQL connections (psycopg_pool) instead of one connection per request; on
 # for the web processes (supervisord sets it), off for Celery's prefork workers, whose pool
-# would be copied, threads and all, into every forked child. bench/api_throughput.py measures it.
+# would be copied, threads and all, into every forked child. `python -m bench api-throughput` measures it.
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
 if DB_POOL_MAX_SIZE:
     DATABASES["default"]["OPTIONS"]["pool"] = {
