@@ -303,7 +303,7 @@ def message_create(
     )
     params |= {"chat_id": chat_id, "author_id": author.pk, "text": text, "client_id": client_id}
     params |= {"created_at": message.created_at, "reply_to_id": reply_to}
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:
         cursor.execute(sql, params)
         message_id, is_member, is_allowed, chat_kind = cursor.fetchone()
     if not is_member:

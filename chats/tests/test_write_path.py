@@ -136,3 +136,29 @@ def test_an_event_committing_after_a_higher_id_is_not_skipped(team):
 def test_a_chat_id_past_bigint_is_not_found(team, client_for):
     response = client_for(team.member).post(f"/api/chats/{2**63}/messages/", {"text": "x"}, format="json")
     assert response.status_code == 404 and response.json()["message"] == "Chat not found."
+
+
+def test_the_message_insert_is_prepared_on_its_connection(team, settings):
+    """PostgreSQL parses and plans the hot statement once per connection, not per POST."""
+
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("select count(*) from pg_prepared_statements where statement like '%%new_message%%'")
+            return cursor.fetchone()[0]
+
+    assert settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"] is not None
+    for text in ("one", "two", "three"):
+        message_create(chat_id=team.chat.pk, author=team.member, text=text)
+    assert prepared() == 1
+    # Behind a transaction pooler (DB_BEHIND_TRANSACTION_POOLER) the threshold is None:
+    # nothing is prepared, the statement still runs.
+    options = connection.settings_dict["OPTIONS"]
+    connection.close()
+    connection.settings_dict["OPTIONS"] = options | {"prepare_threshold": None}
+    try:
+        for text in ("four", "five", "six"):
+            message_create(chat_id=team.chat.pk, author=team.member, text=text)
+        assert prepared() == 0
+    finally:
+        connection.close()
+        connection.settings_dict["OPTIONS"] = options
