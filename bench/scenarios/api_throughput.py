@@ -184,7 +184,9 @@ def _base_gunicorn(workdir: Path) -> ServerProcess:
 
     def command() -> list[str]:
         line = [*wsgi_command(port=server.port, workers=CORES), "--chdir", str(BASE_TREE)]
-        line[line.index("--worker-class") + 1] = "gthread"  # the base tree may not have this one's
+        worker_class = line[line.index("--worker-class") + 1]
+        if not (BASE_TREE / (worker_class.rpartition(".")[0].replace(".", "/") + ".py")).exists():
+            line[line.index("--worker-class") + 1] = "gthread"  # the base tree has no such module
         return line
 
     server.command = command
