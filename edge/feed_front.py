@@ -9,6 +9,10 @@ bad input included, goes on to Django (`edge.feed_apis` gives the same answers t
 The middleware that a feed request skips here has nothing to do for it: the answer is JSON
 or an event stream (no HTML, no CSRF, no session write); the database breaker is asked
 only when the database is needed (`DatabaseProbe`).
+
+uvicorn's lifespan start-up is answered here too (Django's handler refuses it): the process
+is then ready, and its garbage collector is set up for a heap of waiting clients
+(`edge.feed_gc`).
 """
 
 import asyncio
@@ -23,6 +27,7 @@ from core.breaker import breaker
 from core.exceptions import DATABASE_UNAVAILABLE
 from realtime import selectors
 
+from . import feed_gc
 from .feed_apis import LONG_POLL_WAIT_MAX
 from .feed_waiting import Answer, Credentials, DatabaseProbe, error_answer, long_poll, open_stream, statement_headers
 from .listener import get_listener
@@ -108,29 +113,53 @@ async def _until_disconnect(receive: Receive) -> None:
 async def _serve(
     scope: Scope, receive: Receive, send: Send, make: Callable[[DatabaseProbe], Awaitable[Answer]]
 ) -> None:
-    """Answers; a client that goes away cancels the work (its wait, its stream)."""
+    """Answers in the request's own task; a client that goes away cancels it (its wait, its
+    stream), through the one task that watches for the disconnect, and the request then
+    ends quietly. A cancellation from elsewhere (the server stopping) goes on up."""
     admitted = breaker.admit() if breaker.is_open else "closed"
     probe = DatabaseProbe(admitted == "probe")
+    task = asyncio.current_task()
+    answering, left = True, False
 
-    async def answer() -> None:
-        await _send_answer(send, await make(probe))
-
-    work = asyncio.ensure_future(answer())
-    gone = asyncio.ensure_future(_until_disconnect(receive))
-    try:
-        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (work, gone):
+    def client_gone(watcher: asyncio.Future) -> None:
+        nonlocal left
+        if answering and not watcher.cancelled():
+            left = True
             task.cancel()
+
+    gone = asyncio.ensure_future(_until_disconnect(receive))
+    gone.add_done_callback(client_gone)
+    try:
+        await _send_answer(send, await make(probe))
+    except asyncio.CancelledError:
+        if not left or task.uncancel():
+            raise
+    finally:
+        answering = False
+        gone.cancel()
         probe.abandon()
-    if work.done() and not work.cancelled() and work.exception() is not None:
-        raise work.exception()
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """uvicorn's start and stop of the process (Django's handler takes no lifespan): once
+    ready, the feed's garbage collector is set up (`edge.feed_gc`)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            feed_gc.start()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            feed_gc.stop()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def feed_front(app: ASGIApp) -> ASGIApp:
     """Wraps Django's ASGI application: feed requests are answered here."""
 
     async def application(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
         path = scope.get("path")
         if scope["type"] != "http" or path not in (UPDATES, STREAM) or scope["method"] != "GET":
             return await app(scope, receive, send)

@@ -405,15 +405,21 @@ async def long_poll(
                     await waiter.wait(remaining if listener.ready else min(remaining, FALLBACK_POLL_SECONDS))
                     events, cursor, revoked = await read_after(listener, waiter, after=cursor, limit=limit)
         return page_answer([event for _, event in events], cursor)
-    except ApplicationError as exc:
+    except BaseException as exc:  # noqa: BLE001 (what is not answered is raised again)
+        return _failure_answer(exc, probe)
+
+
+def _failure_answer(exc: BaseException, probe: DatabaseProbe) -> Answer:
+    """The answer to a feed request that failed before its events: the error's own (4xx), or
+    503 when the database is unreachable. A cancelled request gives up its probe turn; that
+    and anything else is raised again."""
+    if isinstance(exc, ApplicationError):
         return error_answer(exc.message, status=exc.status_code, extra=exc.extra)
-    except asyncio.CancelledError:
+    if isinstance(exc, asyncio.CancelledError):
         probe.abandon()
-        raise
-    except Exception as exc:
-        if database_unavailable(exc):
-            return unavailable_answer()
-        raise
+    elif isinstance(exc, Exception) and database_unavailable(exc):
+        return unavailable_answer()
+    raise exc
 
 
 def _sse_event(cursor: int, data: str) -> str:
@@ -433,15 +439,8 @@ async def open_stream(
         reader = await find_reader(listener, credentials, feed=feed, probe=probe)
         if isinstance(reader, Answer):
             return reader
-    except ApplicationError as exc:
-        return error_answer(exc.message, status=exc.status_code, extra=exc.extra)
-    except asyncio.CancelledError:
-        probe.abandon()
-        raise
-    except Exception as exc:
-        if database_unavailable(exc):
-            return unavailable_answer()
-        raise
+    except BaseException as exc:  # noqa: BLE001 (what is not answered is raised again)
+        return _failure_answer(exc, probe)
     if reader.page is not None:
         first, cursor = _without_revocations(reader.page), reader.page.cursor
     else:

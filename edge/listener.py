@@ -223,7 +223,9 @@ class EventListener:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(**self._conninfo, autocommit=True) as conn:
-                    await conn.execute("SET TIME ZONE 'UTC'")
+                    # A pipeline's statements share an implicit transaction: each must
+                    # still see what committed before it (_fetch_new).
+                    await conn.execute("SET TIME ZONE 'UTC'; SET default_transaction_isolation TO 'read committed'")
                     await conn.execute(f"LISTEN {CHANNEL}")
                     if self.head is None:
                         await self._start(conn)
@@ -273,18 +275,26 @@ class EventListener:
             self.floor = self.head = cursor_of(head[1], head[0], head[2])
             self.floor_position = self.head_position = (head[0], head[1])
 
-    async def _read_new(self, conn: psycopg.AsyncConnection) -> bool:
-        """Reads every readable event past the head; returns whether committed events wait
-        behind an older running transaction (then the caller looks again soon)."""
-        while True:
-            safe = await self._safe_txid(conn)
-            cursor = await conn.execute(
+    async def _fetch_new(self, conn: psycopg.AsyncConnection) -> tuple[int, list[tuple[Any, ...]]]:
+        """The bound below which every event has committed (`SAFE_TXID_SQL`), then the next
+        rows past the head: one round trip, the two statements sent together in a pipeline.
+        Two statements, not one: the rows must be read with a later snapshot than the
+        bound's (see SAFE_TXID_SQL), and under read committed each statement takes its own."""
+        async with conn.pipeline():
+            bound = await conn.execute(SAFE_TXID_SQL)
+            rows = await conn.execute(
                 f"""select id, txid, resume_txid, type, chat_id, to_members, also_to, data, created_at
                     from {Event._meta.db_table}
                     where (txid, id) > (%s, %s) order by txid, id limit %s""",  # noqa: S608 (table name)
                 [self.head_position[0], self.head_position[1], READ_BATCH],
             )
-            rows = await cursor.fetchall()
+        return (await bound.fetchone())[0], await rows.fetchall()
+
+    async def _read_new(self, conn: psycopg.AsyncConnection) -> bool:
+        """Reads every readable event past the head; returns whether committed events wait
+        behind an older running transaction (then the caller looks again soon)."""
+        while True:
+            safe, rows = await self._fetch_new(conn)
             batch = []
             for id_, txid, resume_txid, type_, chat_id, to_members, also_to, data, created_at in rows:
                 if txid >= safe:

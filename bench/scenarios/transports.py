@@ -1,5 +1,6 @@
 """Scenario 6, long polling and SSE: `python -m bench transports` at 1,000 clients and 20 msg/s,
-the product's transports beside nginx + Nchan's."""
+the product's transports beside nginx + Nchan's, and Centrifugo's WebSocket beside both (CPU
+per delivered event of each)."""
 
 import json
 import subprocess
@@ -31,7 +32,7 @@ def run(suite: "Suite") -> dict:
         "--rates",
         "20",
         "--transports",
-        "long-poll,sse,nchan-long-poll,nchan-sse",
+        "long-poll,sse,nchan-long-poll,nchan-sse,ws",
         "--duration",
         str(duration),
         "--pool",
@@ -68,6 +69,13 @@ def run(suite: "Suite") -> dict:
             and not a.get("refused")
             and not a.get("duplicates")
         )
+    ws = rows.get("ws", {})
+    figures["ws"] = {
+        "p99_ms": ws.get("latency_p99_ms"),
+        "delivered": f"{ws.get('delivered')}/{ws.get('expected_deliveries')}",
+        "server_cpu_ms_per_event": ws.get("server_cpu_ms_per_event"),
+    }
+    cpu = ", ".join(f"{k} {rows[k].get('server_cpu_ms_per_event')}" for k in rows)
     return {
         "name": "Long polling and SSE",
         "target": TARGET,
@@ -75,11 +83,14 @@ def run(suite: "Suite") -> dict:
         "measured": "; ".join(
             f"{k}: p99 {v['p99_ms']} ms vs Nchan {v['nchan_p99_ms']} ms (×{v['ratio']}), delivered {v['delivered']}"
             for k, v in figures.items()
-        ),
+            if k != "ws"
+        )
+        + f"; ws (Centrifugo): p99 {figures['ws']['p99_ms']} ms, delivered {figures['ws']['delivered']};"
+        + f" server CPU ms per delivered event: {cpu}",
         "met": met,
         "limits": "its own uvicorn (not behind nginx) and Nchan, see bench/results/bench_transports.json; "
         + ", ".join(
-            f"{k} server CPU {rows.get(k, {}).get('server_cpu_s')} s" for k in ("long-poll", "sse", "nchan-sse")
+            f"{k} server CPU {rows.get(k, {}).get('server_cpu_s')} s" for k in ("long-poll", "sse", "nchan-sse", "ws")
         ),
         "runs": [data],
     }

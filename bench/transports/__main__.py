@@ -1,15 +1,18 @@
 """Polling, long polling, SSE and WebSocket, side by side, with nginx + Nchan as the peer.
 
-    .venv/bin/python -m bench.transports [--clients 100,1000] [--rates 1,20] [--duration 10]
+    .venv/bin/python -m bench.transports [--clients 100,1000] [--rates 1,20] [--duration 10] [--repeat 3]
 
 For every cell (N clients x R messages per second x transport) it connects N clients (one
 user each, in chats of 10), posts R messages per second through the chat service for
 `--duration` seconds (each message is one event for the chat's 10 members), and measures:
 requests per second reaching the server, the server's CPU seconds (from /proc: uvicorn;
 nginx + the relay; Centrifugo) and PostgreSQL's, bytes on the wire per delivered event,
-and delivery latency p50/p99 (arrival minus the event's `ts`). It uses a database of its
-own (created and dropped), loopback ports only, and writes bench/results/transports.json
-and bench/results/transports.png.
+and delivery latency p50/p99 (arrival minus the event's `ts`). With `--repeat N` every cell
+runs N times, the transports taking turns (so a noisy minute on a shared machine hits them
+alike), and the figures are each cell's medians (every run kept under "runs"). It uses a
+database of its own (created and dropped), loopback ports only, and writes
+bench/results/transports.json (the chart bench/results/transports.png beside it, not
+committed).
 """
 
 import argparse
@@ -285,6 +288,7 @@ class Bench:
     async def run(self) -> None:
         cells = [
             (transport, clients, rate)
+            for _ in range(self.args.repeat)
             for clients in self.args.clients
             for rate in self.args.rates
             for transport in self.args.transports
@@ -305,6 +309,71 @@ class Bench:
                 flush=True,
             )
             await asyncio.sleep(1.0)
+
+
+# Figures of a cell that are medians over its runs; the rest are the first run's.
+MEDIAN_FIELDS = (
+    "seconds",
+    "messages",
+    "expected_deliveries",
+    "delivered",
+    "delivered_ratio",
+    "requests_per_s",
+    "answered_per_s",
+    "server_cpu_s",
+    "server_cpu_ms_per_event",
+    "postgres_cpu_s",
+    "bytes_per_event",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "client_errors",
+    "duplicates",
+    "lost",
+    "load_average",
+)
+
+
+def _median(values: list[float]) -> float | None:
+    """Counts stay whole numbers where the median is one."""
+    if not values:
+        return None
+    median = statistics.median(values)
+    return int(median) if all(isinstance(v, int) for v in values) and median == int(median) else round(median, 3)
+
+
+def medians(runs: list[dict]) -> list[dict]:
+    """One row per cell (transport, clients, rate): each figure's median over its runs (the
+    refusals summed), each run's p99, CPU per event and load beside it, and the run count."""
+    cells: dict[tuple, list[dict]] = {}
+    for row in runs:
+        cells.setdefault((row["transport"], row["clients"], row["rate"]), []).append(row)
+    out = []
+    for rows in cells.values():
+        row = dict(rows[0], runs=len(rows))
+        for key in MEDIAN_FIELDS:
+            row[key] = _median([r[key] for r in rows if r.get(key) is not None])
+        for key in ("latency_p99_ms", "server_cpu_ms_per_event", "load_average"):
+            row[f"{key}_each"] = [r.get(key) for r in rows]
+        statuses = sorted({status for r in rows for status in r["refused"]})
+        row["refused"] = {status: sum(r["refused"].get(status, 0) for r in rows) for status in statuses}
+        out.append(row)
+    return out
+
+
+def summary(rows: list[dict]) -> str:
+    """The medians, a line per cell: latency, CPU per delivered event, deliveries, load."""
+    lines = [
+        f"{'clients':>7} {'msg/s':>5} {'transport':<16} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/event':>12} "
+        f"{'delivered':>11} {'runs':>4}  load (each run)"
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['clients']:>7} {r['rate']:>5g} {r['transport']:<16}"
+            f" {r['latency_p50_ms']!s:>8} {r['latency_p99_ms']!s:>8}"
+            f" {r['server_cpu_ms_per_event']!s:>12} {r['delivered']!s:>5}/{r['expected_deliveries']!s:<5}"
+            f" {r['runs']:>4}  {r['load_average_each']}"
+        )
+    return "\n".join(lines)
 
 
 def chart(results: list[dict], path: Path) -> None:
@@ -352,6 +421,7 @@ def main() -> None:
     parser.add_argument("--transports", default=",".join(TRANSPORTS), type=lambda s: s.split(","))
     parser.add_argument("--duration", default=10.0, type=float, help="seconds of publishing per cell")
     parser.add_argument("--pool", action="store_true", help="the Django server with a PostgreSQL connection pool")
+    parser.add_argument("--repeat", default=1, type=int, help="runs of every cell; the figures are their medians")
     parser.add_argument("--out", default=None, help="default bench/results/transports[_pool].json")
     args = parser.parse_args()
     args.out = args.out or str(RESULTS / ("transports_pool.json" if args.pool else "transports.json"))
@@ -388,20 +458,20 @@ def main() -> None:
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    results = medians(bench.results)
     meta = {
         "command": " ".join(["python -m bench.transports", *sys.argv[1:]]),
         "chat_size": CHAT_SIZE,
         "django_pool": args.pool,
         "duration_s": args.duration,
+        "repeat": args.repeat,
         "cpus": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    out.write_text(json.dumps({"meta": meta, "results": bench.results}, indent=2) + "\n")
-    chart(bench.results, out.with_suffix(".png"))
+    out.write_text(json.dumps({"meta": meta, "results": results, "runs": bench.results}, indent=2) + "\n")
+    chart(results, out.with_suffix(".png"))
+    print(f"Medians of {args.repeat} run(s) per cell:\n{summary(results)}")
     print(f"Wrote {out} and {out.with_suffix('.png')}")
-    summary = [r for r in bench.results if r["latency_p50_ms"] is not None]
-    if summary:
-        print(f"median p50 over all cells: {statistics.median(r['latency_p50_ms'] for r in summary)} ms")
 
 
 if __name__ == "__main__":
