@@ -51,14 +51,22 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
     "peer-smoke": ("bench.peers.smoke", None, "a peer (Channels, socketio) started, checked, stopped"),
     "peer-latency": ("bench.peers.latency", None, "a peer's POST → receipt with a small Python client"),
     "report": ("bench.report", None, "docs/performance.md rendered again from bench/results/bench.json"),
+    "write-path": (
+        "bench.scenarios.write_path",
+        "messenger.settings.local",
+        "the message POST's own cost in-process, this tree beside another commit's",
+    ),
+    "api-throughput": (
+        "bench.scenarios.api_throughput",
+        "messenger.settings.test",
+        "GET /healthz and message POSTs per second (wrk), CPU per request, --profile (py-spy, pg_stat_statements)",
+    ),
     # Scripts of their own (they set up Django themselves), run as they are.
     "connect-burst": (
         "connect_burst.py",
         None,
         "1,000 clients of each transport connecting at once (tokens included): refusals, time",
     ),
-    "write-path": ("write_path.py", None, "the message POST's own cost, before and after a change"),
-    "api-throughput": ("api_throughput.py", None, "GET /healthz and message POSTs per second (wrk)"),
 }
 
 

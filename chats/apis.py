@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from core.exceptions import ApplicationError
+from core.fields import validated
 from core.metrics import MESSAGES_ACCEPTED
 from core.pagination import offset_page
 from core.throttling import (
@@ -39,14 +40,8 @@ from .serializers import (
     MessagePageSerializer,
     MessageSerializer,
     MessageUpdateInputSerializer,
+    message_create_input,
 )
-
-
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
 
 THROTTLED = OpenApiResponse(description="Too many requests; see the Retry-After header.")
 
@@ -59,7 +54,7 @@ class ChatListApi(APIView):
 
     @extend_schema(request=ChatCreateInputSerializer, responses={201: ChatSerializer, 429: THROTTLED})
     def post(self, request: Request) -> Response:
-        chat = services.chat_create(created_by=request.user, **_validated(ChatCreateInputSerializer, request.data))
+        chat = services.chat_create(created_by=request.user, **validated(ChatCreateInputSerializer, request.data))
         return Response(chat_data(chat), status=status.HTTP_201_CREATED)
 
 
@@ -72,9 +67,7 @@ class ChatDetailApi(APIView):
     @extend_schema(request=ChatUpdateInputSerializer, responses={200: ChatSerializer})
     def patch(self, request: Request, chat_id: int) -> Response:
         chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
-        chat = services.chat_update(
-            chat=chat, actor=request.user, **_validated(ChatUpdateInputSerializer, request.data)
-        )
+        chat = services.chat_update(chat=chat, actor=request.user, **validated(ChatUpdateInputSerializer, request.data))
         return Response(chat_data(chat))
 
     @extend_schema(responses={204: None})
@@ -94,7 +87,7 @@ class MemberListApi(APIView):
     )
     def get(self, request: Request, chat_id: int) -> Response:
         chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
-        params = _validated(MemberListInputSerializer, request.query_params)
+        params = validated(MemberListInputSerializer, request.query_params)
         members, next_offset = offset_page(selectors.membership_list(chat=chat, q=params.pop("q", "")), **params)
         return Response({"results": [membership_data(m) for m in members], "next_offset": next_offset})
 
@@ -108,7 +101,7 @@ class MemberListApi(APIView):
     )
     def post(self, request: Request, chat_id: int) -> Response:
         chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
-        data = _validated(MemberAddInputSerializer, request.data)
+        data = validated(MemberAddInputSerializer, request.data)
         user = User.objects.filter(pk=data["user_id"], is_active=True).first()
         if user is None:
             raise ApplicationError("Unknown user.", extra={"fields": {"user_id": ["No active user with this id."]}})
@@ -123,7 +116,7 @@ class MemberDetailApi(APIView):
     def patch(self, request: Request, chat_id: int, user_id: int) -> Response:
         chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         membership = services.chat_member_update(
-            chat=chat, user_id=user_id, actor=request.user, **_validated(MemberUpdateInputSerializer, request.data)
+            chat=chat, user_id=user_id, actor=request.user, **validated(MemberUpdateInputSerializer, request.data)
         )
         return Response(membership_data(membership))
 
@@ -141,7 +134,7 @@ class MessageListApi(APIView):
     def get(self, request: Request, chat_id: int) -> Response:
         chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         page, has_older, has_newer = selectors.message_page(
-            chat=chat, **_validated(MessagePageInputSerializer, request.query_params)
+            chat=chat, **validated(MessagePageInputSerializer, request.query_params)
         )
         return Response({"results": [message_data(m) for m in page], "has_older": has_older, "has_newer": has_newer})
 
@@ -157,7 +150,7 @@ class MessageListApi(APIView):
     )
     def post(self, request: Request, chat_id: int) -> Response:
         message, created = services.message_create(
-            chat_id=chat_id, author=request.user, **_validated(MessageCreateInputSerializer, request.data)
+            chat_id=chat_id, author=request.user, **message_create_input(request.data)
         )
         if created:
             MESSAGES_ACCEPTED.inc()
@@ -172,7 +165,7 @@ class MessageDetailApi(APIView):
         chat = selectors.chat_get_for_member(chat_id=chat_id, user=request.user)
         message = selectors.message_get(chat=chat, message_id=message_id)
         message = services.message_update(
-            message=message, actor=request.user, **_validated(MessageUpdateInputSerializer, request.data)
+            message=message, actor=request.user, **validated(MessageUpdateInputSerializer, request.data)
         )
         return Response(message_data(message))
 

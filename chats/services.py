@@ -11,7 +11,13 @@ from django.utils import timezone
 from accounts.models import User
 from core.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from core.fields import MAX_ID
-from realtime.services import chat_unsubscribe_later, event_emit, event_insert_sql, message_events_redact
+from realtime.services import (
+    chat_unsubscribe_later,
+    event_emit,
+    event_insert_sql,
+    message_events_redact,
+    wake_after_commit,
+)
 
 from .consent import add_consent_require, role_consent_require
 from .models import Chat, Membership, Message, MessageEdit
@@ -224,10 +230,11 @@ def chat_member_remove(*, chat: Chat, user_id: int, actor: User | None) -> None:
 
 # Checks membership, inserts the message (a repeated client_id inserts nothing), moves the
 # chat's activity time and appends the event with its outbox rows: one statement, one round
-# trip, atomic on its own (or part of the caller's transaction). No lock is taken beyond the
-# chat row's, so writes to different chats never wait for each other. The chat row is locked
-# before the message takes its id: a chat's messages then commit in id order, so paging by
-# `?after=<id>` and a read marker at an id never pass over a lower id that commits later.
+# trip, atomic on its own (or part of the caller's transaction); the wake-ups follow its commit
+# (`wake_after_commit`). No lock is taken beyond the chat row's, so writes to different chats
+# never wait for each other. The chat row is locked before the message takes its id: a chat's
+# messages then commit in id order, so paging by `?after=<id>` and a read marker at an id
+# never pass over a lower id that commits later.
 _MESSAGE_INSERT = """
 with member as (
     select m.role, c.announcement, c.kind from {membership} m join {chat} c on c.id = m.chat_id
@@ -289,13 +296,14 @@ def message_create(
         data=data,
         source="new_message",
         data_sql="jsonb_set(%(event_data)s::jsonb, '{id}', to_jsonb(new_message.id))",
+        wake_after_commit=True,
     )
     sql = _MESSAGE_INSERT.format(
         membership=Membership._meta.db_table, message=Message._meta.db_table, chat=Chat._meta.db_table, event=event_sql
     )
     params |= {"chat_id": chat_id, "author_id": author.pk, "text": text, "client_id": client_id}
     params |= {"created_at": message.created_at, "reply_to_id": reply_to}
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:
         cursor.execute(sql, params)
         message_id, is_member, is_allowed, chat_kind = cursor.fetchone()
     if not is_member:
@@ -306,6 +314,7 @@ def message_create(
         first = Message.objects.select_related("author", "reply_to__author")
         return first.get(chat_id=chat_id, author=author, client_id=client_id), False
     message.pk = message_id
+    wake_after_commit()
     message_created.send(sender=Message, message=message, direct=chat_kind == Chat.Kind.DIRECT)
     return message, True
 

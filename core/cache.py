@@ -11,6 +11,7 @@ Django keeps a cache object per thread anyway.
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from redis import Redis
 
 
 class _ReusingClient(RedisCacheClient):
@@ -32,3 +33,7 @@ class ReusingRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = _ReusingClient
+
+    def redis(self) -> Redis:
+        """The client itself, for commands the cache API lacks (core.throttling's script)."""
+        return self._cache.get_client(write=True)

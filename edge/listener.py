@@ -1,7 +1,8 @@
 """One PostgreSQL LISTEN connection per process wakes every waiting long-poll and SSE client.
 
-A trigger NOTIFYs `realtime_events` when an event row commits (migration 0002). The
-listener then reads the new rows once, on that same connection, keeps the newest events
+A trigger NOTIFYs `realtime_events` when an event row commits (migration 0002; a message
+POST, just after its commit: 0008). The listener then reads the new rows once, on that same
+connection, keeps the newest events
 in memory, and wakes only the waiters they concern: the waiters of the event's chat, and
 those of the users it names. A waiting client holds an `asyncio.Event` and the set of its
 chats: no thread and no database connection. A woken client whose cursor is in memory is

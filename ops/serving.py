@@ -58,7 +58,7 @@ def wsgi_command(
     *, port: int, workers: int | None = None, threads: int | None = None, host: str = "127.0.0.1"
 ) -> list[str]:
     """gunicorn, one process per core, each with a few threads (gthread). Measured against
-    sync workers, granian and a persistent connection per thread (bench/api_throughput.py,
+    sync workers, granian and a persistent connection per thread (`python -m bench api-throughput`,
     docs/architecture.md): threads overlap a request's waits on PostgreSQL (a commit's
     fsync) with another's Python, and keep nginx's upstream connections alive. nginx buffers
     each request and answer whole, so a slow client never holds a thread."""

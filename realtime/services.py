@@ -47,7 +47,7 @@ new_event as (
     insert into {event} (type, chat_id, to_members, also_to, data, created_at)
     select %(event_type)s, %(event_chat_id)s, %(event_to_members)s, %(event_also_to)s, {data}, %(event_created_at)s
     from {source}
-    returning id, data
+    returning id, data{wake_later}
 ),
 new_outbox as (
     insert into {outbox} (method, payload, partition, created_at)
@@ -70,9 +70,12 @@ def event_insert_sql(
     also_to: Iterable[int] = (),
     source: str = "(values (1)) as one",
     data_sql: str = "%(event_data)s::jsonb",
+    wake_after_commit: bool = False,
 ) -> tuple[str, dict[str, Any], EventEnvelope]:
     """The CTEs `new_event, new_outbox` for one event, their parameters, and the envelope
-    without its id. `data_sql` may patch `data` with columns of `source` (a message's id)."""
+    without its id. `data_sql` may patch `data` with columns of `source` (a message's id).
+    `wake_after_commit`: the insert triggers send no wake-ups in this transaction once the
+    event is written; the caller calls `wake_after_commit()` once the statement succeeded."""
     also_to = sorted(set(also_to))
     created_at = timezone.now()
     envelope: EventEnvelope = {"type": type, "chat_id": chat_id, "id": 0, "data": {}, "ts": created_at.isoformat()}
@@ -83,7 +86,11 @@ def event_insert_sql(
         channels = [personal_channel(user_id) for user_id in also_to]
         commands.append(("broadcast", {"channels": channels, "data": envelope}))
     sql = _EVENT_INSERT.format(
-        event=Event._meta.db_table, outbox=CentrifugoOutbox._meta.db_table, source=source, data=data_sql
+        event=Event._meta.db_table,
+        outbox=CentrifugoOutbox._meta.db_table,
+        source=source,
+        data=data_sql,
+        wake_later=f", {_WAKE_LATER}" if wake_after_commit else "",
     )
     params = {
         "event_type": type,
@@ -96,6 +103,30 @@ def event_insert_sql(
         "event_payloads": [_json(payload) for _, payload in commands],
     }
     return sql, params, envelope | {"data": data}
+
+
+# The flag the insert triggers read (realtime/migrations/0008): set for the rest of the
+# transaction, in the statement that writes the event, only when it writes one.
+_WAKE_LATER = "set_config('messenger.notify_after_commit', 'on', true) as wake_later"
+# What the triggers would have sent: the feed's listeners and Centrifugo's outbox consumer
+# (its `partition_notification_channel`; the outbox has one partition, 0). Both read
+# everything new when woken, so one nudge covers every event of the transaction.
+_WAKE_UP = "select pg_notify('realtime_events', ''), pg_notify('centrifugo_outbox', '0')"
+
+
+def _wake_up() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(_WAKE_UP)
+
+
+def wake_after_commit() -> None:
+    """Wakes the feed's listeners and Centrifugo's outbox consumer once the caller's
+    transaction commits (at once in autocommit), for a statement written with
+    `event_insert_sql(wake_after_commit=True)`. The NOTIFY is a transaction of its own: it
+    writes no WAL, so PostgreSQL's notify lock is held for a moment, not across a commit's
+    flush (see realtime/migrations/0008). Should it fail, the consumer's poll
+    (`partition_poll_interval`) and the listener's idle read still find the event."""
+    transaction.on_commit(_wake_up, robust=True)
 
 
 def event_emit(

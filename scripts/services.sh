@@ -36,7 +36,7 @@ pg_start() {
       --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
   # pg_stat_statements is loaded (a few % of a statement's cost) so that a profile can read
-  # what each statement costs (bench/api_throughput.py --profile, docs/performance.md); its
+  # what each statement costs (`python -m bench api-throughput` --profile, docs/performance.md); its
   # view exists once a superuser runs CREATE EXTENSION in some database. A cluster already
   # running keeps its settings until it is restarted (scripts/services.sh stop; start).
   if as_postgres "$PG_BIN/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then

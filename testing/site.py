@@ -90,7 +90,7 @@ class SiteServer:
         self.centrifugo_internal_port = self.centrifugo_internal_ports[0]
         if centrifugo_nodes > 1:
             nginx_values.setdefault("centrifugo_servers", [f"127.0.0.1:{port}" for port in self.centrifugo_ports])
-        # `web`: another WSGI server in gunicorn's place (bench/api_throughput.py compares).
+        # `web`: another WSGI server in gunicorn's place (`python -m bench api-throughput` compares).
         self.web = web or GunicornServer(
             settings_module=settings_module, workers=wsgi_workers, log_path=workdir / "gunicorn.log"
         )

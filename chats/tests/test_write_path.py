@@ -19,18 +19,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_a_message_post_is_two_statements(team, client_for, django_assert_num_queries):
     client = client_for(team.member)
     url = f"/api/chats/{team.chat.pk}/messages/"
-    # The token, then one statement: membership, message, chat activity, event, outbox.
-    with django_assert_num_queries(2):
+    # The token; one statement: membership, message, chat activity, event, outbox; then,
+    # after its commit, the wake-ups (realtime.services.wake_after_commit).
+    with django_assert_num_queries(3):
         response = client.post(url, {"text": "fast", "client_id": "c-1"}, format="json")
     assert response.status_code == 201
     # The token is now known (accounts.token_cache): a retry with the same client_id is the
-    # same statement, which inserts nothing, then the first message is read.
+    # same statement, which inserts nothing (and wakes nobody), then the first message is read.
     with django_assert_num_queries(2):
         again = client.post(url, {"text": "fast", "client_id": "c-1"}, format="json")
     assert again.status_code == 200 and again.json() == response.json()
-    # And the next message is that one statement alone.
-    with django_assert_num_queries(1):
+    # And the next message is that one statement and its wake-ups.
+    with django_assert_num_queries(2) as queries:
         assert client.post(url, {"text": "faster"}, format="json").status_code == 201
+    assert "pg_notify" in queries.captured_queries[-1]["sql"]
     # Not a member: the same one statement says so.
     outsider = client_for(team.outsider)
     with django_assert_num_queries(2):
@@ -134,3 +136,29 @@ def test_an_event_committing_after_a_higher_id_is_not_skipped(team):
 def test_a_chat_id_past_bigint_is_not_found(team, client_for):
     response = client_for(team.member).post(f"/api/chats/{2**63}/messages/", {"text": "x"}, format="json")
     assert response.status_code == 404 and response.json()["message"] == "Chat not found."
+
+
+def test_the_message_insert_is_prepared_on_its_connection(team, settings):
+    """PostgreSQL parses and plans the hot statement once per connection, not per POST."""
+
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("select count(*) from pg_prepared_statements where statement like '%%new_message%%'")
+            return cursor.fetchone()[0]
+
+    assert settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"] is not None
+    for text in ("one", "two", "three"):
+        message_create(chat_id=team.chat.pk, author=team.member, text=text)
+    assert prepared() == 1
+    # Behind a transaction pooler (DB_BEHIND_TRANSACTION_POOLER) the threshold is None:
+    # nothing is prepared, the statement still runs.
+    options = connection.settings_dict["OPTIONS"]
+    connection.close()
+    connection.settings_dict["OPTIONS"] = options | {"prepare_threshold": None}
+    try:
+        for text in ("four", "five", "six"):
+            message_create(chat_id=team.chat.pk, author=team.member, text=text)
+        assert prepared() == 0
+    finally:
+        connection.close()
+        connection.settings_dict["OPTIONS"] = options

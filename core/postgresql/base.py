@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend, with a cheaper check of pooled connections.
+"""Django's PostgreSQL backend, with a cheaper check of pooled connections and a cursor for
+statements worth preparing.
 
 psycopg_pool's own check (what Django installs with CONN_HEALTH_CHECKS) sends an empty
 query on every checkout: a round trip to PostgreSQL per request, on a connection that
@@ -34,3 +35,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if pool is not None and pool._check is ConnectionPool.check_connection:
             pool._check = _check_now_and_then
         return pool
+
+    def prepared_cursor(self) -> Any:
+        """A cursor that binds its parameters server-side, so psycopg prepares a statement once
+        it has run `prepare_threshold` times on the connection (OPTIONS; None, never, behind a
+        transaction pooler): PostgreSQL then skips parsing and planning it. Django's own
+        cursors bind client-side and are never prepared. Results are read with the
+        connection's loaders (Django's time zone is not set on this cursor)."""
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        with self.wrap_database_errors:
+            return self._prepare_cursor(base.ServerBindingCursor(self.connection))

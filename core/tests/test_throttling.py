@@ -119,3 +119,24 @@ def test_the_processes_behind_nginx_trust_its_forwarded_for(tmp_path, settings, 
     nginx = (tmp_path / "nginx" / "nginx.conf").read_text()
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in nginx
     assert "proxy_set_header X-Forwarded-Proto $forwarded_proto;" in nginx  # SECURE_PROXY_SSL_HEADER
+
+
+def test_a_window_counts_what_it_let_through_and_ends_on_time(team, client_for, throttle_rates):
+    """One counter per scope and client, expiring with its window; a refused request is not
+    counted, and Retry-After is what is left of the window."""
+    from django.core.cache import caches
+
+    throttle_rates(message_post="2/min")
+    member = client_for(team.member)
+    url = f"/api/chats/{team.chat.pk}/messages/"
+    for i in range(2):
+        assert member.post(url, {"text": f"m{i}"}, format="json").status_code == 201
+    for _ in range(3):
+        response = member.post(url, {"text": "refused"}, format="json")
+        _assert_throttled(response)
+        assert int(response["Retry-After"]) <= 60
+    cache = caches["throttle"]
+    key = cache.make_key(f"window_message_post_user-{team.member.pk}")
+    client = cache.redis()
+    assert int(client.get(key)) == 2
+    assert 0 < client.ttl(key) <= 60

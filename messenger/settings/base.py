@@ -125,7 +125,7 @@ DB_UNAVAILABLE_HOLD_SECONDS = env.float("DB_UNAVAILABLE_HOLD_SECONDS", default=0
 DB_PROBE_LEASE_SECONDS = env.float("DB_PROBE_LEASE_SECONDS", default=5.0)
 # A pool of PostgreSQL connections (psycopg_pool) instead of one connection per request; on
 # for the web processes (supervisord sets it), off for Celery's prefork workers, whose pool
-# would be copied, threads and all, into every forked child. bench/api_throughput.py measures it.
+# would be copied, threads and all, into every forked child. `python -m bench api-throughput` measures it.
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
 if DB_POOL_MAX_SIZE:
     DATABASES["default"]["OPTIONS"]["pool"] = {
@@ -147,11 +147,15 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
     f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
     f" -c idle_in_transaction_session_timeout={DB_IDLE_IN_TRANSACTION_TIMEOUT_MS}"
 )
+# The message insert (chats.services.message_create, a statement of six CTEs) is prepared on
+# a connection once it has run this often there (core.postgresql's prepared_cursor): a pooled
+# connection runs it thousands of times, and PostgreSQL then skips parsing and planning it.
+# Django's own statements bind client-side and are never prepared.
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 2
 # DATABASE_URL points at PgBouncer in transaction mode (the cluster profile, docs/deploy.md):
 # consecutive transactions of one Django connection may run on different server sessions,
-# so nothing may outlive a transaction. Server-side cursors (a named cursor lives across
-# fetches) are off; prepared statements already are (Django's psycopg default,
-# prepare_threshold None, client-side binding). LISTEN (the feed's listener) and Centrifugo's
+# so nothing may outlive a transaction: server-side cursors (a named cursor lives across
+# fetches) and prepared statements are off. LISTEN (the feed's listener) and Centrifugo's
 # outbox consumer need a session: they connect to PostgreSQL directly. PgBouncer 1.18 drops the
 # `options` startup parameter above: it sets the same timeouts on each server connection it
 # opens (connect_query, ops/cluster.py).

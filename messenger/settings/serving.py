@@ -15,7 +15,7 @@ WSGI_PORT = env.int("WSGI_PORT", default=8802)
 ASGI_PORT = env.int("ASGI_PORT", default=8803)
 # One gunicorn process per core (more only add context switches), each with a few threads
 # that overlap their waits on PostgreSQL; each thread has a pooled connection
-# (ops.serving.wsgi_command; bench/api_throughput.py compares the alternatives).
+# (ops.serving.wsgi_command; `python -m bench api-throughput` compares the alternatives).
 WSGI_WORKERS = env.int("WSGI_WORKERS", default=os.cpu_count() or 2)
 WSGI_THREADS = env.int("WSGI_THREADS", default=4)
 # Overload is answered, not queued: nginx lets this many requests be in gunicorn at once

@@ -7,9 +7,11 @@ For chats of 2 and of 10,000 members it reports per POST: the median time, the C
 the Python (this process: the test client's small share included) and of the PostgreSQL
 backend serving it, the SQL statements, and the bytes the event log and the outbox grew by.
 
-    .venv/bin/python bench/write_path.py [--base 03a3624] [--posts 300] [--rounds 3]
+    .venv/bin/python -m bench write-path [--base main] [--posts 300] [--rounds 3]
 
-Writes bench/results/write_path.json. Needs the project's PostgreSQL (`make services`).
+Each tree's worker is this file, run in that tree (its apps, its `bench.procs`) on a
+database of its own, `bench_write_path_<before|after>`, made once and kept. Writes
+bench/results/write_path.json. Needs the project's PostgreSQL (`make services`).
 """
 
 import argparse
@@ -22,8 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIG_ROOM = 10_000
+# The worker runs this file as __main__ in the other tree; not as a script, whose folder
+# (bench/scenarios/, with a reactions.py) would come first on sys.path and hide apps.
+RUN_FILE = "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__main__')"
 
 
 def worker(db: str, posts: int) -> dict:
@@ -99,27 +104,11 @@ def _table_bytes(connection) -> dict[str, int]:
     return {"event": int(event), "outbox": int(outbox)}
 
 
-def _database_url(name: str) -> str:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.production")
-    from messenger.settings.base import DATABASE_URL
-
-    return DATABASE_URL.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _create_database(url: str, name: str) -> None:
-    import psycopg
-
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
-            conn.execute(f'create database "{name}"')
-
-
 def run_tree(tree: Path, label: str, posts: int) -> dict:
+    from bench.measure import database_kept
+
     name = f"bench_write_path_{label}"
-    url = _database_url(name)
-    _create_database(url, name)
+    url = database_kept(name)
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "messenger.settings.production",
         "DATABASE_URL": url,
@@ -132,7 +121,7 @@ def run_tree(tree: Path, label: str, posts: int) -> dict:
         "THROTTLE_RATE_MESSAGE_POST": "100000/min",
     }
     output = subprocess.run(
-        [sys.executable, __file__, "--worker", "--db", name, "--posts", str(posts)],
+        [sys.executable, "-c", RUN_FILE, __file__, "--worker", "--db", name, "--posts", str(posts)],
         cwd=tree,
         env=env,
         capture_output=True,
@@ -144,14 +133,14 @@ def run_tree(tree: Path, label: str, posts: int) -> dict:
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", default="03a3624", help="the commit to compare with")
+    parser.add_argument("--base", default="main", help="the commit to compare with")
     parser.add_argument("--posts", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.db, args.posts)))
         return
@@ -176,8 +165,6 @@ def main() -> None:
             for chat in ("small", "big")
         }
     report = {"base": args.base, "posts": args.posts, "rounds": args.rounds, "load": os.getloadavg(), **summary}
-    out = ROOT / "bench" / "results" / "write_path.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
     header = f"{'chat':>7}{'median ms':>11}{'python cpu':>12}{'pg cpu':>8}{'statements':>12}{'event B':>10}"
     print(f"\n{'':8}{header}{'outbox B':>10}")
     for label in ("before", "after"):
@@ -188,7 +175,10 @@ def main() -> None:
                 f"{row.get('postgres_cpu_ms', 0):>8.2f}{row['statements']:>12.1f}"
                 f"{row['event_bytes']:>10.0f}{row['outbox_bytes']:>10.0f}"
             )
-    print(f"\nload average {report['load'][0]:.1f}; written to {out.relative_to(ROOT)}")
+    print(f"\nload average {report['load'][0]:.1f}")
+    from bench.measure import results_write
+
+    results_write("write_path", report)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """REST API throughput: the old single uvicorn against nginx + gunicorn, side by side.
 
-    .venv/bin/python bench/api_throughput.py                      # before vs after, 1/8/32 clients
-    .venv/bin/python bench/api_throughput.py --seconds 3 --rounds 1
-    .venv/bin/python bench/api_throughput.py --servers all --concurrency 8 32   # WSGI variants too
+    .venv/bin/python -m bench api-throughput                      # before vs after, 1/8/32 clients
+    .venv/bin/python -m bench api-throughput --seconds 3 --rounds 1
+    .venv/bin/python -m bench api-throughput --servers all --concurrency 8 32   # WSGI variants too
 
 It creates a database of its own (bench_api, dropped at the end) and a chat of 10 members,
 then, for each round, starts each server setting in turn and loads it with wrk (Debian's
@@ -33,7 +33,9 @@ shared machine, throughput alone moves with the neighbours' load; CPU per reques
 --centrifugo starts a Centrifugo behind each site setting, whose outbox consumer dispatches and
 deletes each POST's event (its CPU and its PostgreSQL session counted too).
 --profile SECONDS records gunicorn's workers with py-spy during the POST cell at the first
-concurrency (collapsed stacks under bench/results/, top frames printed).
+concurrency (collapsed stacks under bench/results/, not committed) and lists the frames
+holding the GIL longest and the database's statements (pg_stat_statements), each in ms per
+accepted POST; both go into the JSON too.
 
 --endpoints adds `get` (GET .../messages/?limit=20, a read with token authentication);
 --overload 256 then has 256 wrk connections POST for --seconds, each again as soon as it
@@ -42,7 +44,6 @@ each answer, so each 503, within 100 ms).
 """
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -57,29 +58,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.test")
-# The production bound on a request's wait for a gunicorn thread (test settings raise it
-# for a busy CI machine); the servers started here inherit it.
-os.environ.setdefault("REQUEST_QUEUE_TIMEOUT_MS", "75")
+from django.conf import settings
+from django.db import connection
 
-import django  # noqa: E402
+from accounts.models import User
+from accounts.services import token_create
+from bench import procs
+from bench.measure import RESULTS, ROOT, results_write
+from chats.services import chat_create
+from ops.serving import wsgi_command
+from testing.processes import ServerProcess, django_environment
+from testing.site import GunicornServer, SiteServer
 
-django.setup()
-
-from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
-
-from accounts.models import User  # noqa: E402
-from accounts.services import token_create  # noqa: E402
-from bench import procs  # noqa: E402
-from chats.services import chat_create  # noqa: E402
-from ops.serving import wsgi_command  # noqa: E402
-from testing.processes import ServerProcess, django_environment  # noqa: E402
-from testing.site import GunicornServer, SiteServer  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results" / "api_throughput.json"
 DATABASE = "bench_api"
 CORES = os.cpu_count() or 2
 
@@ -194,7 +184,9 @@ def _base_gunicorn(workdir: Path) -> ServerProcess:
 
     def command() -> list[str]:
         line = [*wsgi_command(port=server.port, workers=CORES), "--chdir", str(BASE_TREE)]
-        line[line.index("--worker-class") + 1] = "gthread"  # the base tree may not have this one's
+        worker_class = line[line.index("--worker-class") + 1]
+        if not (BASE_TREE / (worker_class.rpartition(".")[0].replace(".", "/") + ".py")).exists():
+            line[line.index("--worker-class") + 1] = "gthread"  # the base tree has no such module
         return line
 
     server.command = command
@@ -375,8 +367,8 @@ def statements_reset() -> None:
     statements("create extension if not exists pg_stat_statements; select pg_stat_statements_reset()")
 
 
-def statements_top(*, posts: float, top: int = 12) -> None:
-    """The statements of this database by total execution time, per POST."""
+def statements_top(*, posts: float, top: int = 8) -> list[dict]:
+    """The statements of this database by total execution time: calls and exec ms per POST."""
     query = (
         "select calls, total_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) "
         "from pg_stat_statements s join pg_database d on d.oid = s.dbid where d.datname = '%s' "
@@ -385,15 +377,22 @@ def statements_top(*, posts: float, top: int = 12) -> None:
     rows = statements(query % (DATABASE, top))
     if not rows or not posts:
         print("pg_stat_statements: not available (shared_preload_libraries, superuser)")
-        return
+        return []
+    found = []
     print("pg_stat_statements, this database (calls per POST, exec ms per POST, statement):")
     for row in rows.splitlines():
         calls, total, query = row.split("|", 2)
+        found.append({"calls_per_post": int(calls) / posts, "exec_ms_per_post": float(total) / posts, "query": query})
         print(f"  {int(calls) / posts:5.2f}  {float(total) / posts:6.3f}  {query}")
+    return found
 
 
-def profile_finish(spy: tuple[subprocess.Popen, Path], *, ok: float, top: int = 25) -> None:
-    """Prints the frames most samples were in (inclusive) and those that spent them (self)."""
+SAMPLE_MS = 5  # py-spy at 200 Hz
+
+
+def profile_finish(spy: tuple[subprocess.Popen, Path], *, posts: float, top: int = 25) -> dict[str, list]:
+    """The frames most GIL-holding samples were in (inclusive) and those that spent them
+    (self), as ms of GIL per POST (samples x 5 ms / POSTs in the recorded seconds)."""
     process, out = spy
     process.wait(timeout=60)
     inclusive: dict[str, int] = {}
@@ -409,14 +408,18 @@ def profile_finish(spy: tuple[subprocess.Popen, Path], *, ok: float, top: int = 
             inclusive[frame] = inclusive.get(frame, 0) + int(count)
         if frames:
             own[frames[-1]] = own.get(frames[-1], 0) + int(count)
-    if not total:
+    if not total or not posts:
         print("py-spy recorded nothing")
-        return
-    print(f"py-spy: {total} samples of gunicorn's workers, {out.name}")
+        return {}
+    print(f"py-spy: {total} samples of gunicorn's workers holding the GIL, {total * SAMPLE_MS / posts:.2f} ms per POST")
+    found: dict[str, list] = {"gil_ms_per_post": [total * SAMPLE_MS / posts]}
     for title, table in (("inclusive", inclusive), ("self", own)):
-        print(f"  top {top} frames, {title} (% of samples):")
+        print(f"  top {top} frames, {title} (% of samples, GIL ms per POST):")
+        found[title] = []
         for frame, count in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
-            print(f"    {100 * count / total:5.1f}%  {frame}")
+            found[title].append([frame, round(count * SAMPLE_MS / posts, 3)])
+            print(f"    {100 * count / total:5.1f}%  {count * SAMPLE_MS / posts:6.3f}  {frame}")
+    return found
 
 
 def population() -> tuple[int, list[str]]:
@@ -425,7 +428,10 @@ def population() -> tuple[int, list[str]]:
     return chat.pk, [token_create(user=u) for u in users]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    # The production bound on a request's wait for a gunicorn thread (test settings raise it
+    # for a busy CI machine); the servers started here inherit it.
+    os.environ.setdefault("REQUEST_QUEUE_TIMEOUT_MS", "75")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5, help="per endpoint, concurrency and setting")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
@@ -438,7 +444,7 @@ def main() -> None:
     parser.add_argument("--base", metavar="REF", help="also serve commit REF's tree (the `base` setting)")
     parser.add_argument("--centrifugo", action="store_true", help="with Centrifugo consuming the outbox (its CPU too)")
     parser.add_argument("--profile", type=float, default=0, metavar="SECONDS", help="py-spy on gunicorn (POST cell)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk (scripts/setup.sh installs it)")
     names = list(SETTINGS) if args.servers == ["all"] else args.servers
@@ -478,7 +484,7 @@ def main() -> None:
                         for concurrency in args.concurrency:
                             spy = None
                             if args.profile and endpoint == "post" and concurrency == args.concurrency[0]:
-                                spy = profile_start(running, RESULTS.parent / f"profile-{name}-{number + 1}.txt", args)
+                                spy = profile_start(running, RESULTS / f"profile-{name}-{number + 1}.txt", args)
                                 statements_reset()
                             cell = wrk(
                                 f"{url}{path}",
@@ -488,8 +494,9 @@ def main() -> None:
                                 running=running,
                             )
                             if spy:
-                                profile_finish(spy, ok=cell["ok_per_s"] * args.seconds)
-                                statements_top(posts=cell["ok_per_s"] * args.seconds)
+                                recorded = min(args.profile, args.seconds)
+                                cell["profile"] = profile_finish(spy, posts=cell["ok_per_s"] * recorded)
+                                cell["statements"] = statements_top(posts=cell["ok_per_s"] * args.seconds)
                             figures[f"{endpoint}@{concurrency}"] = cell
                             print(
                                 f"round {number + 1}/{args.rounds} {SETTINGS[name].name:>38} {endpoint:>7} "
@@ -525,7 +532,8 @@ def main() -> None:
     cells = list(rounds[names[0]][0])
 
     def medians(cells_of_rounds: list[dict]) -> dict:
-        keys = dict.fromkeys(key for cell in cells_of_rounds for key in cell)  # a status may be in one round only
+        # A status may be in one round only; the profile's tables stay in their rounds.
+        keys = dict.fromkeys(k for cell in cells_of_rounds for k, v in cell.items() if isinstance(v, int | float))
         return {key: statistics.median(cell.get(key, 0) for cell in cells_of_rounds) for key in keys}
 
     summary = {name: {cell: medians([r[cell] for r in results]) for cell in cells} for name, results in rounds.items()}
@@ -546,29 +554,21 @@ def main() -> None:
             f"{f['ok_per_s']:6.0f} | {f['p50_ms']:6.1f} | "
             f"{f['p99_ms']:6.1f} | max {f['max_ms']:.0f} ms | {statuses} | socket errors {f['socket_errors']:.0f}"
         )
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": {
-                    "cpus": CORES,
-                    "load_average": os.getloadavg(),
-                    "python": platform.python_version(),
-                    "max_in_flight": settings.WSGI_MAX_IN_FLIGHT,
-                },
-                "args": vars(args),
-                "settings": {name: SETTINGS[name].name for name in names},
-                "rounds": rounds,
-                "medians": summary,
-                "overload": overloads,
-                "overload_medians": overload_summary,
+    results_write(
+        "api_throughput",
+        {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {
+                "cpus": CORES,
+                "load_average": os.getloadavg(),
+                "python": platform.python_version(),
+                "max_in_flight": settings.WSGI_MAX_IN_FLIGHT,
             },
-            indent=2,
-        )
+            "args": vars(args),
+            "settings": {name: SETTINGS[name].name for name in names},
+            "rounds": rounds,
+            "medians": summary,
+            "overload": overloads,
+            "overload_medians": overload_summary,
+        },
     )
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
-
-
-if __name__ == "__main__":
-    main()
