@@ -12,7 +12,8 @@ pytestmark = pytest.mark.slow
 _FLASH_WATCH = """id => {
     window.flashed = false;
     new MutationObserver(() => {
-        if (document.querySelector(`#messages li[data-message-id='${id}']`)?.classList.contains("flash")) window.flashed = true;
+        const item = document.querySelector(`#messages li[data-message-id='${id}']`);
+        if (item?.classList.contains("flash")) window.flashed = true;
     }).observe(document.getElementById("messages"), {subtree: true, attributes: true, attributeFilter: ["class"]});
 }"""
 
