@@ -2,7 +2,7 @@
 # Starts or stops the project's own PostgreSQL and Redis, with their data under .state/.
 # Setting DATABASE_URL or REDIS_URL (environment or .env) uses existing servers instead.
 #   scripts/services.sh start|stop|status
-#   scripts/services.sh postgres-start|postgres-stop   (PostgreSQL only: scripts/test.sh's extra servers)
+#   scripts/services.sh postgres-start   (PostgreSQL only: scripts/test.sh's extra servers; stop ends them too)
 source "$(dirname "$0")/lib.sh"
 
 pg_data="$STATE/postgres"
@@ -167,9 +167,8 @@ case "${1:-}" in
   start) pg_start; redis_start ;;
   stop) redis_stop; pg_stop ;;
   postgres-start) pg_start ;;
-  postgres-stop) pg_stop ;;
   status)
     as_postgres "$PG_BIN/pg_ctl" -D "$pg_data" status || true
     redis_cli ping || true ;;
-  *) echo "usage: $0 start|stop|status|postgres-start|postgres-stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|postgres-start" >&2; exit 2 ;;
 esac

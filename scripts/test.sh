@@ -13,13 +13,13 @@ processes="${TEST_PROCESSES:-3}"
 ports=("$PG_PORT")
 for ((n = 1; n < processes; n++)); do
   port=$((PG_PORT + 200 * n))
-  MESSENGER_STATE_DIR="$STATE/test-$n" MESSENGER_PG_PORT="$port" "$ROOT/scripts/services.sh" postgres-start 2>/dev/null
+  MESSENGER_STATE_DIR="$STATE/test-$n" MESSENGER_PG_PORT="$port" "$ROOT/scripts/services.sh" postgres-start
   ports+=("$port")
 done
 export TEST_DATABASE_PORTS="$(IFS=,; echo "${ports[*]}")"
 
 # --create-db: a fresh test database each run, so a migration added since is never skipped.
 # --durations: the slowest tests in every run, where make test's time goes.
-# --dist loadgroup: each xdist_group's tests (the namespace suites, the faults) on one process,
-# in turn. `make test ARGS` with -n 0 runs everything in this process alone.
+# --dist loadgroup: each xdist_group's tests (the cluster suite, the faults) on one process, in
+# turn. `scripts/test.sh -n 0 <args>` runs everything in this process alone.
 exec "$VENV/bin/pytest" --create-db --durations=40 -n "$processes" --dist loadgroup "$@"
