@@ -72,7 +72,13 @@ def cluster(django_db_setup, django_db_blocker) -> Iterator[ClusterRun]:
         database=dict(connection.settings_dict),
         redis_prefix=f"test-cluster-{uuid.uuid4().hex[:8]}",
         static_root=static,
-        extra_env={"TEST_DATABASE_NAME": connection.settings_dict["NAME"], "REALTIME_SSE_HEARTBEAT_SECONDS": "1"},
+        extra_env={
+            "TEST_DATABASE_NAME": connection.settings_dict["NAME"],
+            # The queues this run's tasks go to (the test sends one itself): under pytest-xdist
+            # the nodes would otherwise name the run again, with the worker's suffix twice.
+            "CELERY_KEY_PREFIX": settings.CELERY_KEY_PREFIX,
+            "REALTIME_SSE_HEARTBEAT_SECONDS": "1",
+        },
     )
     run = ClusterRun(config)
     RESULTS.clear()
