@@ -9,9 +9,9 @@ backend serving it, the SQL statements, and the bytes the event log and the outb
 
     .venv/bin/python -m bench write-path [--base main] [--posts 300] [--rounds 3]
 
-Each tree's worker is this file, run in that tree (its apps, its `bench.procs`) on a
-database of its own, `bench_write_path_<before|after>`, made once and kept. Writes
-bench/results/write_path.json. Needs the project's PostgreSQL (`make services`).
+Each tree's worker is this file, run in that tree (its apps, its `bench.procs` and
+`bench.population`) on a database of its own, `bench_write_path_<before|after>`, made once
+and kept. Writes bench/results/write_path.json. Needs the project's PostgreSQL (`make services`).
 """
 
 import argparse
@@ -36,31 +36,17 @@ def worker(db: str, posts: int) -> dict:
     import django
 
     django.setup()
-    from django.core.management import call_command
-    from django.db import connection, transaction
+    from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from accounts.models import User
     from accounts.services import token_create
     from bench import procs
-    from chats.models import Chat, Membership
+    from bench.population import rooms_kept
+    from chats.models import Chat
 
-    call_command("migrate", verbosity=0)
-    if not User.objects.filter(username="wp-0").exists():
-        unusable = "!"  # no password can match it
-        User.objects.bulk_create(
-            [User(username=f"wp-{n}", email=f"wp-{n}@example.com", password=unusable) for n in range(BIG_ROOM)]
-        )
-        users = list(User.objects.filter(username__startswith="wp-").order_by("id"))
-        for title, members in (("small", users[:2]), ("big", users)):
-            with transaction.atomic():  # a chat commits with its owner (chats/migrations/0002)
-                chat = Chat.objects.create(title=title, created_by=members[0])
-                roles = ["owner"] + ["member"] * (len(members) - 1)
-                Membership.objects.bulk_create(
-                    [Membership(chat=chat, user=u, role=role) for u, role in zip(members, roles, strict=True)],
-                    batch_size=5000,
-                )
+    rooms_kept(prefix="wp", big_room=BIG_ROOM)
     author = User.objects.get(username="wp-0")
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token_create(user=author)}")
     result = {}

@@ -80,18 +80,6 @@ def test_resuming_from_each_cursor_loses_and_repeats_nothing(team, team_clients)
     ]
 
 
-def test_a_removed_member_gets_the_removal_and_nothing_after(team, team_clients):
-    start = _feed(team_clients["member"])["cursor"]
-    response = team_clients["owner"].delete(f"/api/chats/{team.chat.pk}/members/{team.member.pk}/")
-    assert response.status_code == 204
-    _post_message(team_clients["owner"], team.chat, "after the removal")
-    events = _feed(team_clients["member"], after=start)["events"]
-    assert [(event["type"], event["data"].get("user")) for event in events][-1][0] == "member.removed"
-    assert all(event["type"] != "message.created" for event in events)
-    owner_events = _feed(team_clients["owner"], after=start)["events"]
-    assert [event["type"] for event in owner_events] == ["member.removed", "message.created"]
-
-
 def test_a_member_added_later_receives_the_chat_from_then_on(team, team_clients, client_for):
     """Who reads a chat's events is decided when they read, as for REST (which shows a new
     member the chat's history): the newcomer's feed carries its addition and what follows."""
