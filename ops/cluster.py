@@ -469,7 +469,9 @@ def namespaces_up(*, prefix: str, subnet: str, loopback: bool = False) -> bool:
         "CLUSTER_LOOPBACK": "1" if loopback else "0",
     }
     script = str(Path(settings.BASE_DIR) / "scripts" / "cluster.sh")
-    out = subprocess.run([script, "up"], env=env, capture_output=True, text=True, check=True, timeout=60)  # noqa: S603
+    out = subprocess.run([script, "up"], env=env, capture_output=True, text=True, check=False, timeout=60)  # noqa: S603
+    if out.returncode != 0:
+        raise RuntimeError(f"scripts/cluster.sh up ({prefix}, {subnet}) exited {out.returncode}: {out.stderr.strip()}")
     return out.stdout.strip().splitlines()[-1] == "namespaces"
 
 
