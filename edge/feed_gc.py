@@ -15,7 +15,7 @@ is only needed for cycles, and those can wait for a timer.
   which no collection walks;
 - `gc.set_threshold(*THRESHOLDS)`: a young collection every 50,000 net allocations instead of
   every 700, the older ones in proportion;
-- every FULL_COLLECT_SECONDS, off the request path (a timer on the event loop): unfreeze,
+- every REALTIME_FEED_GC_FULL_COLLECT_SECONDS (15 minutes), off the request path (a timer on the event loop): unfreeze,
   collect everything, freeze again, so a cycle among frozen objects is still reclaimed
   within that period and the pause is paid once per period rather than under load.
 """
@@ -25,12 +25,13 @@ import gc
 import logging
 import time
 
+from django.conf import settings
+
 logger = logging.getLogger(__name__)
 
 # (young, middle, old): see the module's docstring; measured with `python -m bench
 # transports --clients 5000` (docs/performance.md).
 THRESHOLDS = (50_000, 50, 100)
-FULL_COLLECT_SECONDS = 15 * 60.0
 
 timer: asyncio.TimerHandle | None = None
 
@@ -53,7 +54,7 @@ def collect_and_freeze() -> int:
 
 def _collect_later(loop: asyncio.AbstractEventLoop) -> None:
     global timer
-    timer = loop.call_later(FULL_COLLECT_SECONDS, _collect_on_timer, loop)
+    timer = loop.call_later(settings.REALTIME_FEED_GC_FULL_COLLECT_SECONDS, _collect_on_timer, loop)
 
 
 def _collect_on_timer(loop: asyncio.AbstractEventLoop) -> None:

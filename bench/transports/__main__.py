@@ -9,7 +9,9 @@ requests per second reaching the server, the server's CPU seconds (from /proc: u
 nginx + the relay; Centrifugo) and PostgreSQL's, bytes on the wire per delivered event,
 and delivery latency p50/p99 (arrival minus the event's `ts`). With `--repeat N` every cell
 runs N times, the transports taking turns (so a noisy minute on a shared machine hits them
-alike), and the figures are each cell's medians (every run kept under "runs"). It uses a
+alike), and the figures are each cell's medians (every run kept under "runs"). With
+`--gc-every S` the feed process makes its timed full collection (edge.feed_gc) every S
+seconds instead of every 15 minutes, and each cell reports those pauses. It uses a
 database of its own (created and dropped), loopback ports only, and writes
 bench/results/transports.json (the chart bench/results/transports.png beside it, not
 committed).
@@ -20,6 +22,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import resource
 import shutil
 import signal
@@ -63,6 +66,8 @@ class Bench:
         # --pool: the Django server pools its connections, as the web processes do,
         # instead of opening one per request.
         self.server_env = {"DB_POOL_MAX_SIZE": "8"} if args.pool else {}
+        if args.gc_every:
+            self.server_env["REALTIME_FEED_GC_FULL_COLLECT_SECONDS"] = str(args.gc_every)
 
     # -- setup ---------------------------------------------------------------------------
     def setup_database(self, users: int) -> None:
@@ -94,7 +99,7 @@ class Bench:
         from core.database import database_url
         from testing.site import UvicornServer
 
-        self.django = UvicornServer(log_path=self.workdir / "uvicorn.log").start(**self.server_env)
+        self.django = UvicornServer(log_path=self.server_log).start(**self.server_env)
         self.nchan = NchanServer().start()
         env = os.environ | {"DATABASE_URL": database_url(connection.settings_dict, sslmode="disable")}
         self.relay = subprocess.Popen(
@@ -222,7 +227,7 @@ class Bench:
             from testing.site import UvicornServer
 
             self.django.stop()
-            self.django = UvicornServer(log_path=self.workdir / "uvicorn.log").start(**self.server_env)
+            self.django = UvicornServer(log_path=self.server_log).start(**self.server_env)
         stats = Stats()
         cursor = await asyncio.to_thread(self.head)
         publisher = await self.start_publisher(clients=clients, rate=rate, duration=duration)
@@ -242,6 +247,7 @@ class Bench:
                 if cpu_seconds(pids) - before < 0.1:
                     break
         load_before = os.getloadavg()[0]
+        log_offset = self.server_log.stat().st_size if self.server_log.exists() else 0
         start = time.time()
         stats.reset(start)
         cpu0, pg0 = cpu_seconds(pids), postgres_cpu()
@@ -281,9 +287,20 @@ class Bench:
             "duplicates": duplicates,
             "lost": max(0, expected - delivered),
             "django_pool": self.args.pool if stack == "django" else None,
+            # The feed process's timed full collections in the window (edge.feed_gc; --gc-every).
+            "gc_full_collection_ms": self.gc_pauses(log_offset) if stack == "django" else None,
             # The machine's 1-minute load average (2 CPUs, shared with other work).
             "load_average": round((load_before + os.getloadavg()[0]) / 2, 2),
         }
+
+    @property
+    def server_log(self) -> Path:
+        return self.workdir / "uvicorn.log"
+
+    def gc_pauses(self, offset: int) -> list[int]:
+        with self.server_log.open("rb") as log:
+            log.seek(offset)
+            return [int(ms) for ms in re.findall(rb"feed gc: collected .* in (\d+) ms", log.read())]
 
     async def run(self) -> None:
         cells = [
@@ -305,7 +322,8 @@ class Bench:
                 f" {result['bytes_per_event']} B/event, p50 {result['latency_p50_ms']} ms,"
                 f" p99 {result['latency_p99_ms']} ms, delivered {result['delivered']}/{result['expected_deliveries']}"
                 f" refused {result['refused']} dup {result['duplicates']}"
-                f" [{time.monotonic() - began:.0f} s]",
+                + (f" gc {result['gc_full_collection_ms']} ms" if result["gc_full_collection_ms"] else "")
+                + f" [{time.monotonic() - began:.0f} s]",
                 flush=True,
             )
             await asyncio.sleep(1.0)
@@ -421,6 +439,9 @@ def main() -> None:
     parser.add_argument("--transports", default=",".join(TRANSPORTS), type=lambda s: s.split(","))
     parser.add_argument("--duration", default=10.0, type=float, help="seconds of publishing per cell")
     parser.add_argument("--pool", action="store_true", help="the Django server with a PostgreSQL connection pool")
+    parser.add_argument(
+        "--gc-every", default=None, type=float, help="the feed's timed full collection every S seconds (its pause)"
+    )
     parser.add_argument("--repeat", default=1, type=int, help="runs of every cell; the figures are their medians")
     parser.add_argument("--out", default=None, help="default bench/results/transports[_pool].json")
     args = parser.parse_args()

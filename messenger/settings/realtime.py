@@ -22,5 +22,8 @@ REALTIME_FEED_STREAMS_PER_USER = env.int("REALTIME_FEED_STREAMS_PER_USER", defau
 # long and there are at most REALTIME_FEED_CACHE_ENTRIES of each.
 REALTIME_FEED_CACHE_SECONDS = env.float("REALTIME_FEED_CACHE_SECONDS", default=60.0)
 REALTIME_FEED_CACHE_ENTRIES = env.int("REALTIME_FEED_CACHE_ENTRIES", default=50_000)
+# The feed process collects its garbage in full on a timer this often, one pause per period
+# instead of many under load (`edge.feed_gc`); benchmarks shorten it to measure that pause.
+REALTIME_FEED_GC_FULL_COLLECT_SECONDS = env.float("REALTIME_FEED_GC_FULL_COLLECT_SECONDS", default=15 * 60.0)
 # Tests: every feed answer carries X-Feed-Statements, the SQL statements this process ran.
 REALTIME_FEED_COUNT_STATEMENTS = env.bool("REALTIME_FEED_COUNT_STATEMENTS", default=False)
