@@ -15,9 +15,10 @@ is only needed for cycles, and those can wait for a timer.
   which no collection walks;
 - `gc.set_threshold(*THRESHOLDS)`: a young collection every 50,000 net allocations instead of
   every 700, the older ones in proportion;
-- every REALTIME_FEED_GC_FULL_COLLECT_SECONDS (15 minutes), off the request path (a timer on the event loop): unfreeze,
-  collect everything, freeze again, so a cycle among frozen objects is still reclaimed
-  within that period and the pause is paid once per period rather than under load.
+- every REALTIME_FEED_GC_FULL_COLLECT_SECONDS (15 minutes), off the request path (a timer on
+  the event loop): unfreeze, collect everything, freeze again, so a cycle among frozen
+  objects is still reclaimed within that period and the pause is paid once per period rather
+  than under load (about 0.5 s with 5,000 clients waiting: docs/performance.md).
 """
 
 import asyncio
