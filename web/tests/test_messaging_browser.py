@@ -82,6 +82,23 @@ def test_reactions_count_live_in_the_other_browser_and_show_who_on_hover(open_pa
     expect(_message(owner, message.pk).locator(".reaction.mine[data-emoji='👍']")).to_have_text("👍 1")
 
 
+def test_an_open_emoji_picker_stays_open_when_a_new_message_arrives(open_page, team):
+    """The message list is rendered again on every event; the picker someone is choosing
+    from is not closed under their pointer."""
+    message, _ = message_create(chat_id=team.chat.pk, author=team.owner, text="lunch at one?")
+    member = open_page(team.member, f"/chats/{team.chat.pk}/")
+    picker = _message(member, message.pk).locator("details.react")
+    picker.locator("summary").click()
+    expect(picker).to_have_attribute("open", "")
+
+    arrived, _ = message_create(chat_id=team.chat.pk, author=team.owner, text="or at two")
+    expect(_message(member, arrived.pk)).to_be_visible()
+    expect(picker).to_have_attribute("open", "")
+    picker.locator("button[data-emoji='🎉']").click()
+    expect(_message(member, message.pk).locator(".reaction.mine[data-emoji='🎉']")).to_have_text("🎉 1")
+    expect(picker).not_to_have_attribute("open", "")
+
+
 def test_an_edited_message_says_so_and_shows_its_earlier_versions(open_page, team, client_for):
     message, _ = message_create(chat_id=team.chat.pk, author=team.owner, text="meet at 10")
     member = open_page(team.member, f"/chats/{team.chat.pk}/")

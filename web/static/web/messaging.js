@@ -15,6 +15,7 @@ export function startMessaging({ config, state, api, el, chatName, mentionsMe, r
   const mine = new Map(); // message id -> Set of my emoji (what this page knows of)
   const versions = new Map(); // message id -> {editedAt, list} of an opened edit history
   let replyTarget = null; // the message the send box answers
+  let pickerOpenFor = null; // the message whose emoji picker is open: a re-render keeps it open
   let desktop = { enabled: true }; // the user's setting (REST), until loaded
   let jumpTarget = Number((window.location.hash.match(/^#message-(\d+)$/) || [])[1]) || null;
 
@@ -161,10 +162,16 @@ export function startMessaging({ config, state, api, el, chatName, mentionsMe, r
       bar.append(button);
     }
     const add = el("details", { className: "react" });
+    add.open = pickerOpenFor === message.id;
+    add.addEventListener("toggle", () => {
+      if (add.open) pickerOpenFor = message.id;
+      else if (pickerOpenFor === message.id) pickerOpenFor = null;
+    });
     add.append(el("summary", { text: "☺+", attrs: { title: "React" } }));
     for (const emoji of QUICK_EMOJI) {
       const pick = el("button", { text: emoji, attrs: { type: "button", "data-emoji": emoji } });
       pick.addEventListener("click", () => {
+        pickerOpenFor = null; // before toggle() renders again
         add.open = false;
         toggle(message, emoji);
       });
