@@ -156,6 +156,11 @@ redis_start() {
     --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log" \
     --appendonly yes --save "" >/dev/null
   for _ in $(seq 50); do redis_cli ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+  if ! redis_cli ping 2>/dev/null | grep -q PONG; then
+    # Another server holding the port (another checkout's, with another password) lands here.
+    log "Redis: no answer with REDIS_PASSWORD on 127.0.0.1:$REDIS_PORT ($(redis_cli ping 2>&1 | head -1)); see $redis_dir/redis.log"
+    exit 1
+  fi
   log "Redis: started on 127.0.0.1:$REDIS_PORT"
 }
 
