@@ -8,10 +8,12 @@ import subprocess
 import sys
 
 import pytest
+from csp.utils import build_policy
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
 from accounts.models import User
+from core.csp import websocket_origin
 
 ROOT = django_settings.BASE_DIR
 
@@ -60,6 +62,18 @@ def test_the_policy_lets_the_page_reach_centrifugo_where_it_is(client, settings)
     settings.CENTRIFUGO_WS_URL = "ws://127.0.0.1:12345/connection/websocket"
     csp = client.get("/login/")["Content-Security-Policy"]
     assert "connect-src 'self' ws://127.0.0.1:12345;" in csp + ";"
+
+
+@pytest.mark.django_db
+def test_the_policy_kept_between_answers_is_django_csps_and_follows_the_settings(client, settings):
+    """core.csp builds the usual policy once: it must be the one django-csp builds, and a
+    changed setting must not leave the old one in place."""
+    first, again = (client.get("/healthz")["Content-Security-Policy"] for _ in range(2))
+    assert first == again == build_policy(update={"connect-src": [websocket_origin()]})
+    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"] | {"img-src": ["'self'"]}
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": directives}
+    changed = client.get("/healthz")["Content-Security-Policy"]
+    assert "img-src 'self' data:" in first and "img-src 'self';" in changed + ";"
 
 
 @pytest.mark.django_db
