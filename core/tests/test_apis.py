@@ -31,3 +31,26 @@ def test_openapi_schema_is_valid_without_warnings(tmp_path):
 def test_docs_and_admin_are_served(client):
     assert client.get("/api/docs/").status_code == 200
     assert client.get("/admin/login/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("accept", "status", "indented"),
+    [
+        (None, 200, False),
+        ("*/*", 200, False),
+        ("application/json", 200, False),
+        ("text/html", 406, False),
+        ("application/json; indent=2", 200, True),
+        ("text/html, application/json;q=0.9", 200, False),
+    ],
+)
+def test_content_negotiation_answers_as_drf_does(client_for, make_user, accept, status, indented):
+    """core.negotiation's short way for the usual `Accept` must not change any answer."""
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    response = client_for(make_user()).get("/api/chats/", **headers)
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+    assert response.content.startswith(b"{\n  ") is indented
+    if status == 406:
+        assert response.json()["message"]
