@@ -115,7 +115,7 @@ _WAKE_UP = "select pg_notify('realtime_events', ''), pg_notify('centrifugo_outbo
 
 
 def _wake_up() -> None:
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:  # once per POST: parsed and planned once
         cursor.execute(_WAKE_UP)
 
 

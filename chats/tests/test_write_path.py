@@ -138,18 +138,21 @@ def test_a_chat_id_past_bigint_is_not_found(team, client_for):
     assert response.status_code == 404 and response.json()["message"] == "Chat not found."
 
 
-def test_the_message_insert_is_prepared_on_its_connection(team, settings):
-    """PostgreSQL parses and plans the hot statement once per connection, not per POST."""
+def test_the_message_insert_is_prepared_on_its_connection(team, settings, django_capture_on_commit_callbacks):
+    """PostgreSQL parses and plans the POST's statements (the insert, then the wake-ups
+    after commit) once per connection, not per POST."""
 
-    def prepared() -> int:
+    def prepared(pattern: str = "%new_message%") -> int:
         with connection.cursor() as cursor:
-            cursor.execute("select count(*) from pg_prepared_statements where statement like '%%new_message%%'")
+            cursor.execute("select count(*) from pg_prepared_statements where statement like %s", [pattern])
             return cursor.fetchone()[0]
 
     assert settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"] is not None
-    for text in ("one", "two", "three"):
-        message_create(chat_id=team.chat.pk, author=team.member, text=text)
+    with django_capture_on_commit_callbacks(execute=True):
+        for text in ("one", "two", "three"):
+            message_create(chat_id=team.chat.pk, author=team.member, text=text)
     assert prepared() == 1
+    assert prepared("%pg_notify%") == 1
     # Behind a transaction pooler (DB_BEHIND_TRANSACTION_POOLER) the threshold is None:
     # nothing is prepared, the statement still runs.
     options = connection.settings_dict["OPTIONS"]
