@@ -61,6 +61,11 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
         "messenger.settings.test",
         "GET /healthz and message POSTs per second (wrk), CPU per request, --profile (py-spy, pg_stat_statements)",
     ),
+    "redis-client": (
+        "bench.scenarios.redis_client",
+        "messenger.settings.local",
+        "the Redis commands of every API request: redis-py's Python parser beside hiredis",
+    ),
     # Scripts of their own (they set up Django themselves), run as they are.
     "connect-burst": (
         "connect_burst.py",

@@ -10,7 +10,9 @@ import sys
 import pytest
 from csp.utils import build_policy
 from django.conf import settings as django_settings
+from django.core.cache import caches
 from django.core.management import CommandError, call_command
+from redis._parsers import _HiredisParser
 
 from accounts.models import User
 from core.csp import websocket_origin
@@ -33,6 +35,13 @@ def test_check_deploy_is_clean_for_production_settings():
     result = _manage("check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_redis_replies_are_parsed_in_c():
+    """hiredis is installed and used: every API request makes two Redis commands (the token
+    check and the throttle), a quarter cheaper with it."""
+    connection = caches["throttle"].redis().connection_pool.make_connection()
+    assert isinstance(connection._parser, _HiredisParser)
 
 
 def test_production_settings_refuse_debug():
