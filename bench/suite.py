@@ -91,6 +91,17 @@ class Suite:
         self.loadgen = Loadgen(self.binary, self.probe)
         log(f"stack up at {self.stack.url} ({type(self.stack).__name__}); channels: {self.channel_mode}")
         self.outbox_drain()
+        self.warm_up()
+
+    def warm_up(self, seconds: float = 3) -> None:
+        """POSTs for a few seconds, not recorded, so that no scenario's first run also measures
+        cold processes (code paths run once, token caches, pools, PostgreSQL's buffers and
+        prepared statements), as api-throughput's warm-up does."""
+        log(f"warming the stack up: {seconds:.0f} s of message POSTs, not recorded")
+        http = {"posters": self.posters_small(), "concurrency": 32, "timeout_s": 10}
+        http["phases"] = [{"name": "warm-up", "rate": 0, "duration_s": seconds}]
+        self.loadgen.run(self.base(mode="post", label="warm-up", http=http))
+        self.settle()
 
     def teardown(self) -> None:
         from django.db import connection
