@@ -5,7 +5,8 @@ its own, for two source trees: this one and an earlier commit checked out into a
 worktree. Rounds alternate between the trees so that the machine's noise falls on both.
 For chats of 2 and of 10,000 members it reports per POST: the median time, the CPU time of
 the Python (this process: the test client's small share included) and of the PostgreSQL
-backend serving it, the SQL statements, and the bytes the event log and the outbox grew by.
+backend serving it, the SQL statements, the bytes the event log and the outbox grew by, and
+the write-ahead log written per POST.
 
     .venv/bin/python -m bench write-path [--base main] [--posts 300] [--rounds 3]
 
@@ -56,7 +57,7 @@ def worker(db: str, posts: int) -> dict:
         body = json.dumps({"text": "a message of ordinary length, about as long as people write"})
         for _ in range(20):  # warm up: imports, caches, the connection
             client.post(url, body, content_type="application/json")
-        sizes_before = _table_bytes(connection)
+        sizes_before, wal_before = _table_bytes(connection), _wal_position(connection)
         backend = [connection.connection.info.backend_pid]
         times = []
         python_cpu, postgres_cpu = time.process_time(), procs.cpu_seconds(backend)
@@ -67,7 +68,7 @@ def worker(db: str, posts: int) -> dict:
                 times.append((time.perf_counter() - start) * 1000)
                 assert response.status_code == 201, response.content
         python_cpu, postgres_cpu = time.process_time() - python_cpu, procs.cpu_seconds(backend) - postgres_cpu
-        sizes_after = _table_bytes(connection)
+        sizes_after, wal_after = _table_bytes(connection), _wal_position(connection)
         result[title] = {
             "median_ms": statistics.median(times),
             "python_cpu_ms": 1000 * python_cpu / posts,
@@ -75,6 +76,7 @@ def worker(db: str, posts: int) -> dict:
             "statements": len(queries) / posts,
             "event_bytes": (sizes_after["event"] - sizes_before["event"]) / posts,
             "outbox_bytes": (sizes_after["outbox"] - sizes_before["outbox"]) / posts,
+            "wal_bytes": (wal_after - wal_before) / posts,
         }
     return result
 
@@ -88,6 +90,14 @@ def _table_bytes(connection) -> dict[str, int]:
         cursor.execute("select coalesce(sum(pg_column_size(o.*)), 0) from centrifugo_outbox o")
         outbox = cursor.fetchone()[0]
     return {"event": int(event), "outbox": int(outbox)}
+
+
+def _wal_position(connection) -> int:
+    """Where PostgreSQL's write-ahead log ends, in bytes: the whole cluster's, so the figure
+    is this run's only on an otherwise idle server."""
+    with connection.cursor() as cursor:
+        cursor.execute("select pg_current_wal_insert_lsn() - '0/0'::pg_lsn")
+        return int(cursor.fetchone()[0])
 
 
 def run_tree(tree: Path, label: str, posts: int) -> dict:
@@ -152,14 +162,14 @@ def main(argv: list[str] | None = None) -> None:
         }
     report = {"base": args.base, "posts": args.posts, "rounds": args.rounds, "load": os.getloadavg(), **summary}
     header = f"{'chat':>7}{'median ms':>11}{'python cpu':>12}{'pg cpu':>8}{'statements':>12}{'event B':>10}"
-    print(f"\n{'':8}{header}{'outbox B':>10}")
+    print(f"\n{'':8}{header}{'outbox B':>10}{'WAL B':>8}")
     for label in ("before", "after"):
         for chat, size in (("small", "2"), ("big", f"{BIG_ROOM:,}")):
             row = summary[label][chat]
             print(
                 f"{label:8}{size:>7}{row['median_ms']:>11.2f}{row.get('python_cpu_ms', 0):>12.2f}"
                 f"{row.get('postgres_cpu_ms', 0):>8.2f}{row['statements']:>12.1f}"
-                f"{row['event_bytes']:>10.0f}{row['outbox_bytes']:>10.0f}"
+                f"{row['event_bytes']:>10.0f}{row['outbox_bytes']:>10.0f}{row['wal_bytes']:>8.0f}"
             )
     print(f"\nload average {report['load'][0]:.1f}")
     from bench.measure import results_write

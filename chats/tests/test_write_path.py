@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection, transaction
 
+from chats.models import Chat
 from chats.representations import chat_data
 from chats.services import message_create
 from realtime.selectors import event_feed
@@ -37,6 +38,22 @@ def test_a_message_post_is_two_statements(team, client_for, django_assert_num_qu
     outsider = client_for(team.outsider)
     with django_assert_num_queries(2):
         assert outsider.post(url, {"text": "no"}, format="json").status_code == 404
+
+
+def test_a_message_moves_its_chats_activity_in_a_hot_update(team):
+    """The chat row's `last_activity_at` moves with every message; no index holds the column,
+    so PostgreSQL updates the row in place (HOT): no new entry in the table's indexes."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        for text in ("one", "two", "three"):
+            message_create(chat_id=team.chat.pk, author=team.member, text=text)
+        cursor.execute(
+            "select pg_stat_get_xact_tuples_updated(%(chat)s::regclass),"
+            " pg_stat_get_xact_tuples_hot_updated(%(chat)s::regclass)",
+            {"chat": Chat._meta.db_table},
+        )
+        updated, hot = cursor.fetchone()
+    assert updated == 3
+    assert hot == 3
 
 
 @pytest.mark.parametrize(
