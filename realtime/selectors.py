@@ -182,7 +182,8 @@ def event_feed(*, user_id: int, chat_ids: list[int], after: int | None, limit: i
             f"""select id, type, chat_id, to_members, also_to, data, created_at, txid, resume_txid
                 from {Event._meta.db_table}
                 where (txid, id) > (%s, %s) and txid < %s
-                  and (also_to @> array[%s]::bigint[] or (to_members and chat_id = any(%s)))
+                  and ((also_to <> '{{}}' and also_to @> array[%s]::bigint[])
+                       or (to_members and chat_id = any(%s)))
                 order by txid, id limit %s""",  # noqa: S608 (table name)
             [position[0], position[1], bounds.safe_txid, user_id, chat_ids, limit],
         )

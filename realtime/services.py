@@ -226,11 +226,12 @@ ACCESS_REVOKED_CODE = 4501
 
 
 # Whether this transaction already revoked the user: their `user.revoked` event with this
-# transaction's id (the GIN index on also_to finds the user's few).
+# transaction's id (the partial GIN index on also_to finds the user's few).
 _REVOKED_IN_THIS_TRANSACTION = f"""
 select exists (
     select 1 from {Event._meta.db_table}
-    where also_to @> %s::bigint[] and type = 'user.revoked' and txid = pg_current_xact_id()::text::bigint
+    where also_to <> '{{}}' and also_to @> %s::bigint[]
+      and type = 'user.revoked' and txid = pg_current_xact_id()::text::bigint
 )"""  # noqa: S608 (table name)
 
 
