@@ -2,6 +2,7 @@
 SMTP server, a real Celery worker on every queue, Flower. Tests that use them need committed
 data (`transactional_db`): the worker is another process."""
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -35,14 +36,34 @@ def mailbox(smtp_server: SmtpServer, settings) -> Iterator[SmtpServer]:
     smtp_server.reset()
 
 
+# The session's broker and workers once a test has started them (the teardown hook below).
+_session: dict[str, BrokerState] = {}
+_workers: list[CeleryWorker] = []
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[BrokerState]:
     """The run's queues on Redis, emptied at the start (a killed run may have left messages)
     and at the end."""
     state = BrokerState()
     state.purge()
+    _session["broker"] = state
     yield state
+    _session.clear()
     state.purge()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Before any test's fixtures are torn down (its database flushed), the tasks it queued
+    finish on the session's worker if one runs, whether or not the test asked for `worker`:
+    a task still in its transaction while the flush truncates every table can deadlock with
+    it (seen: the member-added email's rate check of a test that only made a team)."""
+    state = _session.get("broker")
+    if state is not None and any(process.alive for process in _workers):
+        with contextlib.suppress(TimeoutError):  # a task left retrying on purpose: flush anyway
+            state.wait_idle(timeout=30)
+    yield
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +82,9 @@ def celery_worker_process(
         log_path=background_workdir / "worker.log",
     )
     worker.start()
+    _workers.append(worker)
     yield worker
+    _workers.remove(worker)
     worker.stop()
 
 
@@ -77,7 +100,9 @@ def celery_bulk_worker_process(
         name="bulk",
     )
     worker.start()
+    _workers.append(worker)
     yield worker
+    _workers.remove(worker)
     worker.stop()
 
 
