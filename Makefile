@@ -35,7 +35,7 @@ test-slow: services  ## only the slow tests (browser, outages)
 	@scripts/test.sh -m slow
 
 test-faults: services  ## faults injected under load; counts in bench/results/faults.json
-	@scripts/test.sh -m faults
+	@FAULTS_RESULTS=$(CURDIR)/bench/results/faults.json scripts/test.sh -m faults
 
 soak: services    ## 10 minutes of mixed load: RSS of every process, error lines of every log (bench/results/soak.json)
 	@.venv/bin/python -m bench soak
