@@ -8,18 +8,16 @@ Writes bench/results/redis_client.json. Needs the project's Redis (`make service
 """
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import redis
 from django.conf import settings
 from redis._parsers import _HiredisParser, _RESP2Parser
 
+from bench.measure import results_write
 from core.throttling import window_charge
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
 PARSERS = {"python": _RESP2Parser, "hiredis": _HiredisParser}
 
 
@@ -49,6 +47,4 @@ def main() -> None:
     figures = ", ".join(f"{name} {median:.1f} µs" for name, median in medians.items())
     print(f"client CPU per request (GET + EVALSHA), medians: {figures}")
     print(f"hiredis / python: {medians['hiredis'] / medians['python']:.2f}")
-    out = RESULTS / "redis_client.json"
-    out.write_text(json.dumps({"args": vars(args), "rounds": rounds, "medians_us": medians}, indent=2) + "\n")
-    print(f"written to {out.relative_to(RESULTS.parents[1])}")
+    results_write("redis_client", {"args": vars(args), "rounds": rounds, "medians_us": medians})
