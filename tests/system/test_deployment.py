@@ -37,6 +37,17 @@ def test_check_deploy_is_clean_for_production_settings():
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 
+def test_the_wsgi_worker_freezes_what_start_up_made():
+    """The WSGI module, as a gunicorn worker imports it, leaves its start-up objects to no
+    collection (gc.freeze): the older generations' collections stop walking them."""
+    probe = "import gc, messenger.wsgi; print(gc.get_freeze_count())"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False, env=os.environ.copy()
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) > 50_000
+
+
 def test_redis_replies_are_parsed_in_c():
     """hiredis is installed and used: every API request makes two Redis commands (the token
     check and the throttle), a quarter cheaper with it."""
