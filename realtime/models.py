@@ -1,5 +1,5 @@
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import BrinIndex, GinIndex
 from django.db import models
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
@@ -52,7 +52,9 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["txid", "id"], name="realtime_event_position"),
             models.Index(fields=["chat_id", "txid", "id"], name="realtime_event_chat_position"),
-            models.Index(fields=["created_at"], name="realtime_event_created_at"),
+            # Read once a day, by the pruning task: BRIN keeps a summary per block range, near
+            # free per insert, where a B-tree wrote an entry for every event.
+            BrinIndex(fields=["created_at"], name="realtime_event_created_at"),
             # Only the few events that name users: GIN indexes an empty array too, and nearly
             # every event (each message's) names nobody. Queries say `also_to <> '{}'` to use it.
             GinIndex(fields=["also_to"], name="realtime_event_named_users", condition=~models.Q(also_to=[])),
