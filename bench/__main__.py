@@ -66,6 +66,11 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
         "messenger.settings.local",
         "the Redis commands of every API request: redis-py's Python parser beside hiredis",
     ),
+    "commit-batch": (
+        "bench.scenarios.commit_batch",
+        "messenger.settings.local",
+        "the message statement committed alone beside batches of 2, 4 and 8 (group commit's ceiling)",
+    ),
     # Scripts of their own (they set up Django themselves), run as they are.
     "connect-burst": (
         "connect_burst.py",
