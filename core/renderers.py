@@ -17,10 +17,16 @@ def _default(value: Any) -> Any:
     return _fallback.default(value)
 
 
+def json_bytes(data: Any) -> bytes:
+    """`data` as the API writes it: also what events carry (realtime.services), so an event's
+    data and the API's answer for the same object are the same text."""
+    return orjson.dumps(data, default=_default, option=_OPTIONS)
+
+
 class JSONRenderer(DrfJSONRenderer):
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
         if data is None:
             return b""
         if self.get_indent(accepted_media_type, renderer_context or {}):
             return super().render(data, accepted_media_type, renderer_context)  # `; indent=4`: rare
-        return orjson.dumps(data, default=_default, option=_OPTIONS)
+        return json_bytes(data)

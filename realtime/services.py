@@ -13,16 +13,16 @@ channel as well (a removed member, a new one). A message costs the same for a ch
 for a chat of 10,000.
 """
 
-import json
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
+
+from core.renderers import json_bytes
 
 from .events import EventEnvelope, EventType, message_quote
 from .models import CentrifugoOutbox, Event, EventLogPrune
@@ -264,7 +264,7 @@ def user_delivery_revoke(*, user_id: int, reason: str = "access revoked") -> Non
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
+    return json_bytes(value).decode()
 
 
 # Rows deleted per statement: a backlog of months is deleted in short transactions, not one
