@@ -4,19 +4,20 @@ database and emits its event in one transaction (see `realtime.services.event_em
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, F, When
 from django.utils import timezone
 
 from accounts.models import User
 from core.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from core.fields import MAX_ID
+from core.postgresql import group_commit
 from realtime.services import (
     chat_unsubscribe_later,
     event_emit,
     event_insert_sql,
     message_events_redact,
-    wake_after_commit,
+    wake_up,
 )
 
 from .consent import add_consent_require, role_consent_require
@@ -230,8 +231,9 @@ def chat_member_remove(*, chat: Chat, user_id: int, actor: User | None) -> None:
 
 # Checks membership, inserts the message (a repeated client_id inserts nothing), moves the
 # chat's activity time and appends the event with its outbox rows: one statement, one round
-# trip, atomic on its own (or part of the caller's transaction); the wake-ups follow its commit
-# (`wake_after_commit`). No lock is taken beyond the chat row's, so writes to different chats
+# trip, atomic on its own (committed with other requests' messages when they arrive together:
+# core.postgresql.group_commit) or part of the caller's transaction; the wake-ups follow its
+# commit (`realtime.services.wake_up`). No lock is taken beyond the chat row's, so writes to different chats
 # never wait for each other. The chat row is locked before the message takes its id: a chat's
 # messages then commit in id order, so paging by `?after=<id>` and a read marker at an id
 # never pass over a lower id that commits later.
@@ -260,6 +262,10 @@ activity as (
 select (select id from new_message), exists (select 1 from member), exists (select 1 from allowed),
     (select kind from member)
 """
+
+
+def _message_written(row: tuple) -> bool:
+    return row[0] is not None  # the new message's id; None: not a member, or a repeat
 
 
 def _reply_target(*, chat_id: int, author: User, reply_to: int) -> Message:
@@ -303,9 +309,9 @@ def message_create(
     )
     params |= {"chat_id": chat_id, "author_id": author.pk, "text": text, "client_id": client_id}
     params |= {"created_at": message.created_at, "reply_to_id": reply_to}
-    with connection.prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        message_id, is_member, is_allowed, chat_kind = cursor.fetchone()
+    message_id, is_member, is_allowed, chat_kind = group_commit.write(
+        sql, params, order=chat_id, after_commit=wake_up, wrote=_message_written
+    )
     if not is_member:
         raise NotFoundError("Chat not found.")
     if not is_allowed:
@@ -314,7 +320,6 @@ def message_create(
         first = Message.objects.select_related("author", "reply_to__author")
         return first.get(chat_id=chat_id, author=author, client_id=client_id), False
     message.pk = message_id
-    wake_after_commit()
     message_created.send(sender=Message, message=message, direct=chat_kind == Chat.Kind.DIRECT)
     return message, True
 

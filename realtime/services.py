@@ -75,7 +75,7 @@ def event_insert_sql(
     """The CTEs `new_event, new_outbox` for one event, their parameters, and the envelope
     without its id. `data_sql` may patch `data` with columns of `source` (a message's id).
     `wake_after_commit`: the insert triggers send no wake-ups in this transaction once the
-    event is written; the caller calls `wake_after_commit()` once the statement succeeded."""
+    event is written; the caller calls `wake_up()` once the statement has committed."""
     also_to = sorted(set(also_to))
     created_at = timezone.now()
     envelope: EventEnvelope = {"type": type, "chat_id": chat_id, "id": 0, "data": {}, "ts": created_at.isoformat()}
@@ -114,19 +114,16 @@ _WAKE_LATER = "set_config('messenger.notify_after_commit', 'on', true) as wake_l
 _WAKE_UP = "select pg_notify('realtime_events', ''), pg_notify('centrifugo_outbox', '0')"
 
 
-def _wake_up() -> None:
+def wake_up() -> None:
+    """Wakes the feed's listeners and Centrifugo's outbox consumer, once a statement written
+    with `event_insert_sql(wake_after_commit=True)` has committed (message_create hands it to
+    core.postgresql.group_commit, which calls it once per transaction). The NOTIFY is a
+    transaction of its own: it writes no WAL, so PostgreSQL's notify lock is held for a
+    moment, not across a commit's flush (see realtime/migrations/0008). Should it fail, the
+    consumer's poll (`partition_poll_interval`) and the listener's idle read still find the
+    event."""
     with connection.prepared_cursor() as cursor:  # once per POST: parsed and planned once
         cursor.execute(_WAKE_UP)
-
-
-def wake_after_commit() -> None:
-    """Wakes the feed's listeners and Centrifugo's outbox consumer once the caller's
-    transaction commits (at once in autocommit), for a statement written with
-    `event_insert_sql(wake_after_commit=True)`. The NOTIFY is a transaction of its own: it
-    writes no WAL, so PostgreSQL's notify lock is held for a moment, not across a commit's
-    flush (see realtime/migrations/0008). Should it fail, the consumer's poll
-    (`partition_poll_interval`) and the listener's idle read still find the event."""
-    transaction.on_commit(_wake_up, robust=True)
 
 
 def event_emit(

@@ -2,15 +2,18 @@
 waiting for another's, and a feed cursor that never skips an event committing late."""
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 
-from chats.models import Chat
+from chats.models import Chat, Message
 from chats.representations import chat_data
 from chats.services import message_create
+from core.postgresql import group_commit
+from realtime.models import Event
 from realtime.selectors import event_feed
 from realtime.services import event_emit
 
@@ -21,7 +24,7 @@ def test_a_message_post_is_two_statements(team, client_for, django_assert_num_qu
     client = client_for(team.member)
     url = f"/api/chats/{team.chat.pk}/messages/"
     # The token; one statement: membership, message, chat activity, event, outbox; then,
-    # after its commit, the wake-ups (realtime.services.wake_after_commit).
+    # after its commit, the wake-ups (realtime.services.wake_up).
     with django_assert_num_queries(3):
         response = client.post(url, {"text": "fast", "client_id": "c-1"}, format="json")
     assert response.status_code == 201
@@ -43,17 +46,20 @@ def test_a_message_post_is_two_statements(team, client_for, django_assert_num_qu
 def test_a_message_moves_its_chats_activity_in_a_hot_update(team):
     """The chat row's `last_activity_at` moves with every message; no index holds the column,
     so PostgreSQL updates the row in place (HOT): no new entry in the table's indexes."""
+    counts = (
+        "select pg_stat_get_xact_tuples_updated(%(chat)s::regclass),"
+        " pg_stat_get_xact_tuples_hot_updated(%(chat)s::regclass)"
+    )
     with transaction.atomic(), connection.cursor() as cursor:
+        # The backend's counts not yet reported (earlier transactions' too), then again.
+        cursor.execute(counts, {"chat": Chat._meta.db_table})
+        updated_before, hot_before = cursor.fetchone()
         for text in ("one", "two", "three"):
             message_create(chat_id=team.chat.pk, author=team.member, text=text)
-        cursor.execute(
-            "select pg_stat_get_xact_tuples_updated(%(chat)s::regclass),"
-            " pg_stat_get_xact_tuples_hot_updated(%(chat)s::regclass)",
-            {"chat": Chat._meta.db_table},
-        )
+        cursor.execute(counts, {"chat": Chat._meta.db_table})
         updated, hot = cursor.fetchone()
-    assert updated == 3
-    assert hot == 3
+    assert updated - updated_before == 3
+    assert hot - hot_before == 3
 
 
 @pytest.mark.parametrize(
@@ -182,3 +188,121 @@ def test_the_message_insert_is_prepared_on_its_connection(team, settings, django
     finally:
         connection.close()
         connection.settings_dict["OPTIONS"] = options
+
+
+class _Writes:
+    """Threads posting messages while a slow write leads group commit's transaction, so that
+    they queue behind it and are committed together (core.postgresql.group_commit)."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, object] = {}
+        self.threads: list[threading.Thread] = []
+
+    def lead_slowly(self, seconds: float = 0.5) -> None:
+        sql = "select pg_sleep(%(seconds)s), 1"
+        self._start("leader", lambda: group_commit.write(sql, {"seconds": seconds}, **_NO_WAKE))
+        _wait_for(lambda: group_commit._leader_busy, "the slow write did not start leading")
+
+    def post(self, name: str, work: Callable[[], object]) -> None:
+        queued = len(group_commit._waiting)
+        self._start(name, work)
+        _wait_for(lambda: len(group_commit._waiting) == queued + 1, f"{name} did not queue")
+
+    def results_when_done(self) -> dict[str, object]:
+        for thread in self.threads:
+            thread.join(timeout=30)
+            assert not thread.is_alive()
+        return self.results
+
+    def _start(self, name: str, work: Callable[[], object]) -> None:
+        def run() -> None:
+            try:
+                self.results[name] = work()
+            except Exception as error:  # noqa: BLE001 - the test inspects it
+                self.results[name] = error
+
+        self.threads.append(_in_thread(run))
+
+
+_NO_WAKE = {"order": 0, "after_commit": lambda: None, "wrote": lambda row: False}
+
+
+def _wait_for(condition: Callable[[], bool], message: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.005)
+
+
+def _transaction_of(message_id: int) -> int:
+    return Event.objects.get(type="message.created", data__id=message_id).txid
+
+
+def test_messages_posted_together_commit_in_one_transaction_each_once(team, make_user):
+    from chats.services import chat_create
+
+    other = chat_create(created_by=team.owner, title="B")
+    writes = _Writes()
+    writes.lead_slowly()
+    writes.post("a1", lambda: message_create(chat_id=team.chat.pk, author=team.member, text="a1")[0])
+    writes.post("b", lambda: message_create(chat_id=other.pk, author=team.owner, text="b")[0])
+    writes.post("a2", lambda: message_create(chat_id=team.chat.pk, author=team.owner, text="a2")[0])
+    results = writes.results_when_done()
+
+    messages = [results[name] for name in ("a1", "b", "a2")]
+    assert all(isinstance(message, Message) for message in messages), results
+    assert len({_transaction_of(message.pk) for message in messages}) == 1
+    assert Message.objects.filter(text__in=["a1", "b", "a2"]).count() == 3
+    # Within a chat the queue's order is kept: a1 took the lower id.
+    assert messages[0].pk < messages[2].pk
+
+
+def test_a_write_that_fails_fails_alone_and_the_others_commit_on_their_own(team):
+    writes = _Writes()
+    writes.lead_slowly()
+    writes.post("one", lambda: message_create(chat_id=team.chat.pk, author=team.member, text="one")[0])
+    writes.post("broken", lambda: group_commit.write("select 1 / 0", {}, **_NO_WAKE))
+    writes.post("two", lambda: message_create(chat_id=team.chat.pk, author=team.owner, text="two")[0])
+    results = writes.results_when_done()
+
+    assert isinstance(results["broken"], DataError)
+    one, two = results["one"], results["two"]
+    assert isinstance(one, Message) and isinstance(two, Message), results
+    assert _transaction_of(one.pk) != _transaction_of(two.pk)
+    assert Message.objects.filter(text__in=["one", "two"]).count() == 2
+
+
+def test_a_write_in_a_transaction_of_several_never_waits_for_a_chat_locked_elsewhere(team):
+    from chats.services import chat_create
+
+    busy = chat_create(created_by=team.owner, title="busy")
+    committed = threading.Event()
+
+    with _open_transaction(lambda: Chat.objects.select_for_update().get(pk=busy.pk)):
+        writes = _Writes()
+        writes.lead_slowly(0.2)
+        writes.post("busy", lambda: message_create(chat_id=busy.pk, author=team.owner, text="waits")[0])
+
+        def quiet() -> Message:
+            message = message_create(chat_id=team.chat.pk, author=team.member, text="quiet")[0]
+            committed.set()
+            return message
+
+        writes.post("quiet", quiet)
+        assert committed.wait(timeout=5), "a message to a quiet chat waited for another chat's lock"
+        assert not Message.objects.filter(text="waits").exists()
+    results = writes.results_when_done()
+    assert isinstance(results["busy"], Message), results
+
+
+def test_after_commit_runs_once_per_transaction_for_each_kind_of_write(transactional_db):
+    woken: list[str] = []
+    first = {"order": 0, "after_commit": lambda: woken.append("first"), "wrote": lambda row: True}
+    second = {"order": 0, "after_commit": lambda: woken.append("second"), "wrote": lambda row: True}
+    writes = _Writes()
+    writes.lead_slowly(0.2)
+    for name, kind in (("1", first), ("2", first), ("3", second), ("4", _NO_WAKE)):
+        writes.post(name, lambda kind=kind: group_commit.write("select txid_current()", {}, **kind))
+    results = writes.results_when_done()
+    assert len({results[name] for name in "1234"}) == 1, results  # one transaction
+    assert sorted(woken) == ["first", "second"]
