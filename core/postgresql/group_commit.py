@@ -156,7 +156,8 @@ def _commit_together(connection: Any, batch: list[_Write]) -> None:
             for each in batch:
                 each.error, each.row = error, None
             return
-        logger.info("group commit: a transaction of %d writes failed; each runs alone", len(batch), exc_info=True)
+        # A lock held elsewhere (LOCK_TIMEOUT) or one bad statement: expected, not worth a warning.
+        logger.debug("group commit: a transaction of %d writes failed; each runs alone", len(batch), exc_info=True)
         for each in batch:
             each.failed, each.row = True, None
 
