@@ -21,7 +21,10 @@ A transaction of several that fails for any reason committed nothing, and every 
 then runs again alone, in its own thread, where an error is only its own.
 
 Inside a transaction (`atomic`) nothing is batched: the statement runs in it and
-`after_commit` waits for its commit.
+`after_commit` waits for its commit. Writes committed together share their transaction's
+local settings too: a statement that sets one (the message statement's
+`messenger.notify_after_commit`, which silences the event triggers' NOTIFY) sets it for the
+others, so every write here must do its waking through `after_commit`.
 """
 
 import logging
