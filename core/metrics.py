@@ -2,7 +2,8 @@
 
 - Per request (core.middleware.MetricsMiddleware): latency by route, method and status;
   the wait for a gunicorn thread; refusals (503, 429) by route.
-- Per message: messages accepted (chats' POST).
+- Per message: messages accepted (chats' POST); how many commit together (group commit's
+  writes per transaction) and how often such a transaction fell back to writes alone.
 - Read when scraped (each app registers its collector; edge.metrics): the Centrifugo
   outbox's backlog and the age of its oldest row; in the
   feed's process (uvicorn), its waiting clients and its listener's lag behind the event log.
@@ -52,6 +53,16 @@ REFUSALS = Counter(
     ["route", "status"],
 )
 MESSAGES_ACCEPTED = Counter("messenger_messages_accepted_total", "Messages written (new, not a client_id retry).")
+GROUP_COMMIT_WRITES = Histogram(
+    "messenger_group_commit_writes",
+    "Writes per transaction of core.postgresql.group_commit (1: a write alone).",
+    buckets=(1, 2, 3, 4, 6, 8, 12, 16),
+)
+GROUP_COMMIT_FALLBACKS = Counter(
+    "messenger_group_commit_fallbacks_total",
+    "Transactions of several writes that PostgreSQL refused (a lock held elsewhere past the group"
+    " commit's lock timeout, or one bad write); each of their writes ran again alone.",
+)
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import pytest
 from django.db import DataError, connection, transaction
+from prometheus_client import REGISTRY
 
 from chats.models import Chat, Message
 from chats.representations import chat_data
@@ -238,10 +239,21 @@ def _transaction_of(message_id: int) -> int:
     return Event.objects.get(type="message.created", data__id=message_id).txid
 
 
+def _group_commit_figures() -> tuple[float, float, float]:
+    """Transactions, writes and fallbacks so far (core.metrics)."""
+    value = REGISTRY.get_sample_value
+    return (
+        value("messenger_group_commit_writes_count") or 0,
+        value("messenger_group_commit_writes_sum") or 0,
+        value("messenger_group_commit_fallbacks_total") or 0,
+    )
+
+
 def test_messages_posted_together_commit_in_one_transaction_each_once(team, make_user):
     from chats.services import chat_create
 
     other = chat_create(created_by=team.owner, title="B")
+    before = _group_commit_figures()
     writes = _Writes()
     writes.lead_slowly()
     writes.post("a1", lambda: message_create(chat_id=team.chat.pk, author=team.member, text="a1")[0])
@@ -255,9 +267,13 @@ def test_messages_posted_together_commit_in_one_transaction_each_once(team, make
     assert Message.objects.filter(text__in=["a1", "b", "a2"]).count() == 3
     # Within a chat the queue's order is kept: a1 took the lower id.
     assert messages[0].pk < messages[2].pk
+    # The metrics say so: the slow write alone, then the three together.
+    transactions, writes_, fallbacks = (now - then for now, then in zip(_group_commit_figures(), before, strict=True))
+    assert (transactions, writes_, fallbacks) == (2, 4, 0)
 
 
 def test_a_write_that_fails_fails_alone_and_the_others_commit_on_their_own(team):
+    fallbacks = _group_commit_figures()[2]
     writes = _Writes()
     writes.lead_slowly()
     writes.post("one", lambda: message_create(chat_id=team.chat.pk, author=team.member, text="one")[0])
@@ -270,6 +286,7 @@ def test_a_write_that_fails_fails_alone_and_the_others_commit_on_their_own(team)
     assert isinstance(one, Message) and isinstance(two, Message), results
     assert _transaction_of(one.pk) != _transaction_of(two.pk)
     assert Message.objects.filter(text__in=["one", "two"]).count() == 2
+    assert _group_commit_figures()[2] == fallbacks + 1
 
 
 def test_a_write_in_a_transaction_of_several_never_waits_for_a_chat_locked_elsewhere(team):

@@ -37,6 +37,8 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.backends.postgresql import base
 from psycopg import pq
 
+from core.metrics import GROUP_COMMIT_FALLBACKS, GROUP_COMMIT_WRITES
+
 logger = logging.getLogger(__name__)
 
 # How long a transaction of several writes waits for a lock another transaction holds
@@ -92,6 +94,7 @@ def write(
         raise mine.error
     if mine.failed or mine.row is None:
         row = _execute(connection, sql, params)
+        GROUP_COMMIT_WRITES.observe(1)
         if wrote(row):
             _after_commit(after_commit)
         return row
@@ -110,6 +113,8 @@ def _lead(connection: Any, mine: _Write) -> None:
         else:
             _commit_together(connection, batch)
         committed = [each for each in batch if not each.failed and each.error is None]
+        if committed:
+            GROUP_COMMIT_WRITES.observe(len(committed))
         for after_commit in {each.after_commit: None for each in committed if each.wrote(each.row)}:
             _after_commit(after_commit)
     except BaseException as error:
@@ -159,6 +164,7 @@ def _commit_together(connection: Any, batch: list[_Write]) -> None:
             for each in batch:
                 each.error, each.row = error, None
             return
+        GROUP_COMMIT_FALLBACKS.inc()
         # A lock held elsewhere (LOCK_TIMEOUT) or one bad statement: expected, not worth a warning.
         logger.debug("group commit: a transaction of %d writes failed; each runs alone", len(batch), exc_info=True)
         for each in batch:
