@@ -32,6 +32,8 @@ nginx, uvicorn, this database's PostgreSQL backends, Redis; from /proc, wrk excl
 shared machine, throughput alone moves with the neighbours' load; CPU per request much less.
 --centrifugo starts a Centrifugo behind each site setting, whose outbox consumer dispatches and
 deletes each POST's event (its CPU and its PostgreSQL session counted too).
+A POST cell of a tree with group commit (core.postgresql.group_commit) also reports its writes
+per transaction and the transactions that fell back to writes alone (gunicorn's /metrics).
 --profile SECONDS records gunicorn's workers with py-spy during the POST cell at the first
 concurrency (collapsed stacks under bench/results/, not committed) and lists the frames
 holding the GIL longest and the database's statements (pg_stat_statements), each in ms per
@@ -58,6 +60,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from django.conf import settings
 from django.db import connection
 
@@ -341,6 +344,50 @@ def cpu_text(cell: dict) -> str:
     return f"{cell['cpu_ms_servers']:.2f} (" + ", ".join(f"{k} {v:.2f}" for k, v in roles) + ")"
 
 
+def group_commit_figures(running: Running) -> dict[str, float] | None:
+    """Group commit's counters so far (core.metrics), from gunicorn's own port; None where
+    the tree served has none (an earlier commit)."""
+    server = running.servers.get("gunicorn")
+    if server is None or not getattr(server, "port", None):
+        return None
+    try:
+        text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    names = ("messenger_group_commit_writes_count", "messenger_group_commit_writes_sum")
+    names += ("messenger_group_commit_fallbacks_total",)
+    found = {name: 0.0 for name in names}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in found:
+            found[name] += float(value)
+    return found if found["messenger_group_commit_writes_count"] else None
+
+
+def group_commit_cell(before: dict[str, float] | None, after: dict[str, float] | None) -> dict[str, float]:
+    """Writes per transaction and fallbacks to writes alone during one cell."""
+    if not before or not after:
+        return {}
+    transactions = after["messenger_group_commit_writes_count"] - before["messenger_group_commit_writes_count"]
+    if not transactions:
+        return {}
+    return {
+        "group_commit_writes_per_transaction": (
+            after["messenger_group_commit_writes_sum"] - before["messenger_group_commit_writes_sum"]
+        )
+        / transactions,
+        "group_commit_fallbacks": after["messenger_group_commit_fallbacks_total"]
+        - before["messenger_group_commit_fallbacks_total"],
+    }
+
+
+def group_commit_text(cell: dict) -> str:
+    if "group_commit_writes_per_transaction" not in cell:
+        return ""
+    per = cell["group_commit_writes_per_transaction"]
+    return f" group commit {per:.2f} writes/transaction, {cell['group_commit_fallbacks']:.0f} fallbacks"
+
+
 def profile_start(running: Running, out: Path, args: argparse.Namespace) -> tuple[subprocess.Popen, Path]:
     """py-spy sampling gunicorn's workers (CPU only: idle threads are not sampled)."""
     master = running.servers["gunicorn"].process.pid
@@ -486,6 +533,7 @@ def main(argv: list[str] | None = None) -> None:
                             if args.profile and endpoint == "post" and concurrency == args.concurrency[0]:
                                 spy = profile_start(running, RESULTS / f"profile-{name}-{number + 1}.txt", args)
                                 statements_reset()
+                            batching = group_commit_figures(running)
                             cell = wrk(
                                 f"{url}{path}",
                                 concurrency=concurrency,
@@ -493,6 +541,7 @@ def main(argv: list[str] | None = None) -> None:
                                 script=lua,
                                 running=running,
                             )
+                            cell |= group_commit_cell(batching, group_commit_figures(running))
                             if spy:
                                 recorded = min(args.profile, args.seconds)
                                 cell["profile"] = profile_finish(spy, posts=cell["ok_per_s"] * recorded)
@@ -504,7 +553,7 @@ def main(argv: list[str] | None = None) -> None:
                                 f"p50 {cell['p50_ms']:6.1f} ms "
                                 f"p99 {cell['p99_ms']:6.1f} ms non-2xx {cell['non_2xx']} "
                                 f"cpu/2xx {cpu_text(cell)} machine busy {cell.get('machine_busy_share', 0):.0%} "
-                                f"wrk cpu {cell['wrk_cpu_share']:.0%}",
+                                f"wrk cpu {cell['wrk_cpu_share']:.0%}{group_commit_text(cell)}",
                                 flush=True,
                             )
                     if args.overload:
@@ -546,6 +595,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{SETTINGS[name].name:>38} | {cell:>11} | {f['requests_per_s']:6.0f} | {f['ok_per_s']:6.0f} | "
                 f"{f['p50_ms']:6.1f} | "
                 f"{f['p99_ms']:6.1f} | {f['non_2xx']:7.0f} | {f['wrk_cpu_share']:.0%} | {cpu_text(f)}"
+                f"{group_commit_text(f)}"
             )
     for name, f in overload_summary.items():
         statuses = ", ".join(f"{key[7:]}: {value:.0f}" for key, value in f.items() if key.startswith("status_"))
