@@ -231,12 +231,14 @@ def chat_member_remove(*, chat: Chat, user_id: int, actor: User | None) -> None:
 
 # Checks membership, inserts the message (a repeated client_id inserts nothing), moves the
 # chat's activity time and appends the event with its outbox rows: one statement, one round
-# trip, atomic on its own (committed with other requests' messages when they arrive together:
-# core.postgresql.group_commit) or part of the caller's transaction; the wake-ups follow its
-# commit (`realtime.services.wake_up`). No lock is taken beyond the chat row's, so writes to different chats
-# never wait for each other. The chat row is locked before the message takes its id: a chat's
-# messages then commit in id order, so paging by `?after=<id>` and a read marker at an id
-# never pass over a lower id that commits later.
+# trip, atomic on its own or part of the caller's transaction. On its own it may commit with
+# other requests' messages that arrive together (core.postgresql.group_commit); the wake-ups
+# follow the commit (`realtime.services.wake_up`). No lock is taken beyond the chat row's, so
+# writes to different chats never wait for each other (a transaction of several gives up on
+# a row held elsewhere after 50 ms, and each of its messages goes on alone). The chat row is
+# locked before the message takes its id: a chat's messages then commit in id order, so
+# paging by `?after=<id>` and a read marker at an id never pass over a lower id that commits
+# later.
 _MESSAGE_INSERT = """
 with member as (
     select m.role, c.announcement, c.kind from {membership} m join {chat} c on c.id = m.chat_id
