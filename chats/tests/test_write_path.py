@@ -323,3 +323,23 @@ def test_after_commit_runs_once_per_transaction_for_each_kind_of_write(transacti
     results = writes.results_when_done()
     assert len({results[name] for name in "1234"}) == 1, results  # one transaction
     assert sorted(woken) == ["first", "second"]
+
+
+def test_behind_a_transaction_pooler_each_message_commits_alone(team, settings):
+    settings.DB_BEHIND_TRANSACTION_POOLER = True
+    slow = _in_thread(lambda: group_commit.write("select pg_sleep(3), 1", {}, **_NO_WAKE))
+
+    def sleeping() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("select count(*) from pg_stat_activity where query like 'select pg_sleep(3)%%'")
+            return cursor.fetchone()[0] == 1
+
+    try:
+        _wait_for(sleeping, "the slow write did not start")
+        message = message_create(chat_id=team.chat.pk, author=team.member, text="alone")[0]
+        # Committed while the slow write still runs: it did not queue behind it.
+        assert slow.is_alive()
+        assert not group_commit._leader_busy and not group_commit._waiting
+        assert Message.objects.filter(pk=message.pk).exists()
+    finally:
+        slow.join(timeout=10)

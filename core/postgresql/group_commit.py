@@ -17,11 +17,15 @@ Two rules keep one write from waiting on another's business:
   cannot deadlock each other;
 - a transaction of several waits at most LOCK_TIMEOUT for any lock: a row held by some other
   transaction fails it at once, instead of holding up writes to other rows.
-A transaction of several that fails for any reason committed nothing, and every statement
-then runs again alone, in its own thread, where an error is only its own.
+A transaction of several that PostgreSQL refuses committed nothing, and every statement then
+runs again alone, in its own thread, where an error is only its own. One whose connection
+broke may or may not have committed: its writes are not run again, and each answers with the
+error (503), as a write alone would.
 
 Inside a transaction (`atomic`) nothing is batched: the statement runs in it and
-`after_commit` waits for its commit. Writes committed together share their transaction's
+`after_commit` waits for its commit. Behind a transaction pooler (DB_BEHIND_TRANSACTION_POOLER,
+the cluster profile's PgBouncer) nothing is batched either: pipelines through it are not
+tested here. Writes committed together share their transaction's
 local settings too: a statement that sets one (the message statement's
 `messenger.notify_after_commit`, which silences the event triggers' NOTIFY) sets it for the
 others, so every write here must do its waking through `after_commit`.
@@ -33,6 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.backends.postgresql import base
 from psycopg import pq
@@ -81,6 +86,8 @@ def write(
         if wrote(row):
             transaction.on_commit(after_commit, robust=True)
         return row
+    if settings.DB_BEHIND_TRANSACTION_POOLER:
+        return _alone(connection, sql, params, after_commit, wrote)
     mine = _Write(sql, params, order, after_commit, wrote)
     with _lock:
         _waiting.append(mine)
@@ -93,12 +100,18 @@ def write(
     if mine.error is not None:
         raise mine.error
     if mine.failed or mine.row is None:
-        row = _execute(connection, sql, params)
-        GROUP_COMMIT_WRITES.observe(1)
-        if wrote(row):
-            _after_commit(after_commit)
-        return row
+        return _alone(connection, sql, params, after_commit, wrote)
     return mine.row
+
+
+def _alone(
+    connection: Any, sql: str, params: Mapping[str, Any], after_commit: Callable[[], None], wrote: Callable[[Row], bool]
+) -> Row:
+    row = _execute(connection, sql, params)
+    GROUP_COMMIT_WRITES.observe(1)
+    if wrote(row):
+        _after_commit(after_commit)
+    return row
 
 
 def _lead(connection: Any, mine: _Write) -> None:
