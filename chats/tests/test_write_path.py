@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from django.db import DataError, connection, transaction
+from django.db import DataError, ProgrammingError, connection, transaction
 from prometheus_client import REGISTRY
 
 from chats.models import Chat, Message
@@ -272,16 +272,23 @@ def test_messages_posted_together_commit_in_one_transaction_each_once(team, make
     assert (transactions, writes_, fallbacks) == (2, 4, 0)
 
 
-def test_a_write_that_fails_fails_alone_and_the_others_commit_on_their_own(team):
+@pytest.mark.parametrize(
+    ("sql", "params", "error"),
+    [
+        ("select 1 / 0", {}, DataError),  # PostgreSQL refuses it
+        ("select %(value)s", {"value": object()}, ProgrammingError),  # psycopg refuses it, after BEGIN
+    ],
+)
+def test_a_write_that_fails_fails_alone_and_the_others_commit_on_their_own(team, sql, params, error):
     fallbacks = _group_commit_figures()[2]
     writes = _Writes()
     writes.lead_slowly()
     writes.post("one", lambda: message_create(chat_id=team.chat.pk, author=team.member, text="one")[0])
-    writes.post("broken", lambda: group_commit.write("select 1 / 0", {}, **_NO_WAKE))
+    writes.post("broken", lambda: group_commit.write(sql, params, **_NO_WAKE))
     writes.post("two", lambda: message_create(chat_id=team.chat.pk, author=team.owner, text="two")[0])
     results = writes.results_when_done()
 
-    assert isinstance(results["broken"], DataError)
+    assert isinstance(results["broken"], error), results
     one, two = results["one"], results["two"]
     assert isinstance(one, Message) and isinstance(two, Message), results
     assert _transaction_of(one.pk) != _transaction_of(two.pk)

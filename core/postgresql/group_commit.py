@@ -184,11 +184,15 @@ def _commit_together(connection: Any, batch: list[_Write]) -> None:
             each.failed, each.row = True, None
 
 
+_STILL_OPEN = (pq.TransactionStatus.INERROR, pq.TransactionStatus.INTRANS)
+
+
 def _rolled_back(connection: Any) -> bool:
     """Whether the failed transaction is known not to have committed (and is now rolled
-    back): PostgreSQL reported the error on a connection still open."""
+    back): the connection is open and the transaction still is (PostgreSQL refused a
+    statement, or psycopg refused a parameter before the COMMIT was sent)."""
     raw = connection.connection
-    if raw is None or raw.closed or raw.info.transaction_status != pq.TransactionStatus.INERROR:
+    if raw is None or raw.closed or raw.info.transaction_status not in _STILL_OPEN:
         return False
     try:
         raw.execute("rollback")
