@@ -102,7 +102,7 @@ def test_without_redis_the_database_decides_and_nothing_is_cached(make_user, dja
 
 
 def test_the_next_request_after_logout_is_refused_in_every_gunicorn_process(site, make_user):
-    """gunicorn here runs 2 processes with 4 threads each: both cache the token, then one
+    """gunicorn here runs 2 processes with several threads each: both cache the token, then one
     logs it out, and no request after that is served from either process's cache."""
     user = make_user("hal")
     for revoke_here in (False, True):
