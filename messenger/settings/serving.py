@@ -17,7 +17,7 @@ ASGI_PORT = env.int("ASGI_PORT", default=8803)
 # that overlap their waits on PostgreSQL; each thread has a pooled connection
 # (ops.serving.wsgi_command; `python -m bench api-throughput` compares the alternatives).
 # Six rather than four: more messages meet in group commit's transactions (about 2.6 instead
-# of 1.5 at 32 connections) for 10-17 % less CPU per message (docs/performance.md).
+# of 1.5 at 32 connections) for 3-17 % less CPU per message (docs/performance.md).
 WSGI_WORKERS = env.int("WSGI_WORKERS", default=os.cpu_count() or 2)
 WSGI_THREADS = env.int("WSGI_THREADS", default=6)
 # Overload is answered, not queued: nginx lets this many requests be in gunicorn at once
