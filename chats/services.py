@@ -266,6 +266,26 @@ select (select id from new_message), exists (select 1 from member), exists (sele
 """
 
 
+def message_insert_statement(message: Message) -> tuple[str, dict]:
+    """The one statement that posts `message` (unsaved, its `created_at` and `reply_to` set)
+    with its event and outbox rows, and its parameters (`message_create`; `python -m bench
+    commit-batch` runs the same)."""
+    event_sql, params, _ = event_insert_sql(
+        type="message.created",
+        chat_id=message.chat_id,
+        data=message_data(message),
+        source="new_message",
+        data_sql="jsonb_set(%(event_data)s::jsonb, '{id}', to_jsonb(new_message.id))",
+        wake_after_commit=True,
+    )
+    sql = _MESSAGE_INSERT.format(
+        membership=Membership._meta.db_table, message=Message._meta.db_table, chat=Chat._meta.db_table, event=event_sql
+    )
+    params |= {"chat_id": message.chat_id, "author_id": message.author_id, "text": message.text}
+    params |= {"client_id": message.client_id, "created_at": message.created_at, "reply_to_id": message.reply_to_id}
+    return sql, params
+
+
 def _message_written(row: tuple) -> bool:
     return row[0] is not None  # the new message's id; None: not a member, or a repeat
 
@@ -297,20 +317,7 @@ def message_create(
     original = None if reply_to is None else _reply_target(chat_id=chat_id, author=author, reply_to=reply_to)
     message = Message(chat_id=chat_id, author=author, text=text, client_id=client_id, created_at=timezone.now())
     message.reply_to = original
-    data = message_data(message)
-    event_sql, params, _ = event_insert_sql(
-        type="message.created",
-        chat_id=chat_id,
-        data=data,
-        source="new_message",
-        data_sql="jsonb_set(%(event_data)s::jsonb, '{id}', to_jsonb(new_message.id))",
-        wake_after_commit=True,
-    )
-    sql = _MESSAGE_INSERT.format(
-        membership=Membership._meta.db_table, message=Message._meta.db_table, chat=Chat._meta.db_table, event=event_sql
-    )
-    params |= {"chat_id": chat_id, "author_id": author.pk, "text": text, "client_id": client_id}
-    params |= {"created_at": message.created_at, "reply_to_id": reply_to}
+    sql, params = message_insert_statement(message)
     message_id, is_member, is_allowed, chat_kind = group_commit.write(
         sql, params, order=chat_id, after_commit=wake_up, wrote=_message_written
     )

@@ -33,26 +33,12 @@ WAKE_UP = "select pg_notify('bench_commit_batch', ''), pg_notify('bench_commit_b
 
 def statement(chat_id: int, author_id: int) -> tuple[str, dict]:
     """The message statement and its parameters, as `message_create` builds them."""
-    from chats.models import Chat, Membership, Message
-    from chats.representations import message_data
-    from chats.services import _MESSAGE_INSERT
-    from realtime.services import event_insert_sql
+    from chats.models import Message
+    from chats.services import message_insert_statement
 
-    message = Message(
-        chat_id=chat_id, author_id=author_id, text="a message of ordinary length", created_at=timezone.now()
+    return message_insert_statement(
+        Message(chat_id=chat_id, author_id=author_id, text="a message of ordinary length", created_at=timezone.now())
     )
-    event_sql, params, _ = event_insert_sql(
-        type="message.created",
-        chat_id=chat_id,
-        data=message_data(message),
-        source="new_message",
-        data_sql="jsonb_set(%(event_data)s::jsonb, '{id}', to_jsonb(new_message.id))",
-        wake_after_commit=True,
-    )
-    tables = {"membership": Membership._meta.db_table, "message": Message._meta.db_table, "chat": Chat._meta.db_table}
-    params |= {"chat_id": chat_id, "author_id": author_id, "text": message.text, "client_id": None}
-    params |= {"created_at": message.created_at, "reply_to_id": None}
-    return _MESSAGE_INSERT.format(**tables, event=event_sql), params
 
 
 def one_round(conn: psycopg.Connection, batch: int, messages: int, chat_id: int, author_id: int) -> dict[str, float]:
