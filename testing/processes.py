@@ -27,22 +27,39 @@ def _ephemeral_ports() -> range:
     return range(low, high + 1)
 
 
+def _own_ports() -> range:
+    """This process's share of 10000-31999: a pytest-xdist worker draws only from its own
+    slice. Two workers drawing from one range could both find a port free before either
+    server bound it; the second server then failed to bind while its readiness check was
+    answered by the first (a CI run froze one site's gunicorn and another worker's answered)."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    width = (32_000 - 10_000) // count
+    return range(10_000 + index * width, 10_000 + (index + 1) * width)
+
+
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on right now, outside the kernel's ephemeral range:
-    a port chosen at the start of a session and bound by a server minutes later (a
-    SiteServer's Centrifugo) must not be taken meanwhile as the local port of some outgoing
-    connection, as ephemeral ones are."""
+    """A loopback port nothing listens on right now, outside the kernel's ephemeral range
+    and not handed out before by this process: a port chosen at the start of a session and
+    bound by a server minutes later (a SiteServer's Centrifugo) must not be taken meanwhile
+    as the local port of some outgoing connection, as ephemeral ones are, nor by another
+    server of this run."""
     ephemeral = _ephemeral_ports()
+    own = _own_ports()
     for _ in range(50):
-        port = random.randrange(10_000, 32_000)
-        if port in ephemeral:
+        port = random.choice(own)
+        if port in ephemeral or port in _handed_out:
             continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _handed_out.add(port)
+        return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
