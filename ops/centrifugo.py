@@ -76,10 +76,19 @@ def node_overrides(node: int, nodes: int | None = None) -> dict[str, Any]:
     if not 0 <= node < nodes:
         raise ValueError(f"Centrifugo node {node}: this machine runs nodes 0 to {nodes - 1}")
     port, internal_port = node_ports(node)
-    overrides: dict[str, Any] = {"port": port, "internal_port": str(internal_port)}
+    overrides: dict[str, Any] = {"port": port, "internal_port": str(internal_port), **outbox_overrides(node)}
     if nodes > 1:
         overrides |= {"engine": "redis", "node_name": f"centrifugo{node + 1}"}
     return overrides
+
+
+def outbox_overrides(node: int) -> dict[str, Any]:
+    """Node 0 of a machine is woken by each commit's NOTIFY to read the outbox; the others
+    only poll it (`partition_poll_interval`, 1 s), and so publish within a second while node
+    0 is down. When every node was woken, each wake-up read the outbox once per node under
+    one advisory lock: the other nodes waited for it and read nothing, doubling Centrifugo's
+    CPU per message with two nodes (docs/performance.md, fifth pass)."""
+    return {} if node == 0 else {"outbox_notification_channel": ""}
 
 
 def config_values(**overrides: Any) -> dict[str, Any]:
@@ -111,6 +120,8 @@ def config_values(**overrides: Any) -> dict[str, Any]:
         "history_size": settings.CENTRIFUGO_HISTORY_SIZE,
         "history_ttl": settings.CENTRIFUGO_HISTORY_TTL,
         "database_dsn": database_url(sslmode="disable"),
+        # The LISTEN channel that wakes the outbox consumer (empty: it polls only).
+        "outbox_notification_channel": "centrifugo_outbox",
         "connection_limit": connection_limit(),
         "user_connection_limit": settings.CENTRIFUGO_USER_CONNECTION_LIMIT,
         "connection_rate_limit": settings.CENTRIFUGO_CONNECTION_RATE_LIMIT,

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection
 
 from core.database import database_url
-from ops.centrifugo import centrifugo_binary, config_write
+from ops.centrifugo import centrifugo_binary, config_write, outbox_overrides
 from testing.processes import free_port, process_stop
 
 
@@ -44,6 +44,7 @@ class CentrifugoServer:
         database_dsn: str = "",
         redis_url: str = "",
         node_name: str = "",
+        outbox: dict[str, Any] | None = None,
     ) -> None:
         self.engine = engine
         # The client port (WebSocket; testing.site.SiteServer's nginx proxies its own to it)
@@ -69,7 +70,7 @@ class CentrifugoServer:
             overrides["redis_prefix"] = redis_prefix
         if node_name:
             overrides["node_name"] = node_name
-        config_write(self.config_path, **overrides)
+        config_write(self.config_path, **overrides, **(outbox or {}))
         self.process: subprocess.Popen | None = None
 
     @property
@@ -142,6 +143,7 @@ class CentrifugoNodes:
                 engine="redis" if several else engine,
                 redis_prefix=redis_prefix or f"centrifugo-{os.getpid()}",
                 node_name=f"centrifugo{n + 1}" if several else "",
+                outbox=outbox_overrides(n),
                 **options,
             )
             for n, (port, internal_port) in enumerate(zip(ports, internal_ports, strict=True))

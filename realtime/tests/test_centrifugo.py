@@ -9,12 +9,15 @@ import jwt
 import pytest
 import websockets
 import websockets.sync.client
+from django.db import connection
 
 from chats.services import chat_create, chat_member_remove, message_create
+from ops.centrifugo import outbox_overrides
 from realtime.models import CentrifugoOutbox
 from realtime.services import chat_channel, personal_channel
 from realtime.tokens import connection_token_issue, subscription_token_issue
 from testing.centrifugo import ChannelClient
+from testing.processes import wait_until
 
 
 def client_of(server, user, chat=None, channel=None, **kwargs) -> ChannelClient:
@@ -43,6 +46,30 @@ def test_member_receives_message_created_and_outsider_nothing(centrifugo, team, 
         assert set(event) == {"type", "chat_id", "id", "data", "ts"}
         # The outsider's client is connected and subscribed, and still hears nothing.
         assert not outsider.wait_for(lambda c: c.publications, timeout=1)
+
+
+def test_a_node_that_only_polls_the_outbox_still_publishes(centrifugo_factory, team, client_for):
+    """A machine's nodes after the first are not woken by NOTIFY (ops.centrifugo.
+    outbox_overrides): while node 0 is down, one of them publishes each message within its
+    poll interval. This one has no LISTEN connection, and its client still gets the message."""
+    server = centrifugo_factory(outbox=outbox_overrides(1))
+
+    def listening() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "select count(*) from pg_stat_activity where datname = current_database() and query ilike 'listen %'"
+            )
+            return cursor.fetchone()[0]
+
+    with client_of(server, team.member, chat=team.chat) as member:
+        assert member.wait_for(lambda c: c.subscribed)
+        assert listening() == 0
+        response = client_for(team.owner).post(f"/api/chats/{team.chat.pk}/messages/", {"text": "hi"}, format="json")
+        assert response.status_code == 201
+        assert member.wait_for(lambda c: c.events("message.created"), timeout=5)
+    server.stop()
+    centrifugo_factory()  # node 0: woken by NOTIFY, on its own LISTEN connection
+    assert wait_until(listening, timeout=10, what="node 0's LISTEN connection")
 
 
 def test_a_repeated_outbox_row_reaches_the_client_once(centrifugo, team, client_for):

@@ -7,7 +7,7 @@ import stat
 import pytest
 from django.core.management import call_command
 
-from ops.centrifugo import config_check, config_render
+from ops.centrifugo import config_check, config_render, node_overrides
 
 
 def test_config_has_the_settings_secrets_and_only_the_site_origins(settings):
@@ -40,6 +40,18 @@ def test_config_has_the_settings_secrets_and_only_the_site_origins(settings):
     assert consumer["type"] == "postgresql"
     assert consumer["postgresql"]["outbox_table_name"] == "centrifugo_outbox"
     assert consumer["postgresql"]["partition_notification_channel"] == "centrifugo_outbox"
+
+
+def test_only_the_first_node_of_a_machine_is_woken_to_read_the_outbox(tmp_path):
+    """The others poll it (ops.centrifugo.outbox_overrides); checkconfig accepts both."""
+    channels = []
+    for node in range(2):
+        path = tmp_path / f"node{node}.json"
+        path.write_text(json.dumps(config_render(**node_overrides(node, nodes=2))))
+        config_check(path)
+        [consumer] = json.loads(path.read_text())["consumers"]
+        channels.append(consumer["postgresql"]["partition_notification_channel"])
+    assert channels == ["centrifugo_outbox", ""]
 
 
 @pytest.mark.parametrize("engine", ["memory", "redis"])

@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -20,7 +21,12 @@ def centrifugo_factory(transactional_db, tmp_path) -> Iterator[Callable[..., Cen
     prefixes: list[str] = []
 
     def start(
-        *, engine: str = "memory", origin: str = "", port: int | None = None, internal_port: int | None = None
+        *,
+        engine: str = "memory",
+        origin: str = "",
+        port: int | None = None,
+        internal_port: int | None = None,
+        outbox: dict[str, Any] | None = None,
     ) -> CentrifugoServer:
         prefix = ""
         if engine == "redis":
@@ -33,6 +39,7 @@ def centrifugo_factory(transactional_db, tmp_path) -> Iterator[Callable[..., Cen
             workdir=tmp_path / f"centrifugo-{len(servers)}",
             port=port,
             internal_port=internal_port,
+            outbox=outbox,
         )
         servers.append(server)
         server.start()
