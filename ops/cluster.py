@@ -317,7 +317,7 @@ class ClusterConfig:
         return nginx_command(prefix=conf.parent, log_dir=self.state_dir / "log")
 
     def centrifugo_write(self, node: Node, process: int = 0) -> Path:
-        from ops.centrifugo import config_write
+        from ops.centrifugo import config_write, outbox_overrides
 
         name = node.name if process == 0 else f"{node.name}_{process + 1}"
         step = CENTRIFUGO_PROCESS_PORT_STEP * process
@@ -335,6 +335,7 @@ class ClusterConfig:
             redis_prefix=self.redis_prefix,
             database_dsn=self.database_url(pooled=False, application_name=node.name).split("&application_name")[0],
             site_origins=[self.site_url, self.site_url.replace("127.0.0.1", "localhost")],
+            **outbox_overrides(process),
         )
 
     def redis_conf_write(self, node: Node) -> Path:

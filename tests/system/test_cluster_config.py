@@ -48,6 +48,20 @@ def test_secrets_are_the_owners_alone_and_redis_needs_its_password(config):
     assert config.redis_password == password
 
 
+def test_only_each_hosts_first_centrifugo_process_is_woken_to_read_the_outbox(config):
+    """Each host's first process LISTENs (a host lost delays nothing); its others poll."""
+    import json
+
+    node = config.layout.node("centrifugo1")
+    channels = [
+        json.loads(config.centrifugo_write(node, process).read_text())["consumers"][0]["postgresql"][
+            "partition_notification_channel"
+        ]
+        for process in (0, 1)
+    ]
+    assert channels == ["centrifugo_outbox", ""]
+
+
 def test_django_trusts_nginx_for_client_addresses(config):
     env = config.django_environment(pooled=True, application_name="web1")
     assert env["TRUSTED_PROXY_COUNT"] == "1"
