@@ -189,12 +189,18 @@ func (c *collector) sent(scheduled time.Duration) {
 
 // HTTPRunner sends the requests of an HTTPLoad.
 type HTTPRunner struct {
-	s      *Scenario
-	h      *HTTPLoad
-	posts  *Posts
-	client *http.Client
-	clock  *Clock
-	live   *liveCounters
+	s     *Scenario
+	h     *HTTPLoad
+	posts *Posts
+	// One client per source address, each poster always from the same one: nginx admits
+	// per address, so a person's requests must come from that person's address. Through one
+	// shared pool, the few connections that carried most requests (the most recently idle
+	// are reused first) were each one address, over nginx's rate per address.
+	clients []*http.Client
+	// At most Concurrency requests at a time, over all the clients.
+	slots chan struct{}
+	clock *Clock
+	live  *liveCounters
 }
 
 type liveCounters struct {
@@ -203,28 +209,40 @@ type liveCounters struct {
 
 func newHTTPRunner(s *Scenario, posts *Posts, clock *Clock) *HTTPRunner {
 	h := s.HTTP
-	transport := &http.Transport{
-		Proxy:               nil,
-		DialContext:         newDialer(s.SourceAddrs).DialContext,
-		MaxConnsPerHost:     h.Concurrency,
-		MaxIdleConns:        h.Concurrency,
-		MaxIdleConnsPerHost: h.Concurrency,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+	sources := [][]string{nil} // no addresses given: the kernel's
+	if len(s.SourceAddrs) > 0 {
+		sources = sources[:0]
+		for _, addr := range s.SourceAddrs {
+			sources = append(sources, []string{addr})
+		}
 	}
-	return &HTTPRunner{
-		s: s, h: h, posts: posts, clock: clock, live: &liveCounters{},
-		client: &http.Client{
+	r := &HTTPRunner{s: s, h: h, posts: posts, clock: clock, live: &liveCounters{}, slots: make(chan struct{}, h.Concurrency)}
+	idle := max(1, h.Concurrency/len(sources))
+	for _, source := range sources {
+		transport := &http.Transport{
+			Proxy:               nil,
+			DialContext:         newDialer(source).DialContext,
+			MaxIdleConns:        idle,
+			MaxIdleConnsPerHost: idle,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		}
+		r.clients = append(r.clients, &http.Client{
 			Transport: transport,
 			Timeout:   time.Duration(h.TimeoutS * float64(time.Second)),
 			// A redirect (to HTTPS, say) is an answer to count, not to follow.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		})
 	}
+	return r
 }
 
+// clientOf is the client of poster number `index`: the same address for each of its requests.
+func (r *HTTPRunner) clientOf(index int) *http.Client { return r.clients[index%len(r.clients)] }
+
 func (r *HTTPRunner) do(ctx context.Context, seq int, scheduled time.Duration, col *collector) {
-	poster := r.h.Posters[seq%len(r.h.Posters)]
+	index := seq % len(r.h.Posters)
+	poster := r.h.Posters[index]
 	r.posts.chat[seq] = poster.ChatID
 	atomic.StoreInt64(&r.posts.sendNs[seq], int64(scheduled))
 	path := r.h.Path
@@ -252,7 +270,12 @@ func (r *HTTPRunner) do(ctx context.Context, seq int, scheduled time.Duration, c
 	r.live.inflight.Add(1)
 	defer r.live.inflight.Add(-1)
 	col.sent(scheduled)
-	resp, err := r.client.Do(req)
+	select {
+	case r.slots <- struct{}{}:
+		defer func() { <-r.slots }()
+	case <-ctx.Done(): // Do fails at once with the context's error
+	}
+	resp, err := r.clientOf(index).Do(req)
 	var key string
 	missingRetryAfter, badBody := false, false
 	if err != nil {

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 )
@@ -66,5 +71,50 @@ func TestSocketIOEventDataIsTheEnvelope(t *testing.T) {
 	}
 	if got, ok := messageClientID(data); !ok || got != "bx-5" {
 		t.Fatalf("got %q %v", got, ok)
+	}
+}
+
+func TestEachPosterPostsFromItsOwnAddress(t *testing.T) {
+	// nginx admits per address: a poster's requests must all come from one address, and
+	// the load spread over the posters' addresses, not carried by a few shared connections.
+	var mu sync.Mutex
+	seen := map[string]map[string]bool{} // token -> remote addresses
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		host, _, _ := net.SplitHostPort(req.RemoteAddr)
+		token := req.Header.Get("Authorization")
+		mu.Lock()
+		if seen[token] == nil {
+			seen[token] = map[string]bool{}
+		}
+		seen[token][host] = true
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer server.Close()
+	s := &Scenario{
+		BaseURL:     server.URL,
+		SourceAddrs: []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"},
+		HTTP: &HTTPLoad{
+			Method: http.MethodPost, Path: "/api/chats/%d/messages/", Concurrency: 4, TimeoutS: 5, MaxInflight: 100,
+			Posters: []Poster{{"a", 1}, {"b", 2}, {"c", 3}},
+			Phases:  []Phase{{Name: "closed", DurationS: 0.3}},
+		},
+	}
+	runner := newHTTPRunner(s, newPosts(100_000, "t"), &Clock{})
+	result := runner.Run(context.Background())[0]
+	if result.Statuses["201"] < 30 {
+		t.Fatalf("too few answers: %+v", result.Statuses)
+	}
+	addresses := map[string]bool{}
+	for token, hosts := range seen {
+		if len(hosts) != 1 {
+			t.Fatalf("poster %s posted from %d addresses: %v", token, len(hosts), hosts)
+		}
+		for host := range hosts {
+			addresses[host] = true
+		}
+	}
+	if len(seen) != 3 || len(addresses) != 3 {
+		t.Fatalf("3 posters from 3 addresses expected: %v", seen)
 	}
 }
