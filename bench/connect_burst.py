@@ -9,7 +9,7 @@ per address, as on the Internet), and all start at the same moment:
 - longpoll: its first poll (`/api/updates/?wait=0`), which gives it its cursor.
 
     python -m bench connect-burst --clients 1000 --compare-template main
-gunicorn refuses a request that waited longer than REQUEST_QUEUE_TIMEOUT_MS for a thread
+the app refuses a request that waited longer than REQUEST_QUEUE_TIMEOUT_MS for a thread
 (--queue-timeout-ms, production's 75 by default); the token requests wait up to
 REQUEST_QUEUE_PATIENT_TIMEOUT_MS, paced by nginx (TOKEN_ISSUE_RATE). The compared revision
 runs with its own nginx template and without the longer token budget (as it was before

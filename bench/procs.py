@@ -29,7 +29,7 @@ def cpu_seconds(pids: list[int], *, children: bool = False) -> float:
 
 
 def children_of(pid: int) -> list[int]:
-    """Direct children of `pid` (nginx's and gunicorn's workers, PostgreSQL's backends)."""
+    """Direct children of `pid` (nginx's and granian's workers, PostgreSQL's backends)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

@@ -211,7 +211,7 @@ def _roles(results: dict[str, dict]) -> list[str]:
     roles: set[str] = set()
     for r in results.values():
         roles |= set(((r or {}).get("window") or {}).get("cores", {}))
-    order = ["nginx", "gunicorn", "uvicorn", "centrifugo", "channels-peer", "socketio-peer", "postgres", "redis"]
+    order = ["nginx", "web", "uvicorn", "centrifugo", "channels-peer", "socketio-peer", "postgres", "redis"]
     order.append("loadgen")
     return [role for role in order if role in roles] + sorted(roles - set(order))
 

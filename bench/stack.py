@@ -1,6 +1,6 @@
 """The product's processes for `make bench` (in production settings, on the bench database) and
 for the benchmarks that need the whole site (bench/scenarios/attachment_latency.py):
-the project's own launcher (testing.site.SiteServer: nginx from deploy/nginx/, gunicorn and
+the project's own launcher (testing.site.SiteServer: nginx from deploy/nginx/, granian and
 uvicorn with ops.serving's command lines, as `make run` starts them), with a Centrifugo
 where its nginx proxies /connection/ (its admin, API and metrics on the internal port).
 """
@@ -73,7 +73,7 @@ class SiteStack:
             self.centrifugo.stop()
             self.centrifugo.start()
             return
-        server = {"gunicorn": self.site.web, "uvicorn": self.site.feed}[name]
+        server = {"web": self.site.web, "uvicorn": self.site.feed}[name]
         server.stop()
         server.start(**self.env)
 
@@ -84,7 +84,7 @@ class SiteStack:
 
     def roles(self) -> dict[str, list[int]]:
         roles = {}
-        for name, server in (("nginx", self.site.nginx), ("gunicorn", self.site.web), ("uvicorn", self.site.feed)):
+        for name, server in (("nginx", self.site.nginx), ("web", self.site.web), ("uvicorn", self.site.feed)):
             if server is not None and server.process is not None:
                 roles[name] = procs.tree(server.process.pid)
         if self.centrifugo and self.centrifugo.pids:

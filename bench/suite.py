@@ -5,7 +5,7 @@
 
 It builds the load generator (bench/loadgen, Go, cached under ~/.cache/messenger/), creates a
 database of its own (bench_run, dropped at the end) with users, chats and API tokens, starts
-the stack (bench/stack.py: nginx in front of gunicorn, uvicorn and Centrifugo), runs each
+the stack (bench/stack.py: nginx in front of granian, uvicorn and Centrifugo), runs each
 scenario (bench/scenarios/) with the load generator on this same machine, samples the CPU of
 every server process, of PostgreSQL and of the load generator itself (/proc) over each
 measured window, and writes bench/results/bench.json and docs/performance.md, with charts
@@ -85,7 +85,7 @@ class Suite:
         log(f"population ready: {json.dumps({k: round(v, 1) for k, v in self.pop.timings.items()})}")
         from bench.stack import stack_start
 
-        log("starting the stack (nginx, gunicorn, uvicorn, Centrifugo; production settings)")
+        log("starting the stack (nginx, granian, uvicorn, Centrifugo; production settings)")
         self.stack = stack_start()
         self.probe = Probe(self.stack.roles)
         self.loadgen = Loadgen(self.binary, self.probe)
@@ -126,7 +126,7 @@ class Suite:
         log("the outbox did not drain in time")
 
     def quiesce(self, timeout: float = 20) -> None:
-        """Waits until the servers are idle. An overloaded gunicorn is still answering the
+        """Waits until the servers are idle. An overloaded WSGI server is still answering the
         previous scenario's queued requests long after its clients gave up: after `timeout`
         it is restarted, so that the next scenario starts on a clean server."""
         deadline = time.monotonic() + timeout
@@ -135,14 +135,12 @@ class Suite:
             time.sleep(1.0)
             after = self.probe.snapshot()
             busy = sum(
-                after["cpu"][k] - before["cpu"].get(k, 0)
-                for k in ("gunicorn", "uvicorn", "centrifugo")
-                if k in after["cpu"]
+                after["cpu"][k] - before["cpu"].get(k, 0) for k in ("web", "uvicorn", "centrifugo") if k in after["cpu"]
             )
             if busy < 0.1:
                 return
-        log(f"the servers did not go quiet in {timeout:.0f} s: restarting gunicorn")
-        self.stack.restart("gunicorn")
+        log(f"the servers did not go quiet in {timeout:.0f} s: restarting the WSGI server")
+        self.stack.restart("web")
         self.restarts.append(time.strftime("%H:%M:%S"))
 
     def settle(self) -> None:

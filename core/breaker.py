@@ -1,7 +1,7 @@
 """While the database is out of reach, requests are answered 503 at once, not after a wait.
 
 Without it every request waits DB_POOL_TIMEOUT (1 s) for a connection that cannot be made,
-holding one of gunicorn's few threads, so under load the requests behind it wait several
+holding one of the WSGI server's few threads, so under load the requests behind it wait several
 seconds for their 503 (measured: up to 3.7 s with PostgreSQL stopped under the fault tests'
 load). After a connection failure the breaker opens for DB_UNAVAILABLE_HOLD_SECONDS: every
 request in that time is refused at once; then one request at a time tries the database,

@@ -1,19 +1,19 @@
 """Prometheus metrics of the Django processes, at `/metrics` on their own ports (internal).
 
 - Per request (core.middleware.MetricsMiddleware): latency by route, method and status;
-  the wait for a gunicorn thread; refusals (503, 429) by route.
+  the wait for a WSGI thread; refusals (503, 429) by route.
 - Per message: messages accepted (chats' POST); how many commit together (group commit's
   writes per transaction) and how often such a transaction fell back to writes alone.
 - Read when scraped (each app registers its collector; edge.metrics): the Centrifugo
   outbox's backlog and the age of its oldest row; in the
   feed's process (uvicorn), its waiting clients and its listener's lag behind the event log.
 
-gunicorn's workers write their values to files (prometheus_client's multiprocess mode; the
-directory is one per gunicorn master, core.gunicorn), so any worker answers for all of them.
+granian's workers write their values to files (prometheus_client's multiprocess mode; the
+directory is one per granian server, core.worker), so any worker answers for all of them.
 uvicorn is one process: its own values.
 
 `/metrics` is for the internal side only: nginx, the public server, sets X-Forwarded-For
-on everything it proxies, and a request carrying it is answered 404 here. Scrape gunicorn's
+on everything it proxies, and a request carrying it is answered 404 here. Scrape granian's
 and uvicorn's ports directly (docs/operations.md), beside Centrifugo's internal port.
 """
 
@@ -44,7 +44,7 @@ REQUEST_SECONDS = Histogram(
 )
 QUEUE_WAIT_SECONDS = Histogram(
     "messenger_http_queue_wait_seconds",
-    "Time a request waited for a gunicorn thread (core.gunicorn), on gunicorn's clock.",
+    "Time from nginx handing a request on to a WSGI thread taking it (core.middleware.QueueTimeLimitMiddleware).",
     buckets=_LATENCY_BUCKETS,
 )
 REFUSALS = Counter(

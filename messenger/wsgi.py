@@ -1,10 +1,36 @@
+"""The WSGI application. granian builds it in each worker with `served_application`
+(ops.serving.wsgi_command); `application`, what WSGI_APPLICATION names (runserver), is the
+same without a worker's set-up."""
+
 import gc
 import os
+from collections.abc import Callable
+from typing import Any
 
 from django.core.wsgi import get_wsgi_application
 
+from core.worker import Watchdog, metrics_directory_set, process_environment_dropped
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.local")
-application = get_wsgi_application()
+
+
+def served_application() -> Callable[..., Any]:
+    """granian's factory (`--factory`), called once as each worker process starts: the
+    metrics directory before Django loads anything that imports prometheus_client, then the
+    application, warmed up, under a watchdog, its requests without the process's
+    environment (core.worker)."""
+    from django.conf import settings
+
+    metrics_directory_set()
+    application = _application()
+    watched = Watchdog(settings.WSGI_REQUEST_TIMEOUT_SECONDS).start().wrap(application)
+    return process_environment_dropped(watched)
+
+
+def _application() -> Callable[..., Any]:
+    application = get_wsgi_application()
+    _warm_up()
+    return application
 
 
 def _warm_up() -> None:
@@ -23,4 +49,11 @@ def _warm_up() -> None:
     gc.freeze()
 
 
-_warm_up()
+def __getattr__(name: str) -> Any:
+    """`application`, built on first use: importing this module builds nothing, so that
+    granian's workers set their metrics directory first."""
+    if name == "application":
+        global application
+        application = _application()
+        return application
+    raise AttributeError(name)

@@ -3,7 +3,7 @@ two nodes of each kind, one address per node, rendered from the single-node conf
 
 Nodes and their addresses (`CLUSTER_SUBNET`, 10.77.0 by default; `.1` is this host):
 
-    web1 .11  web2 .12      gunicorn (WSGI), through PgBouncer
+    web1 .11  web2 .12      granian (WSGI), through PgBouncer
     feed1 .21 feed2 .22     uvicorn (long poll, SSE); PostgreSQL directly (LISTEN)
     centrifugo1 .31  .32    Centrifugo, Redis engine sharded over redis1 + redis2; the outbox
                             consumer on both, PostgreSQL directly (advisory locks)

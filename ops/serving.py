@@ -4,7 +4,7 @@ the WSGI and ASGI servers, in one place for `make run` and the tests alike.
 `manage.py serving_config` renders `deploy/nginx/nginx.conf.template` and
 `deploy/supervisor/supervisord.conf.template` with the settings' ports into .state/; the
 tests render the same nginx template with free ports (testing.site.SiteServer) and start
-gunicorn and uvicorn with the same commands.
+granian and uvicorn with the same commands.
 """
 
 import getpass
@@ -57,43 +57,48 @@ def nginx_binary() -> str:
 def wsgi_command(
     *, port: int, workers: int | None = None, threads: int | None = None, host: str = "127.0.0.1"
 ) -> list[str]:
-    """gunicorn, one process per core, each with a few threads (gthread). Measured against
-    sync workers, granian and a persistent connection per thread (`python -m bench api-throughput`,
-    docs/architecture.md): threads overlap a request's waits on PostgreSQL (a commit's
-    fsync) with another's Python, and keep nginx's upstream connections alive. nginx buffers
-    each request and answer whole, so a slow client never holds a thread."""
+    """granian, one worker process per core, each with a few threads. Measured against
+    gunicorn (gthread and sync workers) and a persistent connection per thread (`python -m
+    bench api-throughput`, docs/performance.md): granian reads HTTP and queues requests in
+    Rust, a quarter less CPU per POST than gunicorn's Python; threads overlap a request's
+    waits on PostgreSQL (a commit's fsync) with another's Python. nginx buffers each request
+    and answer whole, so a slow client never holds a thread, and stamps each request when it
+    hands it on (core.middleware.QueueTimeLimitMiddleware)."""
     return [
         sys.executable,
         "-m",
-        "gunicorn",
-        "messenger.wsgi:application",
-        "--bind",
-        f"{host}:{port}",
+        "granian",
+        "--interface",
+        "wsgi",
+        # Built in each worker (messenger.wsgi.served_application): metrics directory, watchdog.
+        "--factory",
+        "messenger.wsgi:served_application",
+        "--host",
+        host,
+        "--port",
+        str(port),
         "--workers",
         str(workers or settings.WSGI_WORKERS),
-        # gthread, telling each request how long it waited for a thread (on its own clock:
-        # core.middleware.QueueTimeLimitMiddleware).
-        "--worker-class",
-        "core.gunicorn.QueueTimedWorker",
-        "--threads",
+        "--blocking-threads",
         str(threads or settings.WSGI_THREADS),
+        "--http",
+        "1",
+        "--no-ws",
         "--backlog",
         "2048",
-        # Above nginx's large_client_header_buffers: nginx refuses a longer line first, in JSON.
-        "--limit-request-line",
-        "8190",
         # Longer than nginx keeps an idle upstream connection (keepalive_timeout in the
-        # template), so nginx never sends a request on a connection gunicorn is closing.
-        "--keep-alive",
-        "75",
-        # A request stuck this long is killed with its worker (the master starts a new one);
-        # nginx has answered 503 long before.
-        "--timeout",
-        "30",
-        "--graceful-timeout",
+        # template), so nginx never sends a request on a connection granian is closing.
+        "--http1-header-read-timeout",
+        "60000",
+        # A worker that ended (core.worker.Watchdog, a crash) is started again.
+        "--respawn-failed-workers",
+        "--respawn-interval",
+        "1",
+        "--workers-kill-timeout",
         "10",
-        # Several gunicorns (make run, a test run) would share one default control socket.
-        "--no-control-socket",
+        "--log-level",
+        "warning",
+        "--no-access-log",
     ]
 
 

@@ -94,10 +94,10 @@ _STALE_SECONDS = 2.0
 class _BackgroundPublisher:
     """One thread per process that sends typing publications to Centrifugo, so a request
     never waits for Centrifugo: a hanging or stopped Centrifugo holds this thread (1 s per
-    publication at most, then the signal is dropped) and none of gunicorn's. The queue is
+    publication at most, then the signal is dropped) and none of the WSGI server's. The queue is
     bounded and a publication that waited too long is dropped: typing is ephemeral.
 
-    Started on first use in each process (gunicorn forks its workers after import)."""
+    Started on first use in each process (never at import: a server may fork after it)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -1,4 +1,4 @@
-"""Test support, apart from the product: real processes (PostgreSQL clusters, nginx, gunicorn,
+"""Test support, apart from the product: real processes (PostgreSQL clusters, nginx, granian,
 uvicorn, Centrifugo, Celery, SMTP, Chromium) started on this machine for the tests and the
 benchmarks, and the pytest plugins that give them to tests (`testing.plugins`).
 

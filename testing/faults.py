@@ -3,7 +3,7 @@ a bounded load through nginx, real receivers on every transport, and the counts 
 
 `FaultStack` runs a throwaway PostgreSQL cluster (initdb as the postgres user, as
 scripts/services.sh does) and a Redis on free ports, so that stopping them touches nothing
-shared; on them nginx + gunicorn + uvicorn (testing.site.SiteServer), Centrifugo, a Celery
+shared; on them nginx + granian + uvicorn (testing.site.SiteServer), Centrifugo, a Celery
 worker, celery beat and an SMTP server. The test process reaches the stack through HTTP only
 (and psycopg to its database for the expected emails): its own Django database is not used.
 

@@ -1,4 +1,4 @@
-"""The site as `make run` serves it, on free ports: nginx in front of gunicorn (WSGI) and
+"""The site as `make run` serves it, on free ports: nginx in front of granian (WSGI) and
 uvicorn (the feed), started with the same command lines as `make run` (ops.serving).
 
 The long-poll and SSE views need an event loop that outlives a request (their listener),
@@ -14,8 +14,8 @@ from ops.serving import asgi_command, asgi_environment
 from .processes import ServerProcess, django_environment, free_port
 
 
-class GunicornServer(ServerProcess):
-    """gunicorn serving this project as `make run` does (ops.serving.wsgi_command)."""
+class WsgiServer(ServerProcess):
+    """granian serving this project as `make run` does (ops.serving.wsgi_command)."""
 
     def __init__(
         self,
@@ -28,7 +28,7 @@ class GunicornServer(ServerProcess):
         super().__init__(port=port, log_path=log_path)
         self.settings_module = settings_module
         self.workers = workers
-        self.application_name = f"gunicorn-{self.port}"
+        self.application_name = f"wsgi-{self.port}"
 
     def command(self) -> list[str]:
         from ops.serving import wsgi_command
@@ -61,7 +61,7 @@ class NginxServer(ServerProcess):
 
 
 class SiteServer:
-    """The site as `make run` serves it: nginx in front of gunicorn (WSGI) and uvicorn (the
+    """The site as `make run` serves it: nginx in front of granian (WSGI) and uvicorn (the
     feed), on free ports, against the database Django uses now (the test database inside
     pytest). nginx proxies /connection/ to `centrifugo_port`, where a test may start a
     Centrifugo (testing.plugins.realtime.centrifugo_factory) or leave nothing listening.
@@ -90,9 +90,9 @@ class SiteServer:
         self.centrifugo_internal_port = self.centrifugo_internal_ports[0]
         if centrifugo_nodes > 1:
             nginx_values.setdefault("centrifugo_servers", [f"127.0.0.1:{port}" for port in self.centrifugo_ports])
-        # `web`: another WSGI server in gunicorn's place (`python -m bench api-throughput` compares).
-        self.web = web or GunicornServer(
-            settings_module=settings_module, workers=wsgi_workers, log_path=workdir / "gunicorn.log"
+        # `web`: another WSGI server in granian's place (`python -m bench api-throughput` compares).
+        self.web = web or WsgiServer(
+            settings_module=settings_module, workers=wsgi_workers, log_path=workdir / "wsgi.log"
         )
         self.feed = UvicornServer(settings_module=settings_module, log_path=workdir / "uvicorn.log")
         self.nginx_values = nginx_values

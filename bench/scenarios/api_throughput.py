@@ -1,4 +1,4 @@
-"""REST API throughput: the old single uvicorn against nginx + gunicorn, side by side.
+"""REST API throughput: the old single uvicorn against nginx + granian, side by side.
 
     .venv/bin/python -m bench api-throughput                      # before vs after, 1/8/32 clients
     .venv/bin/python -m bench api-throughput --seconds 3 --rounds 1
@@ -14,27 +14,28 @@ non-2xx answers and wrk's own CPU share, and writes bench/results/api_throughput
 
 Settings (--servers):
   before               uvicorn, one process, h11 + asyncio, a pool of 8 (the old Procfile's web)
-  after                nginx + gunicorn gthread, one process per core with WSGI_THREADS threads
+  after                nginx + granian, one worker process per core with WSGI_THREADS threads
                        and a psycopg pool of as many connections (what `make run` runs:
                        ops/serving.py)
   with --servers all, also:
+  gunicorn             nginx + gunicorn gthread as the site ran it before granian, the same
+                       processes, threads and pool
   sync                 nginx + gunicorn sync workers, one per core, a persistent connection each
   sync+pool            the same with a psycopg pool of 1 per worker
-  gthread+persistent   gthread with a persistent connection per thread instead of the pool
-  granian              nginx + granian (WSGI), one process per core, persistent connections
+  granian+persistent   granian with its default threads and a persistent connection each
 
   with --base REF, also:
-  base                 as `after`, but gunicorn runs the tree of commit REF (a temporary git
+  base                 as `after`, but the WSGI server runs the tree of commit REF (a temporary git
                        worktree): the same nginx, database and load, the code before a change
 
-Each cell also reports the CPU seconds every server process spent per 2xx answer (gunicorn,
+Each cell also reports the CPU seconds every server process spent per 2xx answer (web,
 nginx, uvicorn, this database's PostgreSQL backends, Redis; from /proc, wrk excluded): on a
 shared machine, throughput alone moves with the neighbours' load; CPU per request much less.
 --centrifugo starts a Centrifugo behind each site setting, whose outbox consumer dispatches and
 deletes each POST's event (its CPU and its PostgreSQL session counted too).
 A POST cell of a tree with group commit (core.postgresql.group_commit) also reports its writes
-per transaction and the transactions that fell back to writes alone (gunicorn's /metrics).
---profile SECONDS records gunicorn's workers with py-spy during the POST cell at the first
+per transaction and the transactions that fell back to writes alone (the web server's /metrics).
+--profile SECONDS records the WSGI server's workers with py-spy during the POST cell at the first
 concurrency (collapsed stacks under bench/results/, not committed) and lists the frames
 holding the GIL longest and the database's statements (pg_stat_statements), each in ms per
 accepted POST; both go into the JSON too.
@@ -69,9 +70,9 @@ from accounts.services import token_create
 from bench import procs
 from bench.measure import RESULTS, ROOT, results_write
 from chats.services import chat_create
-from ops.serving import wsgi_command
+from ops.serving import wsgi_command, wsgi_environment
 from testing.processes import ServerProcess, django_environment
-from testing.site import GunicornServer, SiteServer
+from testing.site import SiteServer, WsgiServer
 
 DATABASE = "bench_api"
 CORES = os.cpu_count() or 2
@@ -161,7 +162,7 @@ def _site(web: Callable[[Path], ServerProcess] | None = None) -> Callable[[Path]
             if centrifugo:
                 centrifugo.stop()
 
-        servers = {"gunicorn": site.web, "uvicorn": site.feed, "nginx": site.nginx, "centrifugo": centrifugo}
+        servers = {"web": site.web, "uvicorn": site.feed, "nginx": site.nginx, "centrifugo": centrifugo}
         return Running(site.url, stop, servers)
 
     return start
@@ -181,57 +182,59 @@ def base_tree_create(ref: str, workroot: Path) -> Path:
     return tree
 
 
-def _base_gunicorn(workdir: Path) -> ServerProcess:
-    """gunicorn as `after`, its code from BASE_TREE (--chdir puts it first on sys.path)."""
-    server = GunicornServer(workers=CORES, log_path=workdir / "gunicorn.log")
-
-    def command() -> list[str]:
-        line = [*wsgi_command(port=server.port, workers=CORES), "--chdir", str(BASE_TREE)]
-        worker_class = line[line.index("--worker-class") + 1]
-        if not (BASE_TREE / (worker_class.rpartition(".")[0].replace(".", "/") + ".py")).exists():
-            line[line.index("--worker-class") + 1] = "gthread"  # the base tree has no such module
-        return line
-
-    server.command = command
-    return server
+def _gunicorn_command(port: int, *, worker_class: str = "gthread", threads: int | None = None) -> list[str]:
+    """gunicorn as the site ran it before granian (ops/serving.py until 2026-12-06)."""
+    line = [sys.executable, "-m", "gunicorn", "messenger.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    line += ["--workers", str(CORES), "--worker-class", worker_class, "--backlog", "2048", "--keep-alive", "75"]
+    line += ["--timeout", "30", "--no-control-socket"]
+    return [*line, "--threads", str(threads)] if threads else line
 
 
-def _sync(workdir: Path, env: dict[str, str]) -> ServerProcess:
+def _base_web(workdir: Path) -> ServerProcess:
+    """The WSGI server as `after`, its code from BASE_TREE (first on sys.path); gunicorn as
+    it was for a tree from before granian."""
+    served = "def served_application" in (BASE_TREE / "messenger" / "wsgi.py").read_text()
+    if served:
+        server = WsgiServer(workers=CORES, log_path=workdir / "wsgi.log")
+        server.command = lambda: [*wsgi_command(port=server.port, workers=CORES), "--working-dir", str(BASE_TREE)]
+        return server
+
     def command(port: int) -> list[str]:
-        line = wsgi_command(port=port, workers=CORES)
-        del line[line.index("--threads") : line.index("--threads") + 2]
-        line[line.index("--worker-class") + 1] = "sync"
-        return line
+        return [*_gunicorn_command(port, threads=settings.WSGI_THREADS), "--chdir", str(BASE_TREE)]
 
-    return CommandServer(command, env, workdir / "gunicorn.log")
+    return CommandServer(command, wsgi_environment(), workdir / "gunicorn.log")
 
 
 PERSISTENT = {"DB_POOL_MAX_SIZE": "0", "DB_CONN_MAX_AGE": "600"}
 POOL_OF_ONE = {"DB_POOL_MAX_SIZE": "1", "DB_CONN_MAX_AGE": "0"}
 
 
-def _gthread_persistent(workdir: Path) -> ServerProcess:
-    server = GunicornServer(workers=CORES, log_path=workdir / "gunicorn.log")
-    server.environment = lambda: GunicornServer.environment(server) | PERSISTENT
-    return server
+def _gunicorn(workdir: Path, env: dict[str, str], worker_class: str, threads: int | None = None) -> ServerProcess:
+    command = lambda port: _gunicorn_command(port, worker_class=worker_class, threads=threads)  # noqa: E731
+    return CommandServer(command, env, workdir / "gunicorn.log")
 
 
-def _granian(workdir: Path) -> ServerProcess:
+def _granian_persistent(workdir: Path) -> ServerProcess:
     def command(port: int) -> list[str]:
-        line = [sys.executable, "-m", "granian", "--interface", "wsgi", "messenger.wsgi:application"]
-        return [*line, "--host", "127.0.0.1", "--port", str(port), "--workers", str(CORES), "--log-level", "warning"]
+        line = wsgi_command(port=port, workers=CORES)
+        del line[line.index("--blocking-threads") : line.index("--blocking-threads") + 2]  # granian's default
+        return line
 
-    return CommandServer(command, PERSISTENT, workdir / "granian.log")
+    return CommandServer(command, PERSISTENT, workdir / "wsgi.log")
 
 
+THREADS = settings.WSGI_THREADS
 SETTINGS = {
     "before": Setting("uvicorn, 1 process (before)", _old_uvicorn),
-    "after": Setting(f"nginx + gunicorn gthread {CORES}x{settings.WSGI_THREADS}, pool (after)", _site()),
-    "sync": Setting(f"nginx + gunicorn sync x{CORES}, persistent", _site(lambda w: _sync(w, PERSISTENT))),
-    "sync+pool": Setting(f"nginx + gunicorn sync x{CORES}, pool", _site(lambda w: _sync(w, POOL_OF_ONE))),
-    "gthread+persistent": Setting(f"nginx + gunicorn gthread {CORES}x4, persistent", _site(_gthread_persistent)),
-    "granian": Setting(f"nginx + granian x{CORES}, persistent", _site(_granian)),
-    "base": Setting("nginx + gunicorn, base tree (before)", _site(_base_gunicorn)),
+    "after": Setting(f"nginx + granian {CORES}x{THREADS}, pool (after)", _site()),
+    "gunicorn": Setting(
+        f"nginx + gunicorn gthread {CORES}x{THREADS}, pool",
+        _site(lambda w: _gunicorn(w, wsgi_environment(), "gthread", THREADS)),
+    ),
+    "sync": Setting(f"nginx + gunicorn sync x{CORES}, persistent", _site(lambda w: _gunicorn(w, PERSISTENT, "sync"))),
+    "sync+pool": Setting(f"nginx + gunicorn sync x{CORES}, pool", _site(lambda w: _gunicorn(w, POOL_OF_ONE, "sync"))),
+    "granian+persistent": Setting(f"nginx + granian x{CORES}, persistent", _site(_granian_persistent)),
+    "base": Setting("nginx + granian, base tree (before)", _site(_base_web)),
 }
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -337,7 +340,7 @@ def wrk_script(workdir: Path, tokens: list[str], *, post: bool) -> Path:
 
 
 def cpu_text(cell: dict) -> str:
-    """`2.10 (gunicorn 1.40, postgres 0.50, ...)`: CPU ms per 2xx answer, all and by role."""
+    """`2.10 (web 1.40, postgres 0.50, ...)`: CPU ms per 2xx answer, all and by role."""
     if "cpu_ms_servers" not in cell:
         return "-"
     roles = sorted((k[7:], v) for k, v in cell.items() if k.startswith("cpu_ms_") and k != "cpu_ms_servers")
@@ -345,9 +348,9 @@ def cpu_text(cell: dict) -> str:
 
 
 def group_commit_figures(running: Running) -> dict[str, float] | None:
-    """Group commit's counters so far (core.metrics), from gunicorn's own port; None where
+    """Group commit's counters so far (core.metrics), from the WSGI server's own port; None where
     the tree served has none (an earlier commit)."""
-    server = running.servers.get("gunicorn")
+    server = running.servers.get("web")
     if server is None or not getattr(server, "port", None):
         return None
     try:
@@ -389,8 +392,8 @@ def group_commit_text(cell: dict) -> str:
 
 
 def profile_start(running: Running, out: Path, args: argparse.Namespace) -> tuple[subprocess.Popen, Path]:
-    """py-spy sampling gunicorn's workers (CPU only: idle threads are not sampled)."""
-    master = running.servers["gunicorn"].process.pid
+    """py-spy sampling the WSGI server's workers (CPU only: idle threads are not sampled)."""
+    master = running.servers["web"].process.pid
     command = ["py-spy", "record", "--pid", str(master), "--subprocesses", "--nonblocking", "--gil", "--rate", "200"]
     command += ["--format", "raw", "--duration", f"{min(args.profile, args.seconds):g}", "--output", str(out)]
     spy = Path(sys.executable).parent / "py-spy"
@@ -458,7 +461,7 @@ def profile_finish(spy: tuple[subprocess.Popen, Path], *, posts: float, top: int
     if not total or not posts:
         print("py-spy recorded nothing")
         return {}
-    print(f"py-spy: {total} samples of gunicorn's workers holding the GIL, {total * SAMPLE_MS / posts:.2f} ms per POST")
+    print(f"py-spy: {total} samples of the web workers holding the GIL, {total * SAMPLE_MS / posts:.2f} ms per POST")
     found: dict[str, list] = {"gil_ms_per_post": [total * SAMPLE_MS / posts]}
     for title, table in (("inclusive", inclusive), ("self", own)):
         print(f"  top {top} frames, {title} (% of samples, GIL ms per POST):")
@@ -476,7 +479,7 @@ def population() -> tuple[int, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    # The production bound on a request's wait for a gunicorn thread (test settings raise it
+    # The production bound on a request's wait for a WSGI thread (test settings raise it
     # for a busy CI machine); the servers started here inherit it.
     os.environ.setdefault("REQUEST_QUEUE_TIMEOUT_MS", "75")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -490,7 +493,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--base", metavar="REF", help="also serve commit REF's tree (the `base` setting)")
     parser.add_argument("--centrifugo", action="store_true", help="with Centrifugo consuming the outbox (its CPU too)")
-    parser.add_argument("--profile", type=float, default=0, metavar="SECONDS", help="py-spy on gunicorn (POST cell)")
+    parser.add_argument(
+        "--profile", type=float, default=0, metavar="SECONDS", help="py-spy on the WSGI server (POST cell)"
+    )
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk (scripts/setup.sh installs it)")
@@ -505,7 +510,7 @@ def main(argv: list[str] | None = None) -> None:
     WITH_CENTRIFUGO = args.centrifugo
     if "base" in names:
         BASE_TREE = base_tree_create(args.base or "main", workroot)
-        SETTINGS["base"].name = f"nginx + gunicorn, {args.base or 'main'} (before)"
+        SETTINGS["base"].name = f"nginx + web, {args.base or 'main'} (before)"
     rounds: dict[str, list[dict]] = {name: [] for name in names}
     overloads: dict[str, list[dict]] = {name: [] for name in names}
     try:

@@ -4,7 +4,7 @@
     .venv/bin/python -m bench attachment-latency --rounds 3 --megabytes 10
 
 The whole path as `make run` serves it: nginx (the upload spooled to its temp file) →
-gunicorn (Django streams the multipart body to a temp file, checks the content, moves it into
+granian (Django streams the multipart body to a temp file, checks the content, moves it into
 the attachments storage, commits message + attachment + event) → Redis → a Celery worker on
 the `media` queue (Pillow thumbnail) → the `attachment.updated` event through the outbox →
 Centrifugo → the other member's WebSocket client (centrifuge-python). A database of its own
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         "summary": summary,
         "rounds": rounds,
         "setup": {
-            "path": "httpx → nginx → gunicorn (local settings) → storage → Redis → celery prefork (media queue) "
+            "path": "httpx → nginx → granian (local settings) → storage → Redis → celery prefork (media queue) "
             "→ outbox → Centrifugo (memory engine) → centrifuge-python client",
             "machine": machine(),
         },

@@ -7,7 +7,7 @@ extra hops is known.
     .venv/bin/python -m bench cluster --profile cluster --serve   # start it, print its URL, wait
     .venv/bin/python -m bench cluster --profile cluster --idle 50000   # idle WebSockets held instead
 
-`--profile single`: nginx + gunicorn + uvicorn + one Centrifugo (testing.site.SiteServer, as
+`--profile single`: nginx + granian + uvicorn + one Centrifugo (testing.site.SiteServer, as
 `make run`). `--profile cluster`: ops.cluster, two nodes of each kind in network namespaces
 (loopback addresses without CAP_NET_ADMIN), PgBouncer, Redis engine on two shards. Both on
 a database of their own (bench_cluster, dropped at the end), both reached only through

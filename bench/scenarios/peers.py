@@ -43,7 +43,7 @@ def _peer_start(name: str) -> "PeerServer":
     from core.database import database_url
 
     server_class = ChannelsServer if name == "channels" else SocketIOServer
-    # One process per core, as the product's gunicorn; the same bench database.
+    # One process per core, as the product's granian; the same bench database.
     return server_class(workers=CORES).start(DATABASE_URL=database_url(sslmode="disable"))
 
 
@@ -84,7 +84,7 @@ def _measure(suite: "Suite", name: str, peer: "PeerServer | None", rate: float, 
 
 
 def _quiet(suite: "Suite", probe: Probe | None = None, timeout: float = 20) -> None:
-    """After a run, until the system is idle: the product's own settle (outbox, gunicorn), or a
+    """After a run, until the system is idle: the product's own settle (outbox, the WSGI server), or a
     peer's processes below a tenth of a core (a saturated peer still sends its backlog)."""
     if probe is None:
         suite.settle()

@@ -5,7 +5,7 @@ counts per transport.
     .venv/bin/python -m bench soak [--seconds 600]      # make soak; writes bench/results/soak.json
 
 The stack is the fault tests' (testing.faults.FaultStack): a PostgreSQL cluster and a
-Redis of its own, nginx + gunicorn + uvicorn, Centrifugo (Redis engine), a Celery worker,
+Redis of its own, nginx + granian + uvicorn, Centrifugo (Redis engine), a Celery worker,
 celery beat and an SMTP server, all with the test settings (a fast password hasher). The
 load: messages posted at 5/s, a member added every 2 s (an email each), one reader on each
 transport (WebSocket, SSE, long polling, polling), and a client reading its chat list, a
@@ -52,7 +52,7 @@ def processes(stack: FaultStack) -> dict[str, list[int]]:
     postmaster = int((stack.postgres.data / "postmaster.pid").read_text().split()[0])
     roots = {
         "nginx": stack.site.nginx.process.pid,
-        "web (gunicorn)": stack.site.web.process.pid,
+        "web (granian)": stack.site.web.process.pid,
         "feed (uvicorn)": stack.site.feed.process.pid,
         "centrifugo": stack.centrifugo.process.pid,
         "worker (celery)": stack.worker.process.pid,
@@ -79,7 +79,7 @@ def logs(stack: FaultStack) -> dict[str, Path]:
     work = stack.workdir
     return {
         "nginx": work / "nginx" / "nginx-error.log",
-        "web (gunicorn)": work / "gunicorn.log",
+        "web (granian)": work / "wsgi.log",
         "feed (uvicorn)": work / "uvicorn.log",
         "centrifugo": stack.centrifugo.log_path,
         "worker (celery)": work / "worker.log",

@@ -67,7 +67,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.csp.ContentSecurityPolicyMiddleware",
     # nginx serves /static/ from STATIC_ROOT; WhiteNoise answers for a server run without
-    # it (runserver, a bare gunicorn). Made async-capable, so async views (long polling,
+    # it (runserver, a bare WSGI server). Made async-capable, so async views (long polling,
     # SSE) hold no thread.
     "core.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -229,7 +229,7 @@ LOGGING = {
 # Centrifugo (tokens, ports, engine, personal channels): one module of its own.
 from .centrifugo import *  # noqa: E402, F403
 
-# nginx, gunicorn, uvicorn and supervisord: ports, workers, overload limits.
+# nginx, granian, uvicorn and supervisord: ports, workers, overload limits.
 from .serving import *  # noqa: E402, F403
 
 DEMO_ACCOUNT = {

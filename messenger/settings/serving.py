@@ -1,4 +1,4 @@
-"""How the site is served: nginx in front, gunicorn (WSGI) and uvicorn (ASGI) behind it,
+"""How the site is served: nginx in front, granian (WSGI) and uvicorn (ASGI) behind it,
 every process under supervisord. `manage.py serving_config` renders nginx's and
 supervisord's configs from these values (ops/serving.py)."""
 
@@ -9,18 +9,21 @@ from .env import env
 # nginx: the only port a browser talks to (SITE_URL's port). The others listen on loopback
 # and only nginx (or a test) calls them.
 WEB_PORT = env.int("WEB_PORT", default=8800)
-# gunicorn: the page, /api/, /admin/, /healthz, /readyz.
+# granian (WSGI): the page, /api/, /admin/, /healthz, /readyz.
 WSGI_PORT = env.int("WSGI_PORT", default=8802)
 # uvicorn: /api/updates/ (long polling and SSE), async views that wait on one listener.
 ASGI_PORT = env.int("ASGI_PORT", default=8803)
-# One gunicorn process per core (more only add context switches), each with a few threads
-# that overlap their waits on PostgreSQL; each thread has a pooled connection
+# One granian worker process per core (more only add context switches), each with a few
+# threads that overlap their waits on PostgreSQL; each thread has a pooled connection
 # (ops.serving.wsgi_command; `python -m bench api-throughput` compares the alternatives).
 # Six rather than four: more messages meet in group commit's transactions (about 2.6 instead
 # of 1.5 at 32 connections) for 3-17 % less CPU per message (docs/performance.md).
 WSGI_WORKERS = env.int("WSGI_WORKERS", default=os.cpu_count() or 2)
 WSGI_THREADS = env.int("WSGI_THREADS", default=6)
-# Overload is answered, not queued: nginx lets this many requests be in gunicorn at once
+# A request running longer than this ends its worker process, which granian starts again
+# (core.worker.Watchdog): nothing should take so long, and nginx answered its client long ago.
+WSGI_REQUEST_TIMEOUT_SECONDS = env.int("WSGI_REQUEST_TIMEOUT_SECONDS", default=30)
+# Overload is answered, not queued: nginx lets this many requests be in granian at once
 # (running, or queued for a thread) and answers the next with 503 + Retry-After at once.
 # The queue bounds the wait: at ~2 ms a request and 2 processes, 32 in flight wait ~32 ms.
 # It is the site's gate, not one client's: a burst of a few hundred honest clients (each
@@ -30,8 +33,8 @@ WSGI_MAX_IN_FLIGHT = env.int("WSGI_MAX_IN_FLIGHT", default=512)
 # Long polls and SSE streams each hold a connection while they wait; the cap protects the
 # one uvicorn process and nginx's own connection table.
 ASGI_MAX_CONNECTIONS = env.int("ASGI_MAX_CONNECTIONS", default=10_000)
-# A request that waited longer than this for a gunicorn thread (nginx stamps when it hands
-# it on) is answered 503 at once instead (core.middleware.QueueTimeLimitMiddleware): the
+# A request that waited longer than this for a WSGI thread (nginx stamps when it hands it
+# on) is answered 503 at once instead (core.middleware.QueueTimeLimitMiddleware): the
 # accepted requests' wait stays bounded, and a refused one is told within the target of
 # 100 ms. Well under what a person notices; tests on a busy shared machine raise it.
 REQUEST_QUEUE_TIMEOUT_MS = env.int("REQUEST_QUEUE_TIMEOUT_MS", default=75)
@@ -42,11 +45,11 @@ REQUEST_QUEUE_TIMEOUT_MS = env.int("REQUEST_QUEUE_TIMEOUT_MS", default=75)
 # still refused at REQUEST_QUEUE_TIMEOUT_MS.
 REQUEST_QUEUE_PATIENT_PATHS = ("/api/realtime/token/", "/api/realtime/subscription-token/")
 REQUEST_QUEUE_PATIENT_TIMEOUT_MS = env.int("REQUEST_QUEUE_PATIENT_TIMEOUT_MS", default=2_000)
-# nginx hands those token requests to gunicorn at this rate for the whole site (below what
-# gunicorn issues: bench scenario 5 measured ~730/s on a quiet machine), queueing the excess
+# nginx hands those token requests to granian at this rate for the whole site (below what
+# the site issues: bench scenario 5 measured ~730/s on a quiet machine), queueing the excess
 # in nginx itself (cheap: no thread, no upstream connection) up to TOKEN_ISSUE_QUEUE, about
 # five seconds of it; past that, 503 + Retry-After. So a burst of connects waits a little
-# and is served, and the API's other requests keep their place in gunicorn's queue.
+# and is served, and the API's other requests keep their place in granian's queue.
 TOKEN_ISSUE_RATE = env.int("TOKEN_ISSUE_RATE", default=400)
 TOKEN_ISSUE_QUEUE = env.int("TOKEN_ISSUE_QUEUE", default=2_000)
 # What a refused client is told to wait before retrying, in seconds.
@@ -60,7 +63,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 # its share is refused (429 for a rate, 503 for requests in flight; Retry-After and the JSON
 # body) while everyone else is served. Generous per address, since an office or a mobile
 # carrier puts many people behind one; the app's throttles count per account.
-# Requests of one address in gunicorn at once.
+# Requests of one address in the WSGI server at once.
 CLIENT_MAX_IN_FLIGHT = env.int("CLIENT_MAX_IN_FLIGHT", default=64)
 # Requests per second of one address to the API and pages, and the burst above that rate.
 CLIENT_REQUEST_RATE = env.int("CLIENT_REQUEST_RATE", default=50)

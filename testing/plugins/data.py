@@ -19,7 +19,7 @@ _numbers = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def site_server(django_db_setup, tmp_path_factory) -> Iterator[SiteServer]:
-    """nginx + gunicorn + uvicorn on the test database, as `make run` serves the site,
+    """nginx + granian + uvicorn on the test database, as `make run` serves the site,
     started once per session (about 4 s). The feed's SSE heartbeat is 1 s, for the tests."""
     server = SiteServer(workdir=tmp_path_factory.mktemp("site")).start(REALTIME_SSE_HEARTBEAT_SECONDS="1")
     yield server

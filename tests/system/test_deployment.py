@@ -38,9 +38,9 @@ def test_check_deploy_is_clean_for_production_settings():
 
 
 def test_the_wsgi_worker_freezes_what_start_up_made():
-    """The WSGI module, as a gunicorn worker imports it, leaves its start-up objects to no
+    """The WSGI application, as a granian worker builds it, leaves its start-up objects to no
     collection (gc.freeze): the older generations' collections stop walking them."""
-    probe = "import gc, messenger.wsgi; print(gc.get_freeze_count())"
+    probe = "import gc, messenger.wsgi; messenger.wsgi.served_application(); print(gc.get_freeze_count())"
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False, env=os.environ.copy()
     )

@@ -198,9 +198,9 @@ def test_web_process_killed(stack):
         process_kill_tree(stack.site.web.process.pid)
         stack.site.web.process.wait()
         stack.web_restart()
-        return {"killed": "gunicorn master and workers (SIGKILL), started again"}
+        return {"killed": "granian server and workers (SIGKILL), started again"}
 
-    _run_with_fault(stack, "web_gunicorn_sigkill", fault)
+    _run_with_fault(stack, "web_sigkill", fault)
 
 
 def test_feed_process_killed_while_long_poll_and_sse_clients_wait(stack):

@@ -1,4 +1,4 @@
-"""The site as `make run` serves it (nginx in front of gunicorn and uvicorn, the `site`
+"""The site as `make run` serves it (nginx in front of granian and uvicorn, the `site`
 fixture): each path reaches its server, bodies are capped at nginx, the page works at both
 loopback names, and overload and an unreachable database are answered at once with 503,
 Retry-After and the API's error body."""
@@ -24,7 +24,7 @@ from accounts.services import tokens_create
 from ops.centrifugo import node_count
 from ops.serving import nginx_capacity, nginx_config_values, nginx_config_write, supervisord_config_write
 from testing.processes import wait_until
-from testing.site import GunicornServer, SiteServer
+from testing.site import SiteServer, WsgiServer
 
 ERROR_KEYS = {"message", "extra"}
 
@@ -90,36 +90,31 @@ def _process_tree(pid: int) -> list[int]:
 
 
 @pytest.fixture
-def one_thread_gunicorn(tmp_path) -> Iterator[GunicornServer]:
-    """gunicorn as `make run` starts it, with one process of one thread, and the production
-    bound on a request's wait for that thread (test settings raise it)."""
+def one_thread_site(tmp_path, transactional_db) -> Iterator[SiteServer]:
+    """The site as `make run` serves it, its WSGI server with one process of one thread, and
+    the production bound on a request's wait for that thread (test settings raise it)."""
     from ops.serving import wsgi_command
 
-    server = GunicornServer(workers=1, log_path=tmp_path / "gunicorn.log")
-    server.command = lambda: wsgi_command(port=server.port, workers=1, threads=1)
-    server.start(REQUEST_QUEUE_TIMEOUT_MS="200")
-    yield server
-    server.stop()
+    web = WsgiServer(workers=1, log_path=tmp_path / "wsgi.log")
+    web.command = lambda: wsgi_command(port=web.port, workers=1, threads=1)
+    site = SiteServer(workdir=tmp_path, web=web).start(REQUEST_QUEUE_TIMEOUT_MS="200")
+    yield site
+    site.stop()
 
 
-def test_a_request_that_waited_too_long_for_a_thread_is_refused_before_any_work(
-    one_thread_gunicorn, transactional_db, team
-):
-    """The wait is measured on gunicorn's own clock: a request stuck behind another one for
-    longer than the bound is refused; a stamp from nginx's clock, however far off, is not
-    read (on two hosts, a skew of the bound refused everything)."""
+def test_a_request_that_waited_too_long_for_a_thread_is_refused_before_any_work(one_thread_site, team):
+    """The wait is from nginx's stamp, which nginx sets whatever the client sent: a request
+    stuck behind another one for longer than the bound is refused, the others are served."""
     import psycopg
     from django.db import connection
 
     from accounts.services import token_create
     from core.database import database_url
 
-    url = one_thread_gunicorn.url
+    url = one_thread_site.url
     headers = {"Authorization": f"Token {token_create(user=team.member)}"}
-    skewed = {"X-Request-Start": f"t={time.time() - 10:.3f}"} | headers  # nginx's clock 10 s behind
-    assert httpx.get(f"{url}/api/me/", headers=skewed).status_code == 200
-    ahead = {"X-Request-Start": f"t={time.time() + 10:.3f}"} | headers
-    assert httpx.get(f"{url}/api/me/", headers=ahead).status_code == 200
+    forged = {"X-Request-Start": f"t={time.time() - 10:.3f}"} | headers  # "waited 10 s"
+    assert httpx.get(f"{url}/api/me/", headers=forged).status_code == 200
 
     # The only thread waits on a row lock this test holds; the next request queues behind it.
     dsn = database_url(connection.settings_dict)
@@ -145,7 +140,7 @@ def test_a_request_that_waited_too_long_for_a_thread_is_refused_before_any_work(
     assert httpx.get(f"{url}/api/me/", headers=headers).status_code == 200
 
 
-def test_a_token_request_waits_longer_for_a_thread_than_other_requests(one_thread_gunicorn, transactional_db, team):
+def test_a_token_request_waits_longer_for_a_thread_than_other_requests(one_thread_site, team):
     """The connection token a page asks for before its WebSocket has a longer queue budget
     (REQUEST_QUEUE_PATIENT_TIMEOUT_MS): queued behind the same stuck request as an /api/me/,
     past the ordinary bound, the token is served and the other request refused."""
@@ -155,7 +150,7 @@ def test_a_token_request_waits_longer_for_a_thread_than_other_requests(one_threa
     from accounts.services import token_create
     from core.database import database_url
 
-    url = one_thread_gunicorn.url
+    url = one_thread_site.url
     headers = {"Authorization": f"Token {token_create(user=team.member)}"}
     dsn = database_url(connection.settings_dict)
     with psycopg.connect(dsn) as lock, psycopg.connect(dsn, autocommit=True) as watch:
@@ -180,15 +175,51 @@ def test_a_token_request_waits_longer_for_a_thread_than_other_requests(one_threa
     _assert_unavailable(other)
 
 
+def test_a_request_running_past_the_limit_ends_its_worker_and_a_new_one_serves(tmp_path, transactional_db, team):
+    """core.worker.Watchdog under granian: a POST stuck on a row lock for longer than
+    WSGI_REQUEST_TIMEOUT_SECONDS (1 s here; the lock timeout is 5 s) ends its worker, with
+    the stuck thread's stack in the log; nginx tells its client 503, granian starts another
+    worker, and that one serves."""
+    import psycopg
+    from django.db import connection
+
+    from accounts.services import token_create
+    from core.database import database_url
+
+    web = WsgiServer(workers=1, log_path=tmp_path / "wsgi.log")
+    site = SiteServer(workdir=tmp_path, web=web).start(WSGI_REQUEST_TIMEOUT_SECONDS="1")
+    try:
+        headers = {"Authorization": f"Token {token_create(user=team.member)}"}
+        workers_before = set(_process_tree(web.process.pid)[1:])
+        with psycopg.connect(database_url(connection.settings_dict)) as lock:
+            lock.execute("select 1 from chats_chat where id = %s for update", [team.chat.pk])
+            started = time.monotonic()
+            stuck = httpx.post(
+                f"{site.url}/api/chats/{team.chat.pk}/messages/", json={"text": "hi"}, headers=headers, timeout=30
+            )
+            elapsed = time.monotonic() - started
+            lock.rollback()
+        _assert_unavailable(stuck)
+        assert elapsed < 4, elapsed
+        served = lambda: httpx.get(f"{site.url}/api/me/", headers=headers).status_code == 200  # noqa: E731
+        wait_until(served, timeout=20, what="a new worker to serve")
+        assert not workers_before & set(_process_tree(web.process.pid)[1:])
+        log = (tmp_path / "wsgi.log").read_text()
+        assert "a request has run for more than 1 s: ending worker" in log
+        assert "message_create" in log  # the stuck thread's stack
+    finally:
+        site.stop()
+
+
 @pytest.fixture
-def unreachable_database(tmp_path) -> Iterator[GunicornServer]:
-    """gunicorn whose PostgreSQL accepts TCP connections and never answers (a hung or
+def unreachable_database(tmp_path) -> Iterator[WsgiServer]:
+    """The WSGI server, its PostgreSQL accepting TCP connections and never answers (a hung or
     overloaded server, a dropped route): the worst case, no quick 'connection refused'."""
     blackhole = socket.socket()
     blackhole.bind(("127.0.0.1", 0))
     blackhole.listen(1000)
     port = blackhole.getsockname()[1]
-    server = GunicornServer(log_path=tmp_path / "gunicorn.log")
+    server = WsgiServer(log_path=tmp_path / "wsgi.log")
     server.start(DATABASE_URL=f"postgres://messenger:x@127.0.0.1:{port}/messenger")
     yield server
     server.stop()
@@ -226,7 +257,7 @@ def test_nginx_caps_bodies_at_the_django_limit_and_supervisord_restarts_every_pr
     assert "a-secret" not in config and "%(ENV_FLOWER_PASSWORD)s" in config  # the secret stays out
     nginx = (tmp_path / "nginx" / "nginx.conf").read_text()
     assert f"client_max_body_size {settings.MAX_REQUEST_BODY_BYTES};" in nginx
-    assert "X-Request-Start" not in nginx  # the queue-time check reads gunicorn's own clock
+    assert nginx.count('proxy_set_header X-Request-Start "t=${msec}";') == nginx.count("proxy_pass http://wsgi;") == 3
     assert nginx_config_values()["listen_port"] == settings.WEB_PORT
     # Centrifugo's internal port is nowhere in nginx's config.
     assert str(settings.CENTRIFUGO_INTERNAL_PORT) not in nginx
@@ -373,7 +404,7 @@ def admission_site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iter
 
 
 def test_past_the_in_flight_limit_requests_get_503_at_once_and_the_rest_complete(admission_site, transactional_db):
-    """gunicorn frozen: the first WSGI_MAX_IN_FLIGHT requests (here 16, from an exempt
+    """The WSGI server frozen: the first WSGI_MAX_IN_FLIGHT requests (here 16, from an exempt
     address, as from many clients) wait for it, every further one is refused by nginx at
     once, and once it runs again the waiting ones complete."""
     site = admission_site
@@ -471,7 +502,7 @@ def test_slow_bodies_hold_only_their_own_clients_slots_and_are_cut_off(admission
 
 @pytest.fixture(scope="module")
 def production_queue_site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[SiteServer]:
-    """The site with production's bound on a request's wait for a gunicorn thread (75 ms;
+    """The site with production's bound on a request's wait for a WSGI thread (75 ms;
     the test settings raise it) and a token pace well below what this machine issues."""
     with django_db_blocker.unblock():
         server = SiteServer(workdir=tmp_path_factory.mktemp("queue"), token_issue_rate=100).start(
@@ -487,7 +518,7 @@ BURST_CLIENTS = 500
 def test_a_burst_of_clients_asking_for_tokens_at_once_is_served(production_queue_site, transactional_db, make_user):
     """500 clients from 500 addresses, each with its own account, ask for a connection token
     at the same moment, against production's 75 ms queue bound: every one is answered 200.
-    nginx holds the excess and hands it on at TOKEN_ISSUE_RATE instead of gunicorn refusing
+    nginx holds the excess and hands it on at TOKEN_ISSUE_RATE instead of the app refusing
     it (once, 960 of 1,000 got 503 here; before that nginx's one counter of 32 refused them)."""
     site = production_queue_site
     users = [make_user() for _ in range(BURST_CLIENTS)]

@@ -1,0 +1,128 @@
+"""What each WSGI worker process (granian, ops.serving.wsgi_command) sets up as it starts,
+from messenger.wsgi: prometheus_client's multiprocess directory, before anything imports
+prometheus_client, and a watchdog for requests that never end.
+
+Nothing here imports Django's settings or prometheus_client at module level: the metrics
+directory must be in the environment before either is loaded.
+"""
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def metrics_directory_set() -> None:
+    """prometheus_client's multiprocess mode for this worker: one directory per server (the
+    workers' parent process; workers come and go, their counts stay), under METRICS_DIR or
+    the temp directory, so any worker answers /metrics for all of them. The directories of
+    servers no longer running are removed."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return  # set by the operator
+    root = Path(os.environ.get("METRICS_DIR") or Path(tempfile.gettempdir()) / "messenger-metrics")
+    server = os.getppid()
+    directory = root / f"wsgi-{server}"
+    directory.mkdir(parents=True, exist_ok=True)
+    for other in root.glob("*-*"):
+        pid = other.name.rpartition("-")[2]
+        if pid.isdigit() and int(pid) != server and not Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(OSError):
+                shutil.rmtree(other)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+_CGI_KEYS = frozenset(
+    {"REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH"}
+    | {"SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR", "REMOTE_PORT"}
+)
+
+
+def process_environment_dropped(application: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """`application` without the process's environment in each request's environ.
+
+    granian starts every environ from a copy of os.environ (granian/wsgi.py), so each
+    request's `META` would carry DJANGO_SECRET_KEY, DATABASE_URL and every other secret the
+    settings read: one template or error report that shows META away from a leak (and an
+    HTTP_PROXY of the environment would pass for a request's header). The keys are those of
+    the environment as the worker starts, less the CGI names a request always sets."""
+    process_keys = tuple(key for key in os.environ if key not in _CGI_KEYS)
+
+    def without(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        for key in process_keys:
+            environ.pop(key, None)
+        return application(environ, start_response)
+
+    return without
+
+
+def _exit_process() -> None:
+    os._exit(70)  # EX_SOFTWARE; the server starts another worker (--respawn-failed-workers)
+
+
+class Watchdog:
+    """Ends the worker process when one of its requests has run longer than `limit` seconds,
+    after logging the stuck threads' stacks: a request stuck on
+    something without a timeout would otherwise hold one of the process's few threads for
+    good. The server starts a fresh worker; nginx answers the stuck request's client (it has
+    long since timed out) and those in flight on the same worker with its JSON 502.
+
+    `wrap` records each request's start and end by thread, a dictionary operation each; a
+    daemon thread looks every `interval` seconds."""
+
+    def __init__(self, limit: float, *, interval: float = 1.0, on_stuck: Callable[[], None] = _exit_process) -> None:
+        self.limit = limit
+        self.interval = interval
+        self.on_stuck = on_stuck
+        self._started: dict[int, float] = {}
+        self._thread: threading.Thread | None = None
+
+    def wrap(self, application: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+        started = self._started
+
+        def watched(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            ident = threading.get_ident()
+            started[ident] = time.monotonic()
+            try:
+                return application(environ, start_response)
+            finally:
+                started.pop(ident, None)
+
+        return watched
+
+    def stuck(self, now: float | None = None) -> list[int]:
+        """The threads whose request has run past the limit."""
+        deadline = (time.monotonic() if now is None else now) - self.limit
+        return [ident for ident, at in list(self._started.items()) if at < deadline]
+
+    def start(self) -> "Watchdog":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="request-watchdog", daemon=True)
+            self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            threads = self.stuck()
+            if threads:
+                frames = sys._current_frames()
+                stacks = "".join(
+                    f"\nthread {ident}:\n{''.join(traceback.format_stack(frames[ident]))}"
+                    for ident in threads
+                    if ident in frames
+                )
+                logger.critical(
+                    "a request has run for more than %s s: ending worker %s%s", self.limit, os.getpid(), stacks
+                )
+                self.on_stuck()
+                return
