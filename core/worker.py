@@ -71,10 +71,10 @@ def _exit_process() -> None:
 
 class Watchdog:
     """Ends the worker process when one of its requests has run longer than `limit` seconds,
-    after logging the stuck threads' stacks: a request stuck on
-    something without a timeout would otherwise hold one of the process's few threads for
-    good. The server starts a fresh worker; nginx answers the stuck request's client (it has
-    long since timed out) and those in flight on the same worker with its JSON 502.
+    after logging the stuck threads' stacks: a request stuck on something without a timeout
+    would otherwise hold one of the process's few threads for good. The server starts a fresh
+    worker; nginx answers the stuck request's client and those in flight on the same worker
+    with its JSON 503 (a client retrying a message POST with its client_id makes no double).
 
     `wrap` records each request's start and end by thread, a dictionary operation each; a
     daemon thread looks every `interval` seconds."""
