@@ -31,7 +31,7 @@ def _own_ports() -> range:
     """This process's share of 10000-31999: a pytest-xdist worker draws only from its own
     slice. Two workers drawing from one range could both find a port free before either
     server bound it; the second server then failed to bind while its readiness check was
-    answered by the first (a CI run froze one site's gunicorn and another worker's answered)."""
+    answered by the first (a CI run froze one site's web server and another worker's answered)."""
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
     width = (32_000 - 10_000) // count

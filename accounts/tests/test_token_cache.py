@@ -1,6 +1,6 @@
 """The in-process token cache (accounts.token_cache): a known token costs no query, and every
 change that ends a token or alters its user is seen by the very next request, in this
-process and in every process of a multi-process gunicorn."""
+process and in every process of a multi-process web server."""
 
 import httpx
 import pytest
@@ -101,8 +101,8 @@ def test_without_redis_the_database_decides_and_nothing_is_cached(make_user, dja
     assert client.get("/api/me/").status_code == 401
 
 
-def test_the_next_request_after_logout_is_refused_in_every_gunicorn_process(site, make_user):
-    """gunicorn here runs 2 processes with several threads each: both cache the token, then one
+def test_the_next_request_after_logout_is_refused_in_every_web_process(site, make_user):
+    """granian here runs 2 worker processes with several threads each: both cache the token, then one
     logs it out, and no request after that is served from either process's cache."""
     user = make_user("hal")
     for revoke_here in (False, True):

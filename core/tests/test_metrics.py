@@ -40,7 +40,7 @@ def test_a_request_through_a_proxy_is_refused(client):
     assert response.json() == {"message": "Not found.", "extra": {}}
 
 
-def test_gunicorn_answers_for_all_its_workers_and_nginx_refuses(site, team):
+def test_the_web_server_answers_for_all_its_workers_and_nginx_refuses(site, team):
     headers = {"Authorization": f"Token {token_create(user=team.member)}"}
     posts = 20
     for _ in range(posts):  # new connections: both workers take some
@@ -48,7 +48,7 @@ def test_gunicorn_answers_for_all_its_workers_and_nginx_refuses(site, team):
         assert response.status_code == 201
     public = httpx.get(f"{site.url}/metrics")
     assert public.status_code == 404 and "messenger_" not in public.text
-    internal = httpx.get(f"{site.web.url}/metrics")  # gunicorn's own port: the internal side
+    internal = httpx.get(f"{site.web.url}/metrics")  # the web server's own port: the internal side
     assert internal.status_code == 200
     # A labelled series appears once it has a sample (multiprocess mode): no refusal here.
     for name in set(REQUEST_METRICS) - {"messenger_http_refusals_total"}:

@@ -1,6 +1,6 @@
 """The chat page in Chromium with each transport (`?transport=ws|sse|longpoll|poll`): the
 live list shows what REST writes do, and a page whose WebSocket cannot connect falls back
-to SSE. The site is served as in production (nginx, gunicorn, uvicorn for the feed)."""
+to SSE. The site is served as in production (nginx, granian, uvicorn for the feed)."""
 
 from urllib.parse import quote
 

@@ -157,7 +157,7 @@ def test_presence_shows_a_second_viewer_arriving_and_leaving(typing_stack, team)
 
 def test_typing_answers_every_typist_while_centrifugo_hangs(site, site_centrifugo, make_user):
     """Centrifugo frozen (SIGSTOP: it accepts connections and never answers). Typing is sent
-    off the request thread, so 80 typists at once (several times gunicorn's threads) are
+    off the request thread, so 80 typists at once (several times the web server's threads) are
     all answered 202 at once, and the site keeps serving; a publish on the request thread
     held one thread for its 1 s timeout each, the queued requests waited past
     REQUEST_QUEUE_TIMEOUT_MS and were refused with 503."""

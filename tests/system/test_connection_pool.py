@@ -1,4 +1,4 @@
-"""The web process as `make run` runs it: gunicorn, one process per core with a few
+"""The web process as `make run` runs it: granian, one worker process per core with a few
 threads, each process with a pool of PostgreSQL connections (ops.serving.wsgi_command),
 reached through nginx (the `site` fixture)."""
 

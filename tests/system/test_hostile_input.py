@@ -1,7 +1,7 @@
 """Hostile input the schema fuzzer does not try, sent through nginx to the site as `make run`
 serves it: JSON too deep or too wide, numbers out of every range, unicode that PostgreSQL
 refuses, odd and oversized headers, wrong content types. No answer is a server error, and
-every error, whoever answers it (nginx, gunicorn, uvicorn), is the API's JSON error body
+every error, whoever answers it (nginx, granian, uvicorn), is the API's JSON error body
 `{"message", "extra"}`, never an HTML page."""
 
 from collections.abc import Iterator

@@ -1,5 +1,5 @@
 """Schemathesis sends generated requests, valid and not, authenticated as a member of a chat,
-to every documented operation of the site as `make run` serves it (nginx, gunicorn,
+to every documented operation of the site as `make run` serves it (nginx, granian,
 uvicorn): none may answer with a server error, and every error is the API's JSON error body.
 25 examples per operation keep it near a minute on a 2-core machine; what it does not
 generate (depth, size, unicode, headers) is in test_hostile_input.py."""

@@ -21,7 +21,7 @@ def centrifugo_engine() -> str:
 
 @pytest.fixture
 def stack(site_centrifugo, centrifugo_engine) -> CentrifugoServer:
-    """The site as `make run` serves it (nginx, gunicorn, uvicorn: the `site` fixture) and a
+    """The site as `make run` serves it (nginx, granian, uvicorn: the `site` fixture) and a
     Centrifugo behind its /connection/."""
     return site_centrifugo(engine=centrifugo_engine)
 
