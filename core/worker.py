@@ -99,9 +99,9 @@ class Watchdog:
 
         return watched
 
-    def stuck(self, now: float | None = None) -> list[int]:
+    def stuck(self) -> list[int]:
         """The threads whose request has run past the limit."""
-        deadline = (time.monotonic() if now is None else now) - self.limit
+        deadline = time.monotonic() - self.limit
         return [ident for ident, at in list(self._started.items()) if at < deadline]
 
     def start(self) -> "Watchdog":

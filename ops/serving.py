@@ -60,10 +60,10 @@ def wsgi_command(
     """granian, one worker process per core, each with a few threads. Measured against
     gunicorn (gthread and sync workers) and a persistent connection per thread (`python -m
     bench api-throughput`, docs/performance.md): granian reads HTTP and queues requests in
-    Rust, a quarter less CPU per POST than gunicorn's Python; threads overlap a request's
-    waits on PostgreSQL (a commit's fsync) with another's Python. nginx buffers each request
-    and answer whole, so a slow client never holds a thread, and stamps each request when it
-    hands it on (core.middleware.QueueTimeLimitMiddleware)."""
+    Rust, a sixth to a quarter less CPU per POST than gunicorn in Python; threads overlap a
+    request's waits on PostgreSQL (a commit's fsync) with another's Python. nginx buffers
+    each request and answer whole, so a slow client never holds a thread, and stamps each
+    request when it hands it on (core.middleware.QueueTimeLimitMiddleware)."""
     return [
         sys.executable,
         "-m",

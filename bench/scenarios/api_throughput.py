@@ -76,6 +76,7 @@ from testing.site import SiteServer, WsgiServer
 
 DATABASE = "bench_api"
 CORES = os.cpu_count() or 2
+THREADS = settings.WSGI_THREADS
 
 
 class CommandServer(ServerProcess):
@@ -200,7 +201,7 @@ def _base_web(workdir: Path) -> ServerProcess:
         return server
 
     def command(port: int) -> list[str]:
-        return [*_gunicorn_command(port, threads=settings.WSGI_THREADS), "--chdir", str(BASE_TREE)]
+        return [*_gunicorn_command(port, threads=THREADS), "--chdir", str(BASE_TREE)]
 
     return CommandServer(command, wsgi_environment(), workdir / "gunicorn.log")
 
@@ -223,7 +224,6 @@ def _granian_persistent(workdir: Path) -> ServerProcess:
     return CommandServer(command, PERSISTENT, workdir / "wsgi.log")
 
 
-THREADS = settings.WSGI_THREADS
 SETTINGS = {
     "before": Setting("uvicorn, 1 process (before)", _old_uvicorn),
     "after": Setting(f"nginx + granian {CORES}x{THREADS}, pool (after)", _site()),

@@ -21,7 +21,8 @@ ASGI_PORT = env.int("ASGI_PORT", default=8803)
 WSGI_WORKERS = env.int("WSGI_WORKERS", default=os.cpu_count() or 2)
 WSGI_THREADS = env.int("WSGI_THREADS", default=6)
 # A request running longer than this ends its worker process, which granian starts again
-# (core.worker.Watchdog): nothing should take so long, and nginx answered its client long ago.
+# (core.worker.Watchdog): nothing should take so long. Below nginx's read timeout (60 s), so
+# the stuck request's client is told 503 by nginx as the worker ends.
 WSGI_REQUEST_TIMEOUT_SECONDS = env.int("WSGI_REQUEST_TIMEOUT_SECONDS", default=30)
 # Overload is answered, not queued: nginx lets this many requests be in granian at once
 # (running, or queued for a thread) and answers the next with 503 + Retry-After at once.
