@@ -27,12 +27,11 @@ class TokenAuthentication(KnoxTokenAuthentication):
     """`Authorization: Token <key>`; `request.auth` is the AuthToken row."""
 
     def authenticate_credentials(self, token: bytes) -> tuple[User, AuthToken]:
-        invalid = exceptions.AuthenticationFailed("Invalid token.")
         try:
             key = token.decode("ascii")
             digest = hash_token(key)
         except (UnicodeDecodeError, TypeError, binascii.Error):
-            raise invalid from None
+            raise _invalid() from None
         cached = token_cache.get(digest)
         if cached is not None:
             user, auth_token = cached
@@ -52,4 +51,8 @@ class TokenAuthentication(KnoxTokenAuthentication):
                 raise exceptions.AuthenticationFailed("User inactive or deleted.")
             token_cache.put(digest, auth_token.user, auth_token, generation=generation, read_at=read_at)
             return auth_token.user, auth_token
-        raise invalid
+        raise _invalid()
+
+
+def _invalid() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed("Invalid token.")

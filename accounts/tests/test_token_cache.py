@@ -89,7 +89,8 @@ def test_a_view_cannot_change_the_cached_instances(make_user, django_assert_num_
 
 def test_without_redis_the_database_decides_and_nothing_is_cached(make_user, django_assert_num_queries, monkeypatch):
     # A real client on a port nothing listens on: every Redis call fails at once.
-    monkeypatch.setattr(token_cache, "_client", redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    monkeypatch.setattr(token_cache, "_redis", lambda: unreachable)
     monkeypatch.setattr(token_cache, "_redis_down_until", 0.0)
     user = make_user("gus")
     client = _with(token_create(user=user))
