@@ -1,7 +1,8 @@
 """Prometheus metrics of the Django processes, at `/metrics` on their own ports (internal).
 
 - Per request (core.middleware.MetricsMiddleware): latency by route, method and status;
-  the wait for a WSGI thread; refusals (503, 429) by route.
+  refusals (503, 429) by route; the wait for a WSGI thread (core.worker), and the requests
+  it refused.
 - Per message: messages accepted (chats' POST); how many commit together (group commit's
   writes per transaction) and how often such a transaction fell back to writes alone.
 - Read when scraped (each app registers its collector; edge.metrics): the Centrifugo
@@ -18,8 +19,11 @@ and uvicorn's ports directly (docs/operations.md), beside Centrifugo's internal 
 """
 
 import os
+from typing import Any
 
+from django.core.handlers.wsgi import get_path_info
 from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -44,7 +48,7 @@ REQUEST_SECONDS = Histogram(
 )
 QUEUE_WAIT_SECONDS = Histogram(
     "messenger_http_queue_wait_seconds",
-    "Time from nginx handing a request on to a WSGI thread taking it (core.middleware.QueueTimeLimitMiddleware).",
+    "Time from nginx handing a request on to a WSGI thread taking it (core.worker.queue_time_limited).",
     buckets=_LATENCY_BUCKETS,
 )
 REFUSALS = Counter(
@@ -68,24 +72,31 @@ _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"
 
 
 def request_observe(request: HttpRequest, status: int, seconds: float) -> None:
-    route = _route(request)
-    method = request.method if request.method in _METHODS else "other"
-    REQUEST_SECONDS.labels(route, method, str(status)).observe(seconds)
-    if status in (503, 429):
-        REFUSALS.labels(route, str(status)).inc()
-
-
-def _route(request: HttpRequest) -> str:
-    """The URL pattern (`api/chats/<int:chat_id>/messages/`), bounded: never the raw path."""
     match = getattr(request, "resolver_match", None)
-    if match is None:  # refused before the URL was resolved (a middleware answered)
-        from django.urls import Resolver404, resolve
+    route = match.route if match is not None else _route(request.path_info)
+    _observe(route, request.method, status, seconds)
 
-        try:
-            match = resolve(request.path_info)
-        except Resolver404:
-            return "unmatched"
-    return match.route or "unmatched"
+
+def refusal_observe(environ: dict[str, Any], status: int) -> None:
+    """A request refused before Django saw it (core.worker.queue_time_limited), counted as
+    MetricsMiddleware counts the others."""
+    _observe(_route(get_path_info(environ)), environ.get("REQUEST_METHOD"), status, 0.0)
+
+
+def _observe(route: str, method: str | None, status: int, seconds: float) -> None:
+    method = method if method in _METHODS else "other"
+    REQUEST_SECONDS.labels(route or "unmatched", method, str(status)).observe(seconds)
+    if status in (503, 429):
+        REFUSALS.labels(route or "unmatched", str(status)).inc()
+
+
+def _route(path_info: str) -> str:
+    """The URL pattern (`api/chats/<int:chat_id>/messages/`) of a request refused before the
+    URL was resolved (a middleware, or the worker, answered), bounded: never the raw path."""
+    try:
+        return resolve(path_info).route
+    except Resolver404:
+        return "unmatched"
 
 
 # What apps read when scraped (gauges), registered by each app (edge.metrics).

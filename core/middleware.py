@@ -13,7 +13,7 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 
 from core import metrics
 from core.breaker import breaker, database_unreachable
-from core.exceptions import database_unavailable, database_unavailable_response, overloaded_response
+from core.exceptions import database_unavailable, database_unavailable_response
 
 
 class MetricsMiddleware(MiddlewareMixin):
@@ -28,51 +28,6 @@ class MetricsMiddleware(MiddlewareMixin):
         if started is not None:
             metrics.request_observe(request, response.status_code, time.perf_counter() - started)
         return response
-
-
-# nginx's stamp on each request it hands to the WSGI server (deploy/nginx/nginx.conf.template):
-# `t=<seconds since the epoch, to the millisecond>`, the moment it sent the request on.
-REQUEST_START = "HTTP_X_REQUEST_START"
-
-
-def queue_timeout_ms(path: str) -> int:
-    """How long a request for `path` may wait for a thread: REQUEST_QUEUE_TIMEOUT_MS, or
-    REQUEST_QUEUE_PATIENT_TIMEOUT_MS for the token reads a burst of connecting clients makes
-    at once (nginx paces those, so they are served a little later rather than refused)."""
-    if path in settings.REQUEST_QUEUE_PATIENT_PATHS:
-        return max(settings.REQUEST_QUEUE_PATIENT_TIMEOUT_MS, settings.REQUEST_QUEUE_TIMEOUT_MS)
-    return settings.REQUEST_QUEUE_TIMEOUT_MS
-
-
-class QueueTimeLimitMiddleware(MiddlewareMixin):
-    """Refuses with 503 + Retry-After a request that waited longer than
-    REQUEST_QUEUE_TIMEOUT_MS for a WSGI thread, before it costs anything more.
-
-    The wait is from nginx's stamp (X-Request-Start, set on every request it proxies to the
-    WSGI server, so a client cannot forge it) to now: granian queues requests in Rust and
-    tells the application nothing of that wait. The two clocks are one wherever nginx and the
-    WSGI server share a machine, as in every profile here (make run, the cluster's network
-    namespaces); hosts of their own need their clocks synchronised well inside the limit
-    (chrony keeps a LAN within a millisecond), or the check off (REQUEST_QUEUE_TIMEOUT_MS=0).
-    A stamp from the future counts as no wait. Past capacity the queue grows; answering its
-    stale requests at once keeps every answer fast, the accepted ones (their wait is bounded)
-    and the refused ones alike, and frees the threads for fresh requests, so latency is back
-    as soon as the load drops. nginx's in-flight limit refuses the rest before they queue.
-    """
-
-    def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        stamp = request.META.get(REQUEST_START)
-        if stamp is None or not settings.REQUEST_QUEUE_TIMEOUT_MS:
-            return None  # not through nginx (runserver, uvicorn, a test client, /metrics)
-        try:
-            sent = float(stamp.removeprefix("t="))
-        except ValueError:
-            return None
-        waited = max(time.time() - sent, 0.0)
-        metrics.QUEUE_WAIT_SECONDS.observe(waited)
-        if waited * 1000 > queue_timeout_ms(request.path_info):
-            return overloaded_response()
-        return None
 
 
 class BodySizeLimitMiddleware(MiddlewareMixin):

@@ -1,6 +1,7 @@
 """What each WSGI worker process (granian, ops.serving.wsgi_command) sets up as it starts,
 from messenger.wsgi: prometheus_client's multiprocess directory, before anything imports
-prometheus_client, and a watchdog for requests that never end.
+prometheus_client; the refusal of requests that waited too long for a thread; and a
+watchdog for requests that never end.
 
 Nothing here imports Django's settings or prometheus_client at module level: the metrics
 directory must be in the environment before either is loaded.
@@ -63,6 +64,66 @@ def process_environment_dropped(application: Callable[..., Iterable[bytes]]) -> 
         return application(environ, start_response)
 
     return without
+
+
+# nginx's stamp on each request it hands to the WSGI server (deploy/nginx/nginx.conf.template):
+# `t=<seconds since the epoch, to the millisecond>`, the moment it sent the request on.
+REQUEST_START = "HTTP_X_REQUEST_START"
+
+
+def queue_time_limited(application: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """`application`, refusing with 503 + Retry-After a request that waited longer than
+    REQUEST_QUEUE_TIMEOUT_MS for a thread (REQUEST_QUEUE_PATIENT_TIMEOUT_MS for the token
+    reads a burst of connecting clients makes at once: nginx paces those, so they are served
+    a little later rather than refused).
+
+    The wait is from nginx's stamp (X-Request-Start, set on every request it proxies to the
+    WSGI server, so a client cannot forge it) to now: granian queues requests in Rust and
+    tells the application nothing of that wait. The two clocks are one wherever nginx and the
+    WSGI server share a machine, as in every profile here (make run, the cluster's network
+    namespaces); hosts of their own need their clocks synchronised well inside the limit
+    (chrony keeps a LAN within a millisecond), or the check off (REQUEST_QUEUE_TIMEOUT_MS=0).
+    A stamp from the future counts as no wait. Past capacity the queue grows; answering its
+    stale requests at once keeps every answer fast, the accepted ones (their wait is bounded)
+    and the refused ones alike, and frees the threads for fresh requests, so latency is back
+    as soon as the load drops. nginx's in-flight limit refuses the rest before they queue.
+
+    Refused here, before Django: a refusal is a few dictionary reads and a prepared answer
+    (the one core.exceptions.overloaded_response makes), not a request through the handler
+    and its middleware, which under twice the load the site sustains (`make bench` scenario 3)
+    was a refusal for every accepted request, each costing a third of one."""
+    from django.conf import settings
+
+    from core import metrics
+    from core.exceptions import overloaded_response
+
+    limit_ms = settings.REQUEST_QUEUE_TIMEOUT_MS
+    if not limit_ms:
+        return application
+    patient_paths = frozenset(settings.REQUEST_QUEUE_PATIENT_PATHS)
+    patient_ms = max(settings.REQUEST_QUEUE_PATIENT_TIMEOUT_MS, limit_ms)
+    refusal = overloaded_response()
+    status = f"{refusal.status_code} {refusal.reason_phrase}"
+    body = refusal.content
+    headers = [*refusal.items(), ("Content-Length", str(len(body)))]
+
+    def limited(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        stamp = environ.get(REQUEST_START)
+        if stamp is None:  # not through nginx (/metrics, a test's direct request)
+            return application(environ, start_response)
+        try:
+            waited = max(time.time() - float(stamp.removeprefix("t=")), 0.0)
+        except ValueError:
+            return application(environ, start_response)
+        metrics.QUEUE_WAIT_SECONDS.observe(waited)
+        path = environ.get("PATH_INFO", "")
+        if waited * 1000 <= (patient_ms if path in patient_paths else limit_ms):
+            return application(environ, start_response)
+        metrics.refusal_observe(environ, 503)
+        start_response(status, headers)
+        return [body]
+
+    return limited
 
 
 def _exit_process() -> None:

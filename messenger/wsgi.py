@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.wsgi import get_wsgi_application
 
-from core.worker import Watchdog, metrics_directory_set, process_environment_dropped
+from core.worker import Watchdog, metrics_directory_set, process_environment_dropped, queue_time_limited
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.local")
 
@@ -18,13 +18,13 @@ def served_application() -> Callable[..., Any]:
     """granian's factory (`--factory`), called once as each worker process starts: the
     metrics directory before Django loads anything that imports prometheus_client, then the
     application, warmed up, under a watchdog, its requests without the process's
-    environment (core.worker)."""
+    environment, and those that waited too long for a thread refused (core.worker)."""
     from django.conf import settings
 
     metrics_directory_set()
     application = _application()
     watched = Watchdog(settings.WSGI_REQUEST_TIMEOUT_SECONDS).start().wrap(application)
-    return process_environment_dropped(watched)
+    return queue_time_limited(process_environment_dropped(watched))
 
 
 def _application() -> Callable[..., Any]:

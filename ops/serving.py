@@ -63,7 +63,7 @@ def wsgi_command(
     Rust, a sixth to a quarter less CPU per POST than gunicorn in Python; threads overlap a
     request's waits on PostgreSQL (a commit's fsync) with another's Python. nginx buffers
     each request and answer whole, so a slow client never holds a thread, and stamps each
-    request when it hands it on (core.middleware.QueueTimeLimitMiddleware)."""
+    request when it hands it on (core.worker.queue_time_limited)."""
     return [
         sys.executable,
         "-m",

@@ -1,10 +1,14 @@
-"""core.worker: what each granian worker sets up (the watchdog, the environ it hands on).
+"""core.worker: what each granian worker sets up (the watchdog, the environ it hands on, the
+refusal of what waited too long for a thread).
 The watchdog ending a real worker is tested through the site (tests/system/test_serving.py)."""
 
+import json
 import os
 import threading
+import time
 
-from core.worker import Watchdog, process_environment_dropped
+from core.metrics import REFUSALS
+from core.worker import Watchdog, process_environment_dropped, queue_time_limited
 
 
 def test_the_watchdog_calls_out_only_a_request_past_the_limit():
@@ -49,3 +53,61 @@ def test_a_request_environ_loses_the_process_environment(monkeypatch):
     assert "DJANGO_SECRET_KEY" not in seen and "HTTP_PROXY" not in seen
     assert not set(os.environ) & set(seen)
     assert seen["PATH_INFO"] == "/api/me/" and seen["HTTP_AUTHORIZATION"] == "Token x"
+
+
+def _served(application, environ):
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"], answer["headers"] = status, dict(headers)
+
+    body = b"".join(application(environ, start_response))
+    return answer["status"], answer["headers"], body
+
+
+def _stamped(path, waited_ms):
+    return {
+        "PATH_INFO": path,
+        "REQUEST_METHOD": "GET",
+        "HTTP_X_REQUEST_START": f"t={time.time() - waited_ms / 1000:.3f}",
+    }
+
+
+def test_a_request_that_waited_past_the_bound_is_answered_before_the_application(settings):
+    """The bound's refusal comes from the worker, not from Django: the application behind it
+    is not called, the answer is the overload one (JSON, Retry-After), and it is counted."""
+    settings.REQUEST_QUEUE_TIMEOUT_MS = 200
+    settings.REQUEST_QUEUE_PATIENT_TIMEOUT_MS = 2_000
+    served = []
+
+    def app(environ, start_response):
+        served.append(environ["PATH_INFO"])
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    limited = queue_time_limited(app)
+    refusals = REFUSALS.labels("api/me/", "503")
+    before = refusals._value.get()
+
+    status, headers, body = _served(limited, _stamped("/api/me/", 1_000))
+    assert status == "503 Service Unavailable" and served == []
+    assert headers["Retry-After"] == "1" and headers["Content-Type"] == "application/json"
+    assert int(headers["Content-Length"]) == len(body)
+    assert json.loads(body) == {"message": "The server is busy or restarting: retry in a moment.", "extra": {}}
+    assert refusals._value.get() == before + 1
+
+    assert _served(limited, _stamped("/api/me/", 50))[0] == "200 OK"  # within the bound
+    assert _served(limited, _stamped("/api/realtime/token/", 1_000))[0] == "200 OK"  # a patient path
+    assert _served(limited, _stamped("/api/me/", -5_000))[0] == "200 OK"  # a stamp from the future
+    assert _served(limited, {"PATH_INFO": "/metrics", "HTTP_X_REQUEST_START": "t=soon"})[0] == "200 OK"
+    assert _served(limited, {"PATH_INFO": "/api/me/"})[0] == "200 OK"  # not through nginx
+    assert served == ["/api/me/", "/api/realtime/token/", "/api/me/", "/metrics", "/api/me/"]
+
+
+def test_the_bound_at_zero_leaves_the_application_as_it_is(settings):
+    settings.REQUEST_QUEUE_TIMEOUT_MS = 0
+
+    def app(environ, start_response):
+        return [b""]
+
+    assert queue_time_limited(app) is app

@@ -60,8 +60,6 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every request's latency and status, refusals included (core.metrics, /metrics).
     "core.middleware.MetricsMiddleware",
-    # Then a request that waited too long behind others is refused before any work.
-    "core.middleware.QueueTimeLimitMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",

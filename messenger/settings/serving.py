@@ -35,7 +35,7 @@ WSGI_MAX_IN_FLIGHT = env.int("WSGI_MAX_IN_FLIGHT", default=512)
 # one uvicorn process and nginx's own connection table.
 ASGI_MAX_CONNECTIONS = env.int("ASGI_MAX_CONNECTIONS", default=10_000)
 # A request that waited longer than this for a WSGI thread (nginx stamps when it hands it
-# on) is answered 503 at once instead (core.middleware.QueueTimeLimitMiddleware): the
+# on) is answered 503 at once instead (core.worker.queue_time_limited): the
 # accepted requests' wait stays bounded, and a refused one is told within the target of
 # 100 ms. Well under what a person notices; tests on a busy shared machine raise it.
 REQUEST_QUEUE_TIMEOUT_MS = env.int("REQUEST_QUEUE_TIMEOUT_MS", default=75)
