@@ -15,6 +15,7 @@ is dropped as well); the second completes before the logout's answer is sent.
 """
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -56,10 +57,11 @@ _redis_down_until = 0.0
 
 def _redis() -> redis.Redis:
     """This thread's client, holding one connection of the process's pool: no checkout and
-    return per GET (core.cache says what those cost)."""
+    return per GET (core.cache says what those cost). A forked child (a Celery worker) makes
+    its own instead of sharing its parent's socket."""
     global _pool
     client = getattr(_clients, "client", None)
-    if client is None:
+    if client is None or _clients.pid != os.getpid():
         if _pool is None:
             with _pool_lock:
                 if _pool is None:
@@ -67,7 +69,8 @@ def _redis() -> redis.Redis:
                     _pool = redis.ConnectionPool.from_url(
                         settings.REDIS_URL, socket_timeout=wait, socket_connect_timeout=wait
                     )
-        client = _clients.client = redis.Redis(connection_pool=_pool, single_connection_client=True)
+        _clients.client, _clients.pid = redis.Redis(connection_pool=_pool, single_connection_client=True), os.getpid()
+        client = _clients.client
     return client
 
 

@@ -11,6 +11,7 @@ giving it back for every command, which checks the socket and the process id eac
 runs its commands one at a time under a lock.
 """
 
+import os
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
@@ -21,8 +22,11 @@ class _ReusingClient(RedisCacheClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clients: dict[int, Any] = {}
+        self._pid = os.getpid()
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        if self._pid != os.getpid():  # a forked child: its own connections, not its parent's socket
+            self._clients, self._pid = {}, os.getpid()
         index = self._get_connection_pool_index(write)
         client = self._clients.get(index)
         if client is None:

@@ -77,6 +77,20 @@ def wait_until(predicate: Callable[[], T], *, timeout: float, what: str, interva
         time.sleep(interval)
 
 
+def in_forked_child(check: Callable[[], bool]) -> bool:
+    """Whether `check()` returns true in a child forked from this process (as Celery's
+    prefork pool forks its workers); an exception in the child counts as false."""
+    pid = os.fork()
+    if pid == 0:
+        passed = False
+        try:
+            passed = bool(check())
+        finally:
+            os._exit(0 if passed else 1)  # the child ends here, whatever check() raised
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
 class ServerProcess:
     """A server run as a subprocess on a free loopback port, ready when `ready_path` answers
     200, stopped with SIGTERM. Subclasses say which command and environment."""

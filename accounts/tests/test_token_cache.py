@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from accounts import token_cache
 from accounts.models import User
 from accounts.services import token_create, user_access_revoke, user_deactivate
+from testing.processes import in_forked_child
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +119,12 @@ def test_the_next_request_after_logout_is_refused_in_every_web_process(site, mak
             assert httpx.post(f"{site.url}/api/auth/logout/", headers=headers).status_code == 204
         statuses = {httpx.get(f"{site.url}/api/me/", headers=headers).status_code for _ in range(30)}
         assert statuses == {401}
+
+
+def test_a_forked_child_asks_redis_on_a_connection_of_its_own():
+    """Each thread's client holds its connection; a child forked after the parent's thread
+    made one (Celery's prefork pool) must not write on the parent's socket."""
+    parent = token_cache._redis()
+    assert parent.ping()
+    assert in_forked_child(lambda: token_cache._redis() is not parent and token_cache._redis().ping())
+    assert parent.ping() and token_cache._redis() is parent

@@ -3,8 +3,10 @@ its rate is spent, counts per user (or per address when anonymous), and lets req
 through when Redis cannot be reached."""
 
 import pytest
+from django.core.cache import caches
 
 from chats.models import Membership
+from testing.processes import in_forked_child
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +142,12 @@ def test_a_window_counts_what_it_let_through_and_ends_on_time(team, client_for, 
     client = cache.redis()
     assert int(client.get(key)) == 2
     assert 0 < client.ttl(key) <= 60
+
+
+def test_a_forked_child_counts_on_a_redis_connection_of_its_own():
+    """The throttle cache's client holds its connection (core.cache); a child forked after the
+    parent used it (Celery's prefork pool) must not write on the parent's socket."""
+    parent = caches["throttle"].redis()
+    assert parent.ping()
+    assert in_forked_child(lambda: caches["throttle"].redis() is not parent and caches["throttle"].redis().ping())
+    assert parent.ping() and caches["throttle"].redis() is parent
