@@ -7,7 +7,7 @@ trip itself (a third of the throttle's time on the message POST, docs/performanc
 Django keeps a cache object per thread, so each client here is one thread's: it keeps one
 connection (redis-py's `single_connection_client`) instead of taking it from the pool and
 giving it back for every command, which checks the socket and the process id each time
-(a fifth of a round trip's CPU here). A client shared after all is still safe: redis-py
+(a tenth to a sixth of a GET's CPU here). A client shared after all is still safe: redis-py
 runs its commands one at a time under a lock.
 """
 

@@ -90,8 +90,9 @@ def queue_time_limited(application: Callable[..., Iterable[bytes]]) -> Callable[
 
     Refused here, before Django: a refusal is a few dictionary reads and a prepared answer
     (the one core.exceptions.overloaded_response makes), not a request through the handler
-    and its middleware, which under twice the load the site sustains (`make bench` scenario 3)
-    was a refusal for every accepted request, each costing a third of one."""
+    and its middleware. Under twice the load the site sustains (`make bench` scenario 3)
+    there are two to three refusals for each accepted POST; refused here rather than in a
+    middleware, 8-52 % more POSTs were accepted there (docs/performance.md, "Eighth pass")."""
     from django.conf import settings
 
     from core import metrics
