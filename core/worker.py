@@ -1,7 +1,7 @@
 """What each WSGI worker process (granian, ops.serving.wsgi_command) sets up as it starts,
 from messenger.wsgi: prometheus_client's multiprocess directory, before anything imports
 prometheus_client; the refusal of requests that waited too long for a thread; and a
-watchdog for requests that never end.
+watchdog for requests that never end and for a server that is gone.
 
 Nothing here imports Django's settings or prometheus_client at module level: the metrics
 directory must be in the environment before either is loaded.
@@ -138,13 +138,19 @@ class Watchdog:
     worker; nginx answers the stuck request's client and those in flight on the same worker
     with its JSON 503 (a client retrying a message POST with its client_id makes no double).
 
+    It ends the worker too when the server process that started it is gone (killed: the OOM
+    killer, `supervisorctl signal KILL`, a crash). granian's workers do not notice on their
+    own: the orphan would go on accepting on the inherited socket beside the new server's
+    workers, serving the old code with its own database pool, for good.
+
     `wrap` records each request's start and end by thread, a dictionary operation each; a
     daemon thread looks every `interval` seconds."""
 
-    def __init__(self, limit: float, *, interval: float = 1.0, on_stuck: Callable[[], None] = _exit_process) -> None:
+    def __init__(self, limit: float, *, interval: float = 1.0, end_worker: Callable[[], None] = _exit_process) -> None:
         self.limit = limit
         self.interval = interval
-        self.on_stuck = on_stuck
+        self.end_worker = end_worker
+        self.server = os.getppid()
         self._started: dict[int, float] = {}
         self._thread: threading.Thread | None = None
 
@@ -175,6 +181,10 @@ class Watchdog:
     def _watch(self) -> None:
         while True:
             time.sleep(self.interval)
+            if os.getppid() != self.server:
+                logger.critical("the server process %s is gone: ending worker %s", self.server, os.getpid())
+                self.end_worker()
+                return
             threads = self.stuck()
             if threads:
                 frames = sys._current_frames()
@@ -186,5 +196,5 @@ class Watchdog:
                 logger.critical(
                     "a request has run for more than %s s: ending worker %s%s", self.limit, os.getpid(), stacks
                 )
-                self.on_stuck()
+                self.end_worker()
                 return

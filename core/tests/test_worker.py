@@ -14,7 +14,7 @@ from core.worker import Watchdog, process_environment_dropped, queue_time_limite
 def test_the_watchdog_calls_out_only_a_request_past_the_limit():
     ended = threading.Event()
     release = threading.Event()
-    watchdog = Watchdog(0.3, interval=0.05, on_stuck=ended.set)
+    watchdog = Watchdog(0.3, interval=0.05, end_worker=ended.set)
 
     def app(environ, start_response):
         if environ["PATH_INFO"] == "/stuck":
@@ -35,6 +35,14 @@ def test_the_watchdog_calls_out_only_a_request_past_the_limit():
         release.set()
         stuck.join()
     assert watchdog.stuck() == []
+
+
+def test_the_watchdog_ends_a_worker_whose_server_is_gone():
+    ended = threading.Event()
+    watchdog = Watchdog(30, interval=0.05, end_worker=ended.set).start()
+    assert not ended.wait(0.2)  # this process's parent is still there
+    watchdog.server = os.getppid() + 1  # as if the parent had died and another adopted us
+    assert ended.wait(5)
 
 
 def test_a_request_environ_loses_the_process_environment(monkeypatch):

@@ -4,6 +4,7 @@ loopback names, and overload and an unreachable database are answered at once wi
 Retry-After and the API's error body."""
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -209,6 +210,24 @@ def test_a_request_running_past_the_limit_ends_its_worker_and_a_new_one_serves(t
         assert "message_create" in log  # the stuck thread's stack
     finally:
         site.stop()
+
+
+def test_a_worker_whose_server_was_killed_ends_itself(tmp_path, transactional_db):
+    """granian's server process killed outright (the OOM killer, `supervisorctl signal KILL`):
+    its worker, which would go on serving on the inherited socket beside the next server's
+    workers, notices within a second or two (core.worker.Watchdog) and ends."""
+    web = WsgiServer(workers=1, log_path=tmp_path / "wsgi.log").start()
+    server = web.process.pid
+    (worker,) = _process_tree(server)[1:]
+    try:
+        os.kill(server, signal.SIGKILL)
+        web.process.wait(timeout=10)
+        wait_until(lambda: not Path(f"/proc/{worker}").exists(), timeout=15, what="the orphaned worker to end")
+        assert f"the server process {server} is gone: ending worker {worker}" in (tmp_path / "wsgi.log").read_text()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)
+        web.stop()
 
 
 @pytest.fixture
