@@ -9,6 +9,7 @@ directory must be in the environment before either is loaded.
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import shutil
 import sys
@@ -127,6 +128,15 @@ def queue_time_limited(application: Callable[..., Iterable[bytes]]) -> Callable[
     return limited
 
 
+def _server_pid() -> int:
+    """The process that started this one: for a granian worker (a multiprocessing child) the
+    pid its server recorded before the fork, so that a server killed before the worker got
+    this far (it is still importing Django) is seen as gone all the same; os.getppid()
+    for anything else."""
+    parent = multiprocessing.parent_process()
+    return parent.pid if parent is not None and parent.pid is not None else os.getppid()
+
+
 def _exit_process() -> None:
     os._exit(70)  # EX_SOFTWARE; the server starts another worker (--respawn-failed-workers)
 
@@ -150,7 +160,7 @@ class Watchdog:
         self.limit = limit
         self.interval = interval
         self.end_worker = end_worker
-        self.server = os.getppid()
+        self.server = _server_pid()
         self._started: dict[int, float] = {}
         self._thread: threading.Thread | None = None
 

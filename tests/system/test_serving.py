@@ -230,6 +230,25 @@ def test_a_worker_whose_server_was_killed_ends_itself(tmp_path, transactional_db
         web.stop()
 
 
+def test_a_worker_whose_server_was_killed_while_it_started_ends_itself(tmp_path, transactional_db):
+    """The server killed while its worker is still importing Django (supervisor's kill loop
+    in the cluster profile did this): the worker, orphaned before its watchdog started, must
+    still see that its server is gone."""
+    web = WsgiServer(workers=1, log_path=tmp_path / "wsgi.log")
+    with (tmp_path / "wsgi.log").open("ab") as log:
+        server = subprocess.Popen(web.command(), env=web.environment(), cwd=settings.BASE_DIR, stdout=log, stderr=log)
+    try:
+        (worker,) = wait_until(lambda: _process_tree(server.pid)[1:], timeout=15, what="granian's worker to fork")
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+        wait_until(lambda: not Path(f"/proc/{worker}").exists(), timeout=20, what="the orphaned worker to end")
+    finally:
+        with contextlib.suppress(ProcessLookupError, UnboundLocalError):
+            os.kill(worker, signal.SIGKILL)
+        if server.poll() is None:
+            server.kill()
+
+
 @pytest.fixture
 def unreachable_database(tmp_path) -> Iterator[WsgiServer]:
     """The WSGI server, its PostgreSQL accepting TCP connections and never answers (a hung or
