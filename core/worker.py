@@ -24,6 +24,15 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
+def _server_pid() -> int:
+    """The process that started this one: for a granian worker (a multiprocessing child) the
+    pid its server recorded before the fork, so that a server killed before the worker got
+    this far (it is still importing Django) is seen as gone all the same; os.getppid()
+    for anything else."""
+    parent = multiprocessing.parent_process()
+    return parent.pid if parent is not None and parent.pid is not None else os.getppid()
+
+
 def metrics_directory_set() -> None:
     """prometheus_client's multiprocess mode for this worker: one directory per server (the
     workers' parent process; workers come and go, their counts stay), under METRICS_DIR or
@@ -32,7 +41,7 @@ def metrics_directory_set() -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return  # set by the operator
     root = Path(os.environ.get("METRICS_DIR") or Path(tempfile.gettempdir()) / "messenger-metrics")
-    server = os.getppid()
+    server = _server_pid()
     directory = root / f"wsgi-{server}"
     directory.mkdir(parents=True, exist_ok=True)
     for other in root.glob("*-*"):
@@ -126,15 +135,6 @@ def queue_time_limited(application: Callable[..., Iterable[bytes]]) -> Callable[
         return [body]
 
     return limited
-
-
-def _server_pid() -> int:
-    """The process that started this one: for a granian worker (a multiprocessing child) the
-    pid its server recorded before the fork, so that a server killed before the worker got
-    this far (it is still importing Django) is seen as gone all the same; os.getppid()
-    for anything else."""
-    parent = multiprocessing.parent_process()
-    return parent.pid if parent is not None and parent.pid is not None else os.getppid()
 
 
 def _exit_process() -> None:
