@@ -345,6 +345,24 @@ def test_after_commit_runs_once_per_transaction_for_each_kind_of_write(transacti
     assert sorted(woken) == ["first", "second"]
 
 
+def test_the_others_in_a_transaction_answer_without_waiting_for_its_after_commit(transactional_db):
+    """The leader runs `after_commit` (a message's wake-ups: a round trip of its own) once
+    the transaction has committed; the writes committed with it answer meanwhile."""
+    release = threading.Event()
+    blocking = {"order": 0, "after_commit": lambda: release.wait(timeout=10), "wrote": lambda row: True}
+    writes = _Writes()
+    writes.lead_slowly(0.2)
+    writes.post("leads", lambda: group_commit.write("select txid_current()", {}, **blocking))
+    writes.post("follows", lambda: group_commit.write("select txid_current()", {}, **_NO_WAKE))
+    try:
+        _wait_for(lambda: "follows" in writes.results, "a follower waited for its leader's after_commit")
+        assert "leads" not in writes.results
+    finally:
+        release.set()
+    results = writes.results_when_done()
+    assert results["leads"] == results["follows"], results  # one transaction
+
+
 def test_behind_a_transaction_pooler_each_message_commits_alone(team, settings):
     settings.DB_BEHIND_TRANSACTION_POOLER = True
     slow = _in_thread(lambda: group_commit.write("select pg_sleep(3), 1", {}, **_NO_WAKE))

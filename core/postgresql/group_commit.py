@@ -120,21 +120,24 @@ def _lead(connection: Any, mine: _Write) -> None:
     with _lock:
         batch = _waiting[:]
         _waiting.clear()
+    followers = [each for each in batch if each is not mine]
     try:
         if len(batch) == 1:
             mine.row = _execute(connection, mine.sql, mine.params)
         else:
             _commit_together(connection, batch)
         committed = [each for each in batch if not each.failed and each.error is None]
+        # The others answer now: their rows are committed (or they run again alone), and
+        # what `after_commit` does (a round trip: the wake-ups) is not theirs to wait for.
+        _wake(followers)
         if committed:
             GROUP_COMMIT_WRITES.observe(len(committed))
         for after_commit in {each.after_commit: None for each in committed if each.wrote(each.row)}:
             _after_commit(after_commit)
     except BaseException as error:
-        for each in batch:
-            if each.row is None and not each.failed:
+        for each in followers:
+            if not each.woken.is_set() and each.row is None and not each.failed:
                 each.error = error
-        mine.error = None  # the leader's own: raised here
         raise
     finally:
         with _lock:
@@ -143,9 +146,12 @@ def _lead(connection: Any, mine: _Write) -> None:
                 _waiting[0].woken.set()
             else:
                 _leader_busy = False
-        for each in batch:
-            if each is not mine:
-                each.woken.set()
+        _wake(followers)
+
+
+def _wake(writes: list[_Write]) -> None:
+    for each in writes:
+        each.woken.set()
 
 
 def _commit_together(connection: Any, batch: list[_Write]) -> None:
