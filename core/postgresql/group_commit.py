@@ -7,7 +7,8 @@ threads reach the same point (at 8 and 32 connections a thread found 0.8–1.15 
 in theirs, docs/performance.md). Here the first thread to arrive, the leader, runs its own
 statement and those of the threads waiting behind it in one transaction, sent as one psycopg
 pipeline (BEGIN, the statements, COMMIT), then `after_commit` once for them all. Each thread
-gets its row back only after that COMMIT: its write is as durable as it was on its own.
+gets its row back only after that COMMIT: its write is as durable as it was on its own. The
+others answer as soon as it has committed; the leader alone waits for `after_commit`.
 Threads arriving meanwhile queue; the first of them leads the next transaction. A thread
 that finds nobody ahead runs its statement alone, as before (`python -m bench commit-batch`
 measures what batches save).
