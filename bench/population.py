@@ -76,9 +76,9 @@ def population_create(*, users: int, small_chat_clients: int, big_room: int) -> 
 
 def _vacuum_analyze() -> None:
     """What autovacuum would do to the tables just filled, done before anything is measured
-    (as pgbench does): otherwise it comes within its naptime (a minute) of the load, in the
-    middle of scenario 1, and its CPU is counted as the POSTs' (docs/performance.md, ninth
-    pass). The statements are planned with statistics from the start too."""
+    (as pgbench does). Otherwise scenario 1 starts on tables without statistics, and
+    autovacuum's first pass, due within its naptime (a minute) of the load, may fall in a
+    measured window, where its CPU counts as the POSTs' (docs/performance.md, ninth pass)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
