@@ -147,7 +147,7 @@ def _lead(connection: Any, mine: _Write) -> None:
                 _waiting[0].woken.set()
             else:
                 _leader_busy = False
-        _wake(followers)
+        _wake(followers)  # those a failure left waiting; setting an Event twice changes nothing
 
 
 def _wake(writes: list[_Write]) -> None:
