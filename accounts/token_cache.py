@@ -4,10 +4,11 @@ neither queries PostgreSQL nor builds model instances.
 Revocation stays immediate across processes and hosts: every token has a revocation
 generation in Redis (by its key prefix, `token_key`, known before any query), bumped when the
 token is deleted (logout, logout everywhere, a new password, deactivation, deletion) or its
-user's row is saved (accounts.signals). A cache entry remembers the generation it was read
-under (read *before* the database was), and a hit is used only while Redis still holds that
-generation: one Redis GET instead of a query. If Redis cannot be read the cache is bypassed
-(the database decides), never trusted.
+user's row is saved (accounts.receivers). A queryset's `update()` sends no signal: a user is
+changed with `save(update_fields=...)`, or requests behind a token read the old row. A cache
+entry remembers the generation it was read under (read *before* the database was), and a hit
+is used only while Redis still holds that generation: one Redis GET instead of a query. If
+Redis cannot be read the cache is bypassed (the database decides), never trusted.
 
 Bumps happen twice: at once (so a request racing the logout's transaction cannot keep a
 cached answer) and again after commit (so an entry cached from a read made before the commit

@@ -69,7 +69,11 @@ class ChatAddPolicyApi(APIView):
     def patch(self, request: Request) -> Response:
         params = ChatAddPolicySerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        User.objects.filter(pk=request.user.pk).update(chat_add_policy=params.validated_data["chat_add_policy"])
+        user = request.user
+        user.chat_add_policy = params.validated_data["chat_add_policy"]
+        # A save, not a queryset update: its post_save drops the copies of the user cached
+        # behind the user's tokens (accounts.token_cache), so the next request reads it.
+        user.save(update_fields=["chat_add_policy"])
         return Response(params.validated_data)
 
 

@@ -70,6 +70,8 @@ def email_verify(*, token: str) -> User | None:
     if user is None:
         return None
     if user.email_verified_at is None:
-        User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=timezone.now())
-        user.refresh_from_db(fields=["email_verified_at"])
+        user.email_verified_at = timezone.now()
+        # A save, not a queryset update: its post_save drops the copies of the user cached
+        # behind the user's tokens (accounts.token_cache), so the API reports it verified.
+        user.save(update_fields=["email_verified_at"])
     return user

@@ -50,6 +50,9 @@ def test_everyone_is_the_default_and_the_user_changes_it(make_user, client_for):
     assert own.patch("/api/me/chat-add-policy/", {"chat_add_policy": "nobody"}, format="json").status_code == 200
     assert own.patch("/api/me/chat-add-policy/", {"chat_add_policy": "all"}, format="json").status_code == 400
     assert _create(client_for(adder), person.pk).status_code == 403
+    # The same token reads its own change at once: its user was cached by the first GET
+    # (accounts.token_cache), and the change drops that copy.
+    assert own.get("/api/me/chat-add-policy/").json() == {"chat_add_policy": "nobody"}
 
 
 def test_chat_creation_spends_the_member_add_budget_per_member(make_user, client_for, settings):
