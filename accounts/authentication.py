@@ -40,7 +40,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
             return user, auth_token
         token_key = key[: CONSTANTS.TOKEN_KEY_LENGTH]
         # Read before the database: a revocation after this read makes the entry stale.
-        read_at, generation = time.monotonic(), token_cache.generation(token_key)
+        read_at, generation = time.monotonic(), token_cache.generation(token_key, claim=True)
         candidates = AuthToken.objects.filter(token_key=token_key).select_related("user")
         for auth_token in candidates:
             if not compare_digest(digest, auth_token.digest):

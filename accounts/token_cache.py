@@ -17,6 +17,7 @@ is dropped as well); the second completes before the logout's answer is sent.
 
 import logging
 import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -79,18 +80,32 @@ def _key(token_key: str) -> str:
     return f"{settings.AUTH_TOKEN_CACHE_KEY_PREFIX}:{token_key}"
 
 
-def generation(token_key: str) -> int | None:
-    """The token's revocation generation, or None when Redis cannot tell (no caching then)."""
+def _key_seconds() -> int:
+    # A key outlives any entry read under it (entries live AUTH_TOKEN_CACHE_SECONDS); an
+    # entry whose key has expired is a miss, never a hit.
+    return 2 * settings.AUTH_TOKEN_CACHE_SECONDS + 60
+
+
+def generation(token_key: str, *, claim: bool = False) -> int | None:
+    """The token's revocation generation; None when Redis cannot tell or holds none (no hit
+    then). `claim`, before a database read whose answer will be cached: a token without one
+    gets a random one. So a Redis that lost its keys (restarted without them, flushed), and
+    with them the revocations it was told of, holds no generation an entry was read under:
+    every cached token is read again from the database."""
     global _redis_down_until
-    if time.monotonic() < _redis_down_until:
+    if time.monotonic() < _redis_down_until or not settings.AUTH_TOKEN_CACHE_SECONDS:
         return None
     try:
+        if claim:
+            fresh = secrets.randbelow(2**62) + 1  # an integer that a revocation's INCR keeps one
+            held = _redis().set(_key(token_key), fresh, nx=True, ex=_key_seconds(), get=True)
+            return int(held) if held is not None else fresh
         value = _redis().get(_key(token_key))
     except redis.RedisError:
         _redis_down_until = time.monotonic() + _REDIS_RETRY_SECONDS
         logger.warning("token cache: Redis unreachable, authenticating from the database", exc_info=True)
         return None
-    return int(value) if value is not None else 0
+    return int(value) if value is not None else None
 
 
 def get(digest: str) -> tuple[User, AuthToken] | None:
@@ -137,9 +152,7 @@ def revoke(token_keys: list[str]) -> None:
 
 
 def _bump(token_keys: list[str]) -> None:
-    # A key outlives any entry read under its old value (entries live
-    # AUTH_TOKEN_CACHE_SECONDS); after it expires, the generation reads as 0 again.
-    ttl = 2 * settings.AUTH_TOKEN_CACHE_SECONDS + 60
+    ttl = _key_seconds()
     revoked = set(token_keys)
     for entry_digest, entry in list(_entries.items()):
         if entry.token.token_key in revoked:

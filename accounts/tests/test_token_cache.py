@@ -5,6 +5,8 @@ process and in every process of a multi-process web server."""
 import httpx
 import pytest
 import redis
+from django.db import connection
+from knox.settings import CONSTANTS
 from rest_framework.test import APIClient
 
 from accounts import token_cache
@@ -119,6 +121,19 @@ def test_the_next_request_after_logout_is_refused_in_every_web_process(site, mak
             assert httpx.post(f"{site.url}/api/auth/logout/", headers=headers).status_code == 204
         statuses = {httpx.get(f"{site.url}/api/me/", headers=headers).status_code for _ in range(30)}
         assert statuses == {401}
+
+
+def test_a_redis_that_lost_its_keys_leaves_no_cached_token_in_use(make_user, django_assert_num_queries):
+    key = token_create(user=make_user("hal"))
+    client = _with(key)
+    _cached(client, django_assert_num_queries)
+    # The token ends while Redis is away, so its revocation never reaches Redis (no signal
+    # here), and Redis comes back without its keys (a restart without persistence).
+    token_key = key[: CONSTANTS.TOKEN_KEY_LENGTH]
+    with connection.cursor() as cursor:
+        cursor.execute("delete from knox_authtoken where token_key = %s", [token_key])
+    token_cache._redis().delete(token_cache._key(token_key))
+    assert client.get("/api/me/").status_code == 401
 
 
 def test_a_forked_child_asks_redis_on_a_connection_of_its_own():
