@@ -37,8 +37,11 @@ ASGI_MAX_CONNECTIONS = env.int("ASGI_MAX_CONNECTIONS", default=10_000)
 # A request that waited longer than this for a WSGI thread (nginx stamps when it hands it
 # on) is answered 503 at once instead (core.worker.queue_time_limited): the
 # accepted requests' wait stays bounded, and a refused one is told within the target of
-# 100 ms. Well under what a person notices; tests on a busy shared machine raise it.
-REQUEST_QUEUE_TIMEOUT_MS = env.int("REQUEST_QUEUE_TIMEOUT_MS", default=75)
+# 100 ms. A refusal's latency is this wait plus the time a thread takes to come free and the
+# answer's way back, so the limit is half the target: at 75 ms, a tenth of the refusals under
+# twice the sustainable load took over 94 ms, and one in a hundred 111-119 ms
+# (docs/performance.md, "Eleventh pass"). Tests on a busy shared machine raise it.
+REQUEST_QUEUE_TIMEOUT_MS = env.int("REQUEST_QUEUE_TIMEOUT_MS", default=50)
 # Cheap idempotent reads that a burst of honest clients asks for at once (the page's
 # connection and subscription tokens, before each WebSocket) wait this long instead: nginx
 # already paces them (TOKEN_ISSUE_RATE), so their queue is short unless the machine is slower

@@ -540,11 +540,11 @@ def test_slow_bodies_hold_only_their_own_clients_slots_and_are_cut_off(admission
 
 @pytest.fixture(scope="module")
 def production_queue_site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[SiteServer]:
-    """The site with production's bound on a request's wait for a WSGI thread (75 ms;
+    """The site with production's bound on a request's wait for a WSGI thread (50 ms;
     the test settings raise it) and a token pace well below what this machine issues."""
     with django_db_blocker.unblock():
         server = SiteServer(workdir=tmp_path_factory.mktemp("queue"), token_issue_rate=100).start(
-            REQUEST_QUEUE_TIMEOUT_MS="75"
+            REQUEST_QUEUE_TIMEOUT_MS="50"
         )
     yield server
     server.stop()
@@ -555,7 +555,7 @@ BURST_CLIENTS = 500
 
 def test_a_burst_of_clients_asking_for_tokens_at_once_is_served(production_queue_site, transactional_db, make_user):
     """500 clients from 500 addresses, each with its own account, ask for a connection token
-    at the same moment, against production's 75 ms queue bound: every one is answered 200.
+    at the same moment, against production's 50 ms queue bound: every one is answered 200.
     nginx holds the excess and hands it on at TOKEN_ISSUE_RATE instead of the app refusing
     it (once, 960 of 1,000 got 503 here; before that nginx's one counter of 32 refused them)."""
     site = production_queue_site
