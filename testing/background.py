@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 import redis
 from aiosmtpd.controller import Controller
 from django.conf import settings
+from kombu.transport.redis import Channel
 
 from core.database import database_url
 
@@ -204,6 +206,41 @@ class CeleryWorker(GroupProcess):
         wait_until(ready, timeout=timeout, what="the celery worker", interval=0.2)
 
 
+def leftovers_ended(prefix: str) -> list[int]:
+    """Ends the process groups a killed run left behind: the workers, beat and Flower it
+    started with this Redis key prefix (`background_env`). Each runs in a session of its own
+    (so a test can SIGKILL a worker with its children), which also outlives a pytest that was
+    killed; the next run of the same name reuses the prefix, and a leftover worker took its
+    tasks from the queues. Returns the groups ended."""
+    if not prefix:  # `make run`'s processes have none: never theirs
+        return []
+    marker = f"CELERY_KEY_PREFIX={prefix}".encode()
+    ended: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            group = os.getpgid(int(entry.name))
+            if group in ended or group == os.getpgid(0) or _started_by_this_process(int(entry.name)):
+                continue
+            os.killpg(group, signal.SIGKILL)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        ended.append(group)
+    return ended
+
+
+def _started_by_this_process(pid: int) -> bool:
+    while pid > 1:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        pid = int(stat[stat.rindex(")") + 2 :].split()[1])  # the parent's
+        if pid == os.getpid():
+            return True
+    return False
+
+
 class BrokerState:
     """The test run's own keys on the shared Redis (every key starts with its prefix)."""
 
@@ -218,9 +255,16 @@ class BrokerState:
 
     def busy(self) -> int:
         """Messages waiting in a queue or reserved by a worker (including retries waiting for
-        their countdown)."""
-        waiting = sum(self.client.llen(key) for q in QUEUES for key in self.client.scan_iter(f"{self.prefix}{q}*"))
-        return waiting + self.client.hlen(f"{self.prefix}unacked")
+        their countdown), in one round trip. Each queue's lists are named as kombu's Redis
+        transport names them (one per priority step), not found with SCAN: that walks the
+        whole shared Redis, and on a machine whose Redis holds a hundred thousand keys (the
+        bench's) each call took seconds, many times in each test's teardown."""
+        pipe = self.client.pipeline(transaction=False)
+        for queue in QUEUES:
+            for step in Channel.priority_steps:
+                pipe.llen(f"{self.prefix}{queue}{Channel.sep}{step}" if step else f"{self.prefix}{queue}")
+        pipe.hlen(f"{self.prefix}unacked")
+        return sum(pipe.execute())
 
     def wait_idle(self, *, timeout: float = 60) -> None:
         wait_until(lambda: self.busy() == 0, timeout=timeout, what="the queues to drain", interval=0.1)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from testing.background import BULK_QUEUES, BrokerState, CeleryWorker, SmtpServer, background_env
+from testing.background import BULK_QUEUES, BrokerState, CeleryWorker, SmtpServer, background_env, leftovers_ended
 from testing.processes import free_port, process_stop
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -43,9 +43,10 @@ _workers: list[CeleryWorker] = []
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[BrokerState]:
-    """The run's queues on Redis, emptied at the start (a killed run may have left messages)
-    and at the end."""
+    """The run's queues on Redis, emptied at the start (a killed run may have left messages,
+    and workers: they are ended first) and at the end."""
     state = BrokerState()
+    leftovers_ended(state.prefix)
     state.purge()
     _session["broker"] = state
     yield state
