@@ -253,18 +253,21 @@ class BrokerState:
         if keys:
             self.client.delete(*keys)
 
-    def busy(self) -> int:
-        """Messages waiting in a queue or reserved by a worker (including retries waiting for
-        their countdown), in one round trip. Each queue's lists are named as kombu's Redis
-        transport names them (one per priority step), not found with SCAN: that walks the
-        whole shared Redis, and on a machine whose Redis holds a hundred thousand keys (the
-        bench's) each call took seconds, many times in each test's teardown."""
+    def waiting(self, queues: tuple[str, ...] = QUEUES) -> int:
+        """Messages waiting in these queues, in one round trip. Each queue's lists are named
+        as kombu's Redis transport names them (one per priority step), not found with SCAN:
+        that walks the whole shared Redis, and on a machine whose Redis holds a hundred
+        thousand keys (the bench's) each call took seconds, many times in a test's teardown."""
         pipe = self.client.pipeline(transaction=False)
-        for queue in QUEUES:
+        for queue in queues:
             for step in Channel.priority_steps:
                 pipe.llen(f"{self.prefix}{queue}{Channel.sep}{step}" if step else f"{self.prefix}{queue}")
-        pipe.hlen(f"{self.prefix}unacked")
         return sum(pipe.execute())
+
+    def busy(self) -> int:
+        """Messages waiting in a queue or reserved by a worker (including retries waiting for
+        their countdown)."""
+        return self.waiting() + self.client.hlen(f"{self.prefix}unacked")
 
     def wait_idle(self, *, timeout: float = 60) -> None:
         wait_until(lambda: self.busy() == 0, timeout=timeout, what="the queues to drain", interval=0.1)

@@ -161,7 +161,7 @@ def test_a_digest_storm_does_not_delay_a_transactional_email(worker, bulk_worker
     membership = chat_member_add(chat=team.chat, user=make_user(), added_by=team.owner)
     mailbox.wait_for(lambda mails: [m for m in _to(mails, team.admin) if f".{membership.pk}." in m.message_id])
     digests_sent = len([m for m in mailbox.mails if m.message_id.startswith("<digest.")])
-    bulk_waiting = sum(broker.client.llen(k) for k in broker.client.scan_iter(f"{broker.prefix}bulk*"))
+    bulk_waiting = broker.waiting(("bulk",))
     assert digests_sent < len(people) // 2 and bulk_waiting > 0, (digests_sent, bulk_waiting)
 
     broker.wait_idle(timeout=120)
