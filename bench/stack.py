@@ -7,6 +7,7 @@ where its nginx proxies /connection/ (its admin, API and metrics on the internal
 
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 from bench import procs
@@ -39,6 +40,8 @@ class SiteStack:
         self.origin = self.url = self.site.url
         self.ws_url = self.url.replace("http://", "ws://") + "/connection/websocket"
         self.centrifugo = None
+        # With several nodes, the Redis engine's history: the stack's own, deleted as it stops.
+        self.redis_prefix = f"bench-centrifugo-{uuid.uuid4().hex[:8]}"
         self.env: dict[str, str] = {}
 
     def start(self, **extra_env: str) -> "SiteStack":
@@ -51,6 +54,7 @@ class SiteStack:
             workdir=self.workdir / "centrifugo",
             ports=self.site.centrifugo_ports,
             internal_ports=self.site.centrifugo_internal_ports,
+            redis_prefix=self.redis_prefix,
         )
         try:
             self.centrifugo.start()
@@ -78,9 +82,12 @@ class SiteStack:
         server.start(**self.env)
 
     def stop(self) -> None:
+        from testing.centrifugo import redis_keys_deleted
+
         self.site.stop()
         if self.centrifugo:
             self.centrifugo.stop()
+            redis_keys_deleted(self.redis_prefix)
 
     def roles(self) -> dict[str, list[int]]:
         roles = {}

@@ -5,10 +5,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import redis
-from django.conf import settings
 
-from testing.centrifugo import CentrifugoServer
+from testing.centrifugo import CentrifugoServer, redis_keys_deleted
 
 
 @pytest.fixture
@@ -48,13 +46,8 @@ def centrifugo_factory(transactional_db, tmp_path) -> Iterator[Callable[..., Cen
     yield start
     for server in servers:
         server.stop()
-    if prefixes:
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        for prefix in prefixes:
-            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
-        client.close()
+    for prefix in prefixes:
+        redis_keys_deleted(prefix)
 
 
 @pytest.fixture
