@@ -24,6 +24,7 @@ from kombu.transport.redis import Channel
 from core.database import database_url
 
 from .processes import GroupProcess, free_port, wait_until
+from .redis_keys import keys_deleted
 
 ROOT = Path(__file__).resolve().parents[1]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -249,9 +250,7 @@ class BrokerState:
         self.client = redis.Redis.from_url(settings.REDIS_URL)
 
     def purge(self) -> None:
-        keys = list(self.client.scan_iter(match=f"{self.prefix}*", count=1000))
-        if keys:
-            self.client.delete(*keys)
+        keys_deleted(f"{self.prefix}*", client=self.client)
 
     def waiting(self, queues: tuple[str, ...] = QUEUES) -> int:
         """Messages waiting in these queues, in one round trip. Each queue's lists are named

@@ -15,7 +15,6 @@ from typing import Any
 
 import cent
 import httpx
-import redis
 from centrifuge import Client, ClientEventHandler, SubscriptionEventHandler
 from django.conf import settings
 from django.db import connection
@@ -23,6 +22,7 @@ from django.db import connection
 from core.database import database_url
 from ops.centrifugo import centrifugo_binary, config_write, outbox_overrides
 from testing.processes import free_port, process_stop
+from testing.redis_keys import keys_deleted
 
 
 class CentrifugoServer:
@@ -123,13 +123,7 @@ def redis_keys_deleted(prefix: str) -> None:
     """Deletes what Centrifugo's Redis engine kept under `prefix` (`<prefix>.stream.<channel>`
     and its meta): history lives for days after its Centrifugo stops, and a bench run left
     some 11,000 keys on the shared Redis."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}.*", count=1000))
-        for start in range(0, len(keys), 1000):
-            client.unlink(*keys[start : start + 1000])
-    finally:
-        client.close()
+    keys_deleted(f"{prefix}.*")
 
 
 class CentrifugoNodes:

@@ -26,8 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import redis
-from django.conf import settings
 from django.db import connection
 from PIL import Image
 
@@ -41,6 +39,7 @@ from realtime.services import chat_channel
 from realtime.tokens import connection_token_issue, subscription_token_issue
 from testing.background import CeleryWorker
 from testing.centrifugo import ChannelClient
+from testing.redis_keys import keys_deleted
 
 DATABASE = "bench_media"
 
@@ -136,9 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         stack.stop()
         worker.stop()
-        keys = list(redis.Redis.from_url(settings.REDIS_URL).scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            redis.Redis.from_url(settings.REDIS_URL).delete(*keys)
+        keys_deleted(f"{prefix}*")
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
     summary = {}

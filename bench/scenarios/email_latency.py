@@ -26,8 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import redis
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -39,6 +37,7 @@ from chats.models import Membership
 from chats.services import chat_create, chat_member_add
 from core.database import database_url
 from testing.background import CeleryWorker, SmtpServer
+from testing.redis_keys import keys_deleted
 from testing.site import UvicornServer
 
 DATABASE = "bench_email"
@@ -126,10 +125,7 @@ def main(argv: list[str] | None = None) -> None:
             web.stop()
         worker.stop()
         smtp.stop()
-        client_redis = redis.Redis.from_url(settings.REDIS_URL)
-        keys = list(client_redis.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client_redis.delete(*keys)
+        keys_deleted(f"{prefix}*")
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
     result = {

@@ -6,11 +6,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-
-def _throttle_keys_delete(client: redis.Redis, prefix: str) -> None:
-    """Deletes this test run's throttle counters only (never FLUSHDB: Redis is shared)."""
-    for key in client.scan_iter(match=f"{prefix}:*", count=500):
-        client.delete(key)
+from testing.redis_keys import keys_deleted
 
 
 @pytest.fixture
@@ -18,11 +14,11 @@ def throttle_rates(settings) -> Iterator[Callable[..., None]]:
     """`throttle_rates(login="2/min")`: lowers rates for one test, counting from zero."""
     config = django_settings.CACHES["throttle"]
     client, prefix = redis.Redis.from_url(config["LOCATION"]), config["KEY_PREFIX"]
-    _throttle_keys_delete(client, prefix)
+    keys_deleted(f"{prefix}:*", client=client)  # this run's throttle counters only
 
     def lower(**rates: str) -> None:
         settings.THROTTLE_RATES = settings.THROTTLE_RATES | rates
 
     yield lower
-    _throttle_keys_delete(client, prefix)
+    keys_deleted(f"{prefix}:*", client=client)
     client.close()

@@ -7,19 +7,14 @@ group left by an earlier run (a server killed before its sockets left) would mak
 group_send write to dead sockets' inboxes.
 """
 
-import redis
-
 from bench.peers.serve import peer_main
 
 
 def _forget(prefix: str) -> None:
     """Deletes this run's groups and inboxes from Redis."""
-    from django.conf import settings
+    from testing.redis_keys import keys_deleted
 
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter(f"{prefix}*", count=1000))
-    for start in range(0, len(keys), 500):
-        client.delete(*keys[start : start + 500])
+    keys_deleted(f"{prefix}*")
 
 
 if __name__ == "__main__":
