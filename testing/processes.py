@@ -96,6 +96,9 @@ class ServerProcess:
     200, stopped with SIGTERM. Subclasses say which command and environment."""
 
     ready_path = "/healthz"
+    # The directory the server runs in: the project's root unless a benchmark serves another
+    # commit's tree (granian imports the application from its working directory first).
+    working_dir: Path | None = None
 
     def __init__(self, *, port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port or free_port()
@@ -116,7 +119,7 @@ class ServerProcess:
         self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             self.command(),
-            cwd=settings.BASE_DIR,
+            cwd=self.working_dir or settings.BASE_DIR,
             env=self.environment() | extra_env,
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,

@@ -196,8 +196,11 @@ def _base_web(workdir: Path) -> ServerProcess:
     it was for a tree from before granian."""
     served = "def served_application" in (BASE_TREE / "messenger" / "wsgi.py").read_text()
     if served:
+        # Run from the base tree: granian puts the directory it runs in first on sys.path,
+        # ahead of its --working-dir (until 2026-12-07 both settings served this tree).
         server = WsgiServer(workers=CORES, log_path=workdir / "wsgi.log")
-        server.command = lambda: [*wsgi_command(port=server.port, workers=CORES), "--working-dir", str(BASE_TREE)]
+        server.command = lambda: wsgi_command(port=server.port, workers=CORES)
+        server.working_dir = BASE_TREE
         return server
 
     def command(port: int) -> list[str]:
