@@ -3,6 +3,7 @@
 same without a worker's set-up."""
 
 import gc
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,8 @@ from django.core.wsgi import get_wsgi_application
 from core.worker import Watchdog, metrics_directory_set, process_environment_dropped, queue_time_limited
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.local")
+
+logger = logging.getLogger(__name__)
 
 
 def served_application() -> Callable[..., Any]:
@@ -45,8 +48,27 @@ def _warm_up() -> None:
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018 - the property imports the URLconf
+    _pool_opened()
     gc.collect()
     gc.freeze()
+
+
+def _pool_opened() -> None:
+    """Opens the database pool's connections (one a thread, DB_POOL_MAX_SIZE) before the
+    worker serves, waiting at most the connect timeout: the first requests then find them
+    ready. A database that does not answer now does not stop the worker; the pool goes on
+    connecting in the background and requests meanwhile are refused as in any outage
+    (core.breaker)."""
+    from django.db import connection
+    from psycopg_pool import PoolTimeout
+
+    pool = getattr(connection, "pool", None)
+    if pool is None:
+        return
+    try:
+        pool.open(wait=True, timeout=connection.settings_dict["OPTIONS"].get("connect_timeout", 2))
+    except PoolTimeout:
+        logger.warning("the database pool is not full as the worker starts; it goes on connecting")
 
 
 def __getattr__(name: str) -> Any:

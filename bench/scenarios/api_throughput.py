@@ -495,6 +495,9 @@ def main(argv: list[str] | None = None) -> None:
         "--overload", type=int, default=0, metavar="CLIENTS", help="then this many wrk connections POST for --seconds"
     )
     parser.add_argument("--base", metavar="REF", help="also serve commit REF's tree (the `base` setting)")
+    parser.add_argument(
+        "--cold", action="store_true", help="no warm-up: the first cell measures the servers' first seconds"
+    )
     parser.add_argument("--centrifugo", action="store_true", help="with Centrifugo consuming the outbox (its CPU too)")
     parser.add_argument(
         "--profile", type=float, default=0, metavar="SECONDS", help="py-spy on the WSGI server (POST cell)"
@@ -532,9 +535,11 @@ def main(argv: list[str] | None = None) -> None:
                 url, stop = running.url, running.stop
                 figures: dict[str, dict] = {}
                 try:
-                    # Warm up (pools filled, code paths run once) before anything is measured.
-                    warm = endpoints.get("post") or next(iter(endpoints.values()))
-                    wrk(f"{url}{warm[0]}", concurrency=8, seconds=2, script=warm[1])
+                    # Warm up (pools filled, code paths run once) before anything is measured,
+                    # unless the first seconds after a start are what is measured (--cold).
+                    if not args.cold:
+                        warm = endpoints.get("post") or next(iter(endpoints.values()))
+                        wrk(f"{url}{warm[0]}", concurrency=8, seconds=2, script=warm[1])
                     for endpoint, (path, lua) in endpoints.items():
                         for concurrency in args.concurrency:
                             spy = None

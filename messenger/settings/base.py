@@ -124,10 +124,14 @@ DB_PROBE_LEASE_SECONDS = env.float("DB_PROBE_LEASE_SECONDS", default=5.0)
 # A pool of PostgreSQL connections (psycopg_pool) instead of one connection per request; on
 # for the web processes (supervisord sets it), off for Celery's prefork workers, whose pool
 # would be copied, threads and all, into every forked child. `python -m bench api-throughput` measures it.
+# One connection a thread, all of them opened as the worker starts (messenger.wsgi) and kept:
+# a connection opened under load made its request wait for the connect, its authentication
+# and a new backend's first statements, and the queue behind it past REQUEST_QUEUE_TIMEOUT_MS
+# (docs/performance.md, "Twelfth pass").
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
 if DB_POOL_MAX_SIZE:
     DATABASES["default"]["OPTIONS"]["pool"] = {
-        "min_size": min(2, DB_POOL_MAX_SIZE),
+        "min_size": DB_POOL_MAX_SIZE,
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": DB_POOL_TIMEOUT,
     }

@@ -10,6 +10,8 @@ from django.conf import settings
 
 from accounts.services import token_create
 from core.database import database_url
+from testing.processes import free_port
+from testing.site import WsgiServer
 
 
 def _server_connections(application_name: str) -> int:
@@ -37,3 +39,25 @@ def test_concurrent_writes_share_the_pools(site, team):
     # would leave none behind), and never open more than a connection per thread.
     workers, threads = site.web.workers, settings.WSGI_THREADS
     assert workers <= _server_connections(site.web.application_name) <= workers * threads
+
+
+def test_each_worker_connects_a_connection_per_thread_before_it_serves(tmp_path, transactional_db):
+    # Opened as the worker starts (messenger.wsgi), not by the first requests under load: a
+    # connection opened then made its request, and those queued behind it, wait. Its own
+    # server: the `site` fixture's pools have been used by other tests.
+    web = WsgiServer(workers=1, log_path=tmp_path / "wsgi.log").start()  # ready: /healthz, no query
+    try:
+        assert _server_connections(web.application_name) == settings.WSGI_THREADS
+    finally:
+        web.stop()
+
+
+def test_a_worker_starts_and_serves_while_the_database_does_not_answer(tmp_path, transactional_db):
+    web = WsgiServer(workers=1, log_path=tmp_path / "wsgi.log")
+    nowhere = database_url(sslmode="disable").replace(f":{settings.DATABASES['default']['PORT']}/", f":{free_port()}/")
+    web.start(DATABASE_URL=nowhere)
+    try:
+        assert httpx.get(f"{web.url}/readyz").status_code == 503
+        assert "the database pool is not full as the worker starts" in (tmp_path / "wsgi.log").read_text()
+    finally:
+        web.stop()
