@@ -51,6 +51,11 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
     "peer-smoke": ("bench.peers.smoke", None, "a peer (Channels, socketio) started, checked, stopped"),
     "peer-latency": ("bench.peers.latency", None, "a peer's POST → receipt with a small Python client"),
     "report": ("bench.report", None, "docs/performance.md rendered again from bench/results/bench.json"),
+    "side-by-side": (
+        "bench.side_by_side",
+        None,
+        "make bench's scenarios on a worktree of --base and this tree, alternating (medians of each)",
+    ),
     "write-path": (
         "bench.scenarios.write_path",
         "messenger.settings.local",

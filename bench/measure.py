@@ -2,15 +2,17 @@
 process's CPU and memory (/proc), read at the load generator's markers; small helpers over
 their results."""
 
+import contextlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +278,22 @@ def results_write(name: str, result: dict) -> Path:
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"written to {path.relative_to(ROOT)}")
     return path
+
+
+@contextlib.contextmanager
+def worktree(ref: str) -> Iterator[Path]:
+    """A git worktree of commit `ref`, with this tree's .env (its servers read their secrets
+    from it), removed on exit: the code before a change, run on the same machine, services
+    and load as this tree's."""
+    with tempfile.TemporaryDirectory(prefix="bench-base-") as tmp:
+        tree = Path(tmp) / "base"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), ref], check=True)
+        try:
+            if (ROOT / ".env").exists():
+                shutil.copy(ROOT / ".env", tree / ".env")
+            yield tree
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
 
 
 def database_kept(name: str) -> str:

@@ -47,6 +47,7 @@ each answer, so each 503, within 100 ms).
 """
 
 import argparse
+import contextlib
 import os
 import platform
 import re
@@ -68,7 +69,7 @@ from django.db import connection
 from accounts.models import User
 from accounts.services import token_create
 from bench import procs
-from bench.measure import RESULTS, ROOT, results_write
+from bench.measure import RESULTS, results_write, worktree
 from chats.services import chat_create
 from ops.serving import wsgi_command, wsgi_environment
 from testing.processes import ServerProcess, django_environment
@@ -170,17 +171,6 @@ def _site(web: Callable[[Path], ServerProcess] | None = None) -> Callable[[Path]
 
 
 BASE_TREE: Path | None = None  # --base: the earlier commit's tree
-
-
-def base_tree_create(ref: str, workroot: Path) -> Path:
-    """A worktree of `ref` with this tree's .env (the servers read their secrets from it)."""
-    tree = workroot / "base-tree"
-    subprocess.run(
-        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref], check=True, capture_output=True
-    )
-    if (ROOT / ".env").exists():
-        shutil.copy(ROOT / ".env", tree / ".env")
-    return tree
 
 
 def _gunicorn_command(port: int, *, worker_class: str = "gthread", threads: int | None = None) -> list[str]:
@@ -514,8 +504,9 @@ def main(argv: list[str] | None = None) -> None:
     workroot = Path(tempfile.mkdtemp(prefix="bench-api-"))
     global BASE_TREE, WITH_CENTRIFUGO
     WITH_CENTRIFUGO = args.centrifugo
+    trees = contextlib.ExitStack()
     if "base" in names:
-        BASE_TREE = base_tree_create(args.base or "main", workroot)
+        BASE_TREE = trees.enter_context(worktree(args.base or "main"))
         SETTINGS["base"].name = f"nginx + web, {args.base or 'main'} (before)"
     rounds: dict[str, list[dict]] = {name: [] for name in names}
     overloads: dict[str, list[dict]] = {name: [] for name in names}
@@ -587,8 +578,7 @@ def main(argv: list[str] | None = None) -> None:
                 rounds[name].append(figures)
     finally:
         connection.creation.destroy_test_db(DATABASE, verbosity=0)
-        if BASE_TREE:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(BASE_TREE)], check=False)
+        trees.close()
         shutil.rmtree(workroot, ignore_errors=True)
 
     cells = list(rounds[names[0]][0])

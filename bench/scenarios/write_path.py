@@ -21,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -141,18 +140,14 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(worker(args.db, args.posts)))
         return
 
-    with tempfile.TemporaryDirectory(prefix="write-path-") as tmp:
-        base = Path(tmp) / "base"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), args.base], check=True)
-        (base / ".env").symlink_to(ROOT / ".env")
-        try:
-            rounds: dict[str, list[dict]] = {"before": [], "after": []}
-            for n in range(args.rounds):
-                for label, tree in (("before", base), ("after", ROOT)):
-                    print(f"round {n + 1}/{args.rounds}: {label} ({args.posts} POSTs per chat)...", flush=True)
-                    rounds[label].append(run_tree(tree, label, args.posts))
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False)
+    from bench.measure import worktree  # not at the top: the worker runs this file in the other tree
+
+    rounds: dict[str, list[dict]] = {"before": [], "after": []}
+    with worktree(args.base) as base:
+        for n in range(args.rounds):
+            for label, tree in (("before", base), ("after", ROOT)):
+                print(f"round {n + 1}/{args.rounds}: {label} ({args.posts} POSTs per chat)...", flush=True)
+                rounds[label].append(run_tree(tree, label, args.posts))
 
     summary = {}
     for label, results in rounds.items():
