@@ -9,7 +9,6 @@ next signs in (`accounts.services.token_issue`) and by logout-everywhere.
 """
 
 import binascii
-import time
 from hmac import compare_digest
 
 from django.utils import timezone
@@ -40,7 +39,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
             return user, auth_token
         token_key = key[: CONSTANTS.TOKEN_KEY_LENGTH]
         # Read before the database: a revocation after this read makes the entry stale.
-        read_at, generation = time.monotonic(), token_cache.generation(token_key, claim=True)
+        stamp = token_cache.stamp(token_key)
         candidates = AuthToken.objects.filter(token_key=token_key).select_related("user")
         for auth_token in candidates:
             if not compare_digest(digest, auth_token.digest):
@@ -49,7 +48,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
                 raise exceptions.AuthenticationFailed("Token has expired; ask for a new one.")
             if not auth_token.user.is_active:
                 raise exceptions.AuthenticationFailed("User inactive or deleted.")
-            token_cache.put(digest, auth_token.user, auth_token, generation=generation, read_at=read_at)
+            token_cache.put(digest, auth_token.user, auth_token, stamp=stamp)
             return auth_token.user, auth_token
         raise _invalid()
 

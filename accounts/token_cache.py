@@ -1,18 +1,26 @@
 """A short-lived in-process cache of API token → user, so that a request with a known token
-neither queries PostgreSQL nor builds model instances.
+neither queries PostgreSQL nor builds model instances, and most often does not ask Redis
+either.
 
 Revocation stays immediate across processes and hosts: every token has a revocation
 generation in Redis (by its key prefix, `token_key`, known before any query), bumped when the
 token is deleted (logout, logout everywhere, a new password, deactivation, deletion) or its
 user's row is saved (accounts.receivers). A queryset's `update()` sends no signal: a user is
 changed with `save(update_fields=...)`, or requests behind a token read the old row. A cache
-entry remembers the generation it was read under (read *before* the database was), and a hit
-is used only while Redis still holds that generation: one Redis GET instead of a query. If
-Redis cannot be read the cache is bypassed (the database decides), never trusted.
+entry remembers the generation it was read under (read *before* the database was), and is
+used only while Redis still holds that generation. If Redis cannot be read the cache is
+bypassed (the database decides), never trusted.
+
+Every revocation also bumps one revocation epoch, after the generations. A process reads the
+epoch at most once per AUTH_TOKEN_REVOCATION_SECONDS; an entry last checked under the epoch
+it holds now is used without asking Redis about its token (one GET a request otherwise). So
+a process may not see a revocation for that long, and the revoking request answers only after
+it: a request sent after the answer is never served from a cache that missed it.
 
 Bumps happen twice: at once (so a request racing the logout's transaction cannot keep a
 cached answer) and again after commit (so an entry cached from a read made before the commit
-is dropped as well); the second completes before the logout's answer is sent.
+is dropped as well); the second, and then the wait, complete before the logout's answer is
+sent, once per transaction however many tokens it revoked.
 """
 
 import logging
@@ -20,7 +28,7 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import redis
@@ -43,14 +51,27 @@ _MAX_ENTRIES = 20_000
 
 
 @dataclass(frozen=True, slots=True)
+class Stamp:
+    """What an entry is read under: its token's generation and the revocation epoch, both
+    read before the database was (the epoch first), and when."""
+
+    generation: int
+    epoch: int
+    read_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Entry:
     user: User
     token: AuthToken
-    generation: int
-    stored_at: float
+    stamp: Stamp
 
 
 _entries: dict[str, _Entry] = {}
+# The epoch as last read from Redis, and when that read began.
+_epoch_seen: tuple[int, float] | None = None
+# Tokens revoked in this thread's transaction, bumped again once it commits.
+_pending = threading.local()
 _pool: redis.ConnectionPool | None = None
 _pool_lock = threading.Lock()
 _clients = threading.local()
@@ -80,27 +101,35 @@ def _key(token_key: str) -> str:
     return f"{settings.AUTH_TOKEN_CACHE_KEY_PREFIX}:{token_key}"
 
 
+def _epoch_key() -> str:
+    return f"{settings.AUTH_TOKEN_CACHE_KEY_PREFIX}:epoch"
+
+
 def _key_seconds() -> int:
     # A key outlives any entry read under it (entries live AUTH_TOKEN_CACHE_SECONDS); an
     # entry whose key has expired is a miss, never a hit.
     return 2 * settings.AUTH_TOKEN_CACHE_SECONDS + 60
 
 
-def generation(token_key: str, *, claim: bool = False) -> int | None:
-    """The token's revocation generation; None when Redis cannot tell or holds none (no hit
-    then). `claim`, before a database read whose answer will be cached: a token without one
-    gets a random one. So a Redis that lost its keys (restarted without them, flushed), and
-    with them the revocations it was told of, holds no generation an entry was read under:
-    every cached token is read again from the database."""
+def _fresh() -> int:
+    """A starting value for a counter Redis does not hold: random, so that a Redis that lost
+    its keys (restarted without them, flushed), and with them the revocations it was told of,
+    never holds again a value an entry was read under."""
+    return secrets.randbelow(2**62) + 1  # an integer that INCR keeps one
+
+
+def _read(key: str, *, claim: bool, seconds: int | None) -> int | None:
+    """A counter's value; None when Redis cannot tell, or holds none and `claim` is off.
+    `claim` gives a missing counter a fresh value (expiring after `seconds`, if given)."""
     global _redis_down_until
     if time.monotonic() < _redis_down_until or not settings.AUTH_TOKEN_CACHE_SECONDS:
         return None
     try:
         if claim:
-            fresh = secrets.randbelow(2**62) + 1  # an integer that a revocation's INCR keeps one
-            held = _redis().set(_key(token_key), fresh, nx=True, ex=_key_seconds(), get=True)
+            fresh = _fresh()
+            held = _redis().set(key, fresh, nx=True, ex=seconds, get=True)
             return int(held) if held is not None else fresh
-        value = _redis().get(_key(token_key))
+        value = _redis().get(key)
     except redis.RedisError:
         _redis_down_until = time.monotonic() + _REDIS_RETRY_SECONDS
         logger.warning("token cache: Redis unreachable, authenticating from the database", exc_info=True)
@@ -108,18 +137,57 @@ def generation(token_key: str, *, claim: bool = False) -> int | None:
     return int(value) if value is not None else None
 
 
+def generation(token_key: str, *, claim: bool = False) -> int | None:
+    """The token's revocation generation; None when Redis cannot tell or holds none (no hit
+    then). `claim`, before a database read whose answer will be cached: a token without one
+    gets a fresh one, so every entry read before Redis lost its keys is read again."""
+    return _read(_key(token_key), claim=claim, seconds=_key_seconds())
+
+
+def epoch() -> int | None:
+    """The revocation epoch as read at most AUTH_TOKEN_REVOCATION_SECONDS ago, read again if
+    older; None when Redis cannot tell."""
+    global _epoch_seen
+    began, seen = time.monotonic(), _epoch_seen
+    if seen is not None and began - seen[1] < settings.AUTH_TOKEN_REVOCATION_SECONDS:
+        return seen[0]
+    value = _read(_epoch_key(), claim=True, seconds=None)
+    if value is not None:
+        _epoch_seen = (value, began)
+    return value
+
+
+def stamp(token_key: str) -> Stamp | None:
+    """Read before the database, for `put`: None when Redis cannot tell (nothing is cached)."""
+    read_at = time.monotonic()
+    current = epoch()  # before the generation: see get()
+    if current is None:
+        return None
+    held = generation(token_key, claim=True)
+    return None if held is None else Stamp(held, current, read_at)
+
+
 def get(digest: str) -> tuple[User, AuthToken] | None:
     """The cached user and token for this token digest if still valid, as fresh copies (a
-    view may change or delete what it gets; the cached instances stay untouched)."""
+    view may change or delete what it gets; the cached instances stay untouched).
+
+    An entry checked under the epoch this process holds (read within the last
+    AUTH_TOKEN_REVOCATION_SECONDS) is valid without a word to Redis. Otherwise its token's
+    generation is read, after the epoch: an entry marked with an epoch was checked after that
+    epoch was read, so after every revocation the epoch counts."""
     entry = _entries.get(digest)
     if entry is None:
         return None
-    if time.monotonic() - entry.stored_at > settings.AUTH_TOKEN_CACHE_SECONDS:
+    if time.monotonic() - entry.stamp.read_at > settings.AUTH_TOKEN_CACHE_SECONDS:
         _entries.pop(digest, None)
         return None
-    if generation(entry.token.token_key) != entry.generation:
-        _entries.pop(digest, None)
-        return None
+    current = epoch()
+    if current is None or current != entry.stamp.epoch:
+        if generation(entry.token.token_key) != entry.stamp.generation:
+            _entries.pop(digest, None)
+            return None
+        if current is not None:
+            entry = _entries[digest] = replace(entry, stamp=replace(entry.stamp, epoch=current))
     user = _copied(entry.user)
     token = _copied(entry.token)
     token._state.fields_cache["user"] = user
@@ -135,23 +203,45 @@ def _copied(instance: M) -> M:
     return clone
 
 
-def put(digest: str, user: User, token: AuthToken, *, generation: int | None, read_at: float) -> None:
-    """Caches what the database said, under the generation read before the database was."""
-    if generation is None or not settings.AUTH_TOKEN_CACHE_SECONDS:
+def put(digest: str, user: User, token: AuthToken, *, stamp: Stamp | None) -> None:
+    """Caches what the database said, under the stamp read before the database was."""
+    if stamp is None or not settings.AUTH_TOKEN_CACHE_SECONDS:
         return
     if len(_entries) >= _MAX_ENTRIES:
         _entries.clear()
-    _entries[digest] = _Entry(_copied(user), _copied(token), generation, read_at)
+    _entries[digest] = _Entry(_copied(user), _copied(token), stamp)
 
 
 def revoke(token_keys: list[str]) -> None:
-    """Ends the cached entries of these tokens in every process: now and after commit."""
-    if token_keys:
-        _bump(token_keys)
-        transaction.on_commit(lambda: _bump(token_keys))
+    """Ends the cached entries of these tokens in every process: now, and after commit, then
+    waits out the epoch's lifetime (once per transaction)."""
+    if not token_keys:
+        return
+    _bump(token_keys)
+    pending = _pending.__dict__.setdefault("token_keys", set())
+    pending.update(token_keys)
+    # One callback per call, but the first to run bumps them all and waits; the others find
+    # nothing left. Keys left by a rolled-back transaction are bumped with the next: harmless.
+    transaction.on_commit(_bump_committed)
 
 
-def _bump(token_keys: list[str]) -> None:
+def _bump_committed() -> None:
+    pending: set[str] = _pending.__dict__.get("token_keys", set())
+    if not pending:
+        return
+    token_keys = list(pending)
+    pending.clear()
+    if _bump(token_keys):
+        # Every process reads the epoch again within this long: any request sent after this
+        # request's answer sees the revocation.
+        time.sleep(settings.AUTH_TOKEN_REVOCATION_SECONDS)
+
+
+def _bump(token_keys: list[str]) -> bool:
+    """Drops this process's entries of these tokens and bumps their generations, then the
+    epoch; whether Redis took it. A counter Redis does not hold starts from a fresh value, not
+    from 0: one that lost its keys twice must not give a generation or an epoch a value it
+    had before."""
     ttl = _key_seconds()
     revoked = set(token_keys)
     for entry_digest, entry in list(_entries.items()):
@@ -160,14 +250,21 @@ def _bump(token_keys: list[str]) -> None:
     try:
         pipe = _redis().pipeline(transaction=False)
         for token_key in revoked:
+            pipe.set(_key(token_key), _fresh(), nx=True, ex=ttl)
             pipe.incr(_key(token_key))
             pipe.expire(_key(token_key), ttl)
+        pipe.set(_epoch_key(), _fresh(), nx=True)
+        pipe.incr(_epoch_key())
         pipe.execute()
     except redis.RedisError:
         # Other processes may keep a cached entry for up to AUTH_TOKEN_CACHE_SECONDS.
         logger.error("token cache: could not publish the revocation of %d tokens", len(revoked), exc_info=True)
+        return False
+    return True
 
 
 def clear() -> None:
-    """Forgets every entry of this process (tests)."""
+    """Forgets every entry of this process, and the epoch it read (tests)."""
+    global _epoch_seen
     _entries.clear()
+    _epoch_seen = None

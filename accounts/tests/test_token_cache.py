@@ -1,6 +1,9 @@
-"""The in-process token cache (accounts.token_cache): a known token costs no query, and every
-change that ends a token or alters its user is seen by the very next request, in this
-process and in every process of a multi-process web server."""
+"""The in-process token cache (accounts.token_cache): a known token costs no query, nor a
+Redis read while nothing is revoked, and every change that ends a token or alters its user is
+seen by the very next request, in this process and in every process of a multi-process web
+server."""
+
+import time
 
 import httpx
 import pytest
@@ -13,6 +16,7 @@ from accounts import token_cache
 from accounts.models import User
 from accounts.services import token_create, user_access_revoke, user_deactivate
 from testing.processes import in_forked_child
+from testing.site import WsgiServer
 
 pytestmark = pytest.mark.django_db
 
@@ -105,25 +109,34 @@ def test_without_redis_the_database_decides_and_nothing_is_cached(make_user, dja
     assert client.get("/api/me/").status_code == 401
 
 
-def test_the_next_request_after_logout_is_refused_in_every_web_process(site, make_user):
-    """granian here runs 2 worker processes with several threads each: both cache the token, then one
-    logs it out, and no request after that is served from either process's cache."""
-    user = make_user("hal")
-    for revoke_here in (False, True):
-        key = token_create(user=user)
-        headers = {"Authorization": f"Token {key}"}
-        # New connections spread the requests over both processes; each caches the token.
-        for _ in range(30):
-            assert httpx.get(f"{site.url}/api/me/", headers=headers).status_code == 200
-        if revoke_here:  # another process (this one: the admin, a shell) deletes the tokens
-            user_access_revoke(user=User.objects.get(pk=user.pk))
-        else:
-            assert httpx.post(f"{site.url}/api/auth/logout/", headers=headers).status_code == 204
-        statuses = {httpx.get(f"{site.url}/api/me/", headers=headers).status_code for _ in range(30)}
-        assert statuses == {401}
+@pytest.mark.django_db(transaction=True)
+def test_the_next_request_after_logout_is_refused_in_every_web_process(make_user, settings, tmp_path):
+    """granian with 2 worker processes of several threads: both cache the token, then one logs
+    it out, and no request after that is served from either process's cache. Each process
+    trusts the revocation epoch it read for 2 s here, far longer than the requests take: only
+    the revocation's wait keeps the other process from serving the token."""
+    settings.AUTH_TOKEN_REVOCATION_SECONDS = 2.0  # for a revocation made here
+    web = WsgiServer(workers=2, log_path=tmp_path / "wsgi.log").start(AUTH_TOKEN_REVOCATION_SECONDS="2.0")
+    try:
+        user = make_user("hal")
+        for revoke_here in (False, True):
+            key = token_create(user=user)
+            headers = {"Authorization": f"Token {key}"}
+            # New connections spread the requests over both processes; each caches the token.
+            for _ in range(30):
+                assert httpx.get(f"{web.url}/api/me/", headers=headers).status_code == 200
+            if revoke_here:  # another process (this one: the admin, a shell) deletes the tokens
+                user_access_revoke(user=User.objects.get(pk=user.pk))
+            else:
+                assert httpx.post(f"{web.url}/api/auth/logout/", headers=headers).status_code == 204
+            statuses = {httpx.get(f"{web.url}/api/me/", headers=headers).status_code for _ in range(30)}
+            assert statuses == {401}
+    finally:
+        web.stop()
 
 
-def test_a_redis_that_lost_its_keys_leaves_no_cached_token_in_use(make_user, django_assert_num_queries):
+def test_a_redis_that_lost_its_keys_leaves_no_cached_token_in_use(make_user, django_assert_num_queries, settings):
+    settings.AUTH_TOKEN_REVOCATION_SECONDS = 0.2
     key = token_create(user=make_user("hal"))
     client = _with(key)
     _cached(client, django_assert_num_queries)
@@ -132,8 +145,56 @@ def test_a_redis_that_lost_its_keys_leaves_no_cached_token_in_use(make_user, dja
     token_key = key[: CONSTANTS.TOKEN_KEY_LENGTH]
     with connection.cursor() as cursor:
         cursor.execute("delete from knox_authtoken where token_key = %s", [token_key])
-    token_cache._redis().delete(token_cache._key(token_key))
+    token_cache._redis().delete(token_cache._key(token_key), token_cache._epoch_key())
+    time.sleep(settings.AUTH_TOKEN_REVOCATION_SECONDS)  # this process reads the epoch again
     assert client.get("/api/me/").status_code == 401
+
+
+def test_while_nothing_is_revoked_a_known_token_needs_no_redis(
+    make_user, django_assert_num_queries, settings, monkeypatch
+):
+    settings.AUTH_TOKEN_REVOCATION_SECONDS = 30  # the epoch read by _cached() stays current
+    client = _with(token_create(user=make_user("ivy")))
+    _cached(client, django_assert_num_queries)
+    # A real client on a port nothing listens on: any Redis call would fail at once.
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    monkeypatch.setattr(token_cache, "_redis", lambda: unreachable)
+    monkeypatch.setattr(token_cache, "_redis_down_until", 0.0)  # and back after the test
+    with django_assert_num_queries(0):
+        assert client.get("/api/me/").status_code == 200
+    # Once the epoch is due again it cannot be read: the database decides.
+    settings.AUTH_TOKEN_REVOCATION_SECONDS = 0
+    with django_assert_num_queries(1):
+        assert client.get("/api/me/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revocation_answers_once_every_process_has_read_the_epoch_again(make_user, settings):
+    settings.AUTH_TOKEN_REVOCATION_SECONDS = 0.3
+    user = make_user("jo")
+    client = _with(token_create(user=user))
+    assert client.get("/api/me/").status_code == 200
+    started = time.monotonic()
+    assert client.post("/api/auth/logout/").status_code == 204
+    assert time.monotonic() - started >= 0.3
+    # However many tokens one transaction ends, it waits once.
+    for _ in range(5):
+        token_create(user=user)
+    started = time.monotonic()
+    user_access_revoke(user=user)
+    assert time.monotonic() - started < 0.6
+
+
+def test_a_revocation_on_a_redis_that_lost_its_keys_starts_from_a_fresh_value(make_user):
+    """INCR on a missing key gives 1, and twice lost, 1 again: an entry read under the first
+    would match the second. A revocation starts a missing counter from a random value."""
+    key = token_create(user=make_user("kim"))
+    token_key = key[: CONSTANTS.TOKEN_KEY_LENGTH]
+    token_cache._redis().delete(token_cache._key(token_key), token_cache._epoch_key())
+    token_cache.revoke([token_key])
+    assert token_cache.generation(token_key) > 1
+    token_cache.clear()
+    assert token_cache.epoch() > 1
 
 
 def test_a_forked_child_asks_redis_on_a_connection_of_its_own():

@@ -18,9 +18,12 @@ REST_KNOX = {
     "AUTO_REFRESH": False,
 }
 # A token the process has seen is served from memory (accounts.token_cache) for this long:
-# no query, one Redis GET that tells whether it was revoked meanwhile (logout stays
-# immediate in every process). 0 turns the cache off.
+# no query, and a Redis GET only when a token was revoked somewhere since it was last checked
+# (logout stays immediate in every process). 0 turns the cache off.
 AUTH_TOKEN_CACHE_SECONDS = env.int("AUTH_TOKEN_CACHE_SECONDS", default=30)
+# Each process asks Redis whether any token was revoked at most this often; a revocation
+# (logout, a new password, deactivation) answers only after this long. 0: ask on every request.
+AUTH_TOKEN_REVOCATION_SECONDS = env.float("AUTH_TOKEN_REVOCATION_SECONDS", default=0.05)
 AUTH_TOKEN_CACHE_KEY_PREFIX = env.str("AUTH_TOKEN_CACHE_KEY_PREFIX", default="messenger-token-gen")
 # Past this, Redis is taken as unreachable and the database decides.
 AUTH_TOKEN_CACHE_REDIS_TIMEOUT_SECONDS = env.float("AUTH_TOKEN_CACHE_REDIS_TIMEOUT_SECONDS", default=0.25)
