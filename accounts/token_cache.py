@@ -173,8 +173,8 @@ def get(digest: str) -> tuple[User, AuthToken] | None:
 
     An entry checked under the epoch this process holds (read within the last
     AUTH_TOKEN_REVOCATION_SECONDS) is valid without a word to Redis. Otherwise its token's
-    generation is read, after the epoch: an entry marked with an epoch was checked after that
-    epoch was read, so after every revocation the epoch counts."""
+    generation is read, after the epoch: so an entry marked with an epoch has seen every
+    revocation made before that epoch was read, and a later one changes the epoch."""
     entry = _entries.get(digest)
     if entry is None:
         return None
@@ -242,6 +242,7 @@ def _bump(token_keys: list[str]) -> bool:
     epoch; whether Redis took it. A counter Redis does not hold starts from a fresh value, not
     from 0: one that lost its keys twice must not give a generation or an epoch a value it
     had before."""
+    global _epoch_seen
     ttl = _key_seconds()
     revoked = set(token_keys)
     for entry_digest, entry in list(_entries.items()):
@@ -256,6 +257,7 @@ def _bump(token_keys: list[str]) -> bool:
         pipe.set(_epoch_key(), _fresh(), nx=True)
         pipe.incr(_epoch_key())
         pipe.execute()
+        _epoch_seen = None  # this process reads the new epoch at once
     except redis.RedisError:
         # Other processes may keep a cached entry for up to AUTH_TOKEN_CACHE_SECONDS.
         logger.error("token cache: could not publish the revocation of %d tokens", len(revoked), exc_info=True)
