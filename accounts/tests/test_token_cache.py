@@ -34,6 +34,14 @@ def _with(key: str) -> APIClient:
     return client
 
 
+def _redis_unreachable(monkeypatch) -> None:
+    """The cache's Redis becomes a real client on a port nothing listens on: every call fails
+    at once. Both the client and the down-until mark are put back after the test."""
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    monkeypatch.setattr(token_cache, "_redis", lambda: unreachable)
+    monkeypatch.setattr(token_cache, "_redis_down_until", 0.0)
+
+
 def _cached(client: APIClient, django_assert_num_queries) -> None:
     """Makes sure the token is cached: a second request makes no query."""
     assert client.get("/api/me/").status_code == 200
@@ -95,10 +103,7 @@ def test_a_view_cannot_change_the_cached_instances(make_user, django_assert_num_
 
 
 def test_without_redis_the_database_decides_and_nothing_is_cached(make_user, django_assert_num_queries, monkeypatch):
-    # A real client on a port nothing listens on: every Redis call fails at once.
-    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    monkeypatch.setattr(token_cache, "_redis", lambda: unreachable)
-    monkeypatch.setattr(token_cache, "_redis_down_until", 0.0)
+    _redis_unreachable(monkeypatch)
     user = make_user("gus")
     client = _with(token_create(user=user))
     for _ in range(3):
@@ -156,10 +161,7 @@ def test_while_nothing_is_revoked_a_known_token_needs_no_redis(
     settings.AUTH_TOKEN_REVOCATION_SECONDS = 30  # the epoch read by _cached() stays current
     client = _with(token_create(user=make_user("ivy")))
     _cached(client, django_assert_num_queries)
-    # A real client on a port nothing listens on: any Redis call would fail at once.
-    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    monkeypatch.setattr(token_cache, "_redis", lambda: unreachable)
-    monkeypatch.setattr(token_cache, "_redis_down_until", 0.0)  # and back after the test
+    _redis_unreachable(monkeypatch)
     with django_assert_num_queries(0):
         assert client.get("/api/me/").status_code == 200
     # Once the epoch is due again it cannot be read: the database decides.
