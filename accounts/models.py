@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from django.db.models.functions import Lower
+from knox.settings import CONSTANTS
 
 
 class User(AbstractUser):
@@ -63,3 +64,17 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"session of user #{self.user_id}"
+
+
+class TokenRevocation(models.Model):
+    """A revoked API token's key, written in the revoking transaction and deleted once Redis
+    holds the revocation (accounts.token_cache). A revocation Redis missed (unreachable from
+    the revoking process) stays here until the periodic `accounts.token_revocations_publish`
+    publishes it: no process serves that token from memory for longer than that task's
+    period after Redis answers again."""
+
+    token_key = models.CharField(max_length=CONSTANTS.TOKEN_KEY_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"revocation of token {self.token_key}"

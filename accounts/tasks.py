@@ -1,9 +1,12 @@
 """Celery tasks of accounts: the emails that tell a registration's outcome when the API
-answer does not (so it cannot be used to find out who has an account)."""
+answer does not (so it cannot be used to find out who has an account), and the periodic
+publishing of API token revocations that Redis missed."""
 
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
+
+from . import token_cache
 
 SUBJECTS = {
     "email_taken": "Someone tried to sign up with your address",
@@ -29,3 +32,10 @@ def registration_outcome_email_send(*, kind: str, to: str, username: str) -> Non
         settings.DEFAULT_FROM_EMAIL,
         [to],
     )
+
+
+@shared_task(name="accounts.token_revocations_publish", acks_late=True)
+def token_revocations_publish() -> int:
+    """Every 10 s on celery beat (accounts/migrations): the revocations Redis missed, told
+    again; how many."""
+    return token_cache.publish_missed()

@@ -21,6 +21,12 @@ Bumps happen twice: at once (so a request racing the logout's transaction cannot
 cached answer) and again after commit (so an entry cached from a read made before the commit
 is dropped as well); the second, and then the wait, complete before the logout's answer is
 sent, once per transaction however many tokens it revoked.
+
+A revocation is also a row (TokenRevocation) written in the revoking transaction and deleted
+once Redis has it. One that Redis missed (unreachable from the revoking process but not from
+the others, or back with its keys after an outage) is published by the periodic
+`accounts.token_revocations_publish` every 10 s; so entries may live for minutes
+(AUTH_TOKEN_CACHE_SECONDS), and the bound of that failure is the task's period, not theirs.
 """
 
 import logging
@@ -33,11 +39,11 @@ from typing import TypeVar
 
 import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Model
 from knox.models import AuthToken
 
-from .models import User
+from .models import TokenRevocation, User
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +76,8 @@ class _Entry:
 _entries: dict[str, _Entry] = {}
 # The epoch as last read from Redis, and when that read began.
 _epoch_seen: tuple[int, float] | None = None
-# Tokens revoked in this thread's transaction, bumped again once it commits.
+# The revocations written in this thread's transaction (row id → token key), bumped again
+# once it commits.
 _pending = threading.local()
 _pool: redis.ConnectionPool | None = None
 _pool_lock = threading.Lock()
@@ -214,27 +221,52 @@ def put(digest: str, user: User, token: AuthToken, *, stamp: Stamp | None) -> No
 
 def revoke(token_keys: list[str]) -> None:
     """Ends the cached entries of these tokens in every process: now, and after commit, then
-    waits out the epoch's lifetime (once per transaction)."""
+    waits out the epoch's lifetime (once per transaction). The revocation is also written in
+    the revoking transaction, and deleted once Redis has it after commit: one that Redis
+    missed is published by `publish_missed`."""
     if not token_keys:
         return
+    rows = TokenRevocation.objects.bulk_create(TokenRevocation(token_key=key) for key in set(token_keys))
     _bump(token_keys)
-    pending = _pending.__dict__.setdefault("token_keys", set())
-    pending.update(token_keys)
+    pending: dict[int, str] = _pending.__dict__.setdefault("rows", {})
+    pending.update((row.pk, row.token_key) for row in rows)
     # One callback per call, but the first to run bumps them all and waits; the others find
-    # nothing left. Keys left by a rolled-back transaction are bumped with the next: harmless.
+    # nothing left. Rows left by a rolled-back transaction were never written: their keys
+    # are bumped with the next, which is harmless.
     transaction.on_commit(_bump_committed)
 
 
 def _bump_committed() -> None:
-    pending: set[str] = _pending.__dict__.get("token_keys", set())
+    pending: dict[int, str] = _pending.__dict__.get("rows", {})
     if not pending:
         return
-    token_keys = list(pending)
+    rows = dict(pending)
     pending.clear()
-    if _bump(token_keys):
-        # Every process reads the epoch again within this long: any request sent after this
-        # request's answer sees the revocation.
-        time.sleep(settings.AUTH_TOKEN_REVOCATION_SECONDS)
+    if not _bump(list(set(rows.values()))):
+        return  # the rows stay for publish_missed
+    try:
+        TokenRevocation.objects.filter(pk__in=rows).delete()
+    except DatabaseError:
+        # Redis has them: publish_missed will only bump them once more.
+        logger.warning("token cache: could not delete %d published revocations", len(rows), exc_info=True)
+    # Every process reads the epoch again within this long: any request sent after this
+    # request's answer sees the revocation.
+    time.sleep(settings.AUTH_TOKEN_REVOCATION_SECONDS)
+
+
+def publish_missed(*, batch: int = 5000) -> int:
+    """Publishes the revocations still written down (Redis missed them after commit, or the
+    revoking process died before it could tell Redis); how many. Bumping one twice only ends
+    its cached entries once more. Stops at the first batch Redis does not take."""
+    published = 0
+    while rows := dict(TokenRevocation.objects.order_by("pk").values_list("pk", "token_key")[:batch]):
+        if not _bump(list(set(rows.values()))):
+            break
+        TokenRevocation.objects.filter(pk__in=rows).delete()
+        published += len(rows)
+        if len(rows) < batch:
+            break
+    return published
 
 
 def _bump(token_keys: list[str]) -> bool:
@@ -266,7 +298,9 @@ def _bump(token_keys: list[str]) -> bool:
 
 
 def clear() -> None:
-    """Forgets every entry of this process, and the epoch it read (tests)."""
+    """Forgets every entry of this process, the epoch it read and the revocations it has to
+    publish after a commit (tests)."""
     global _epoch_seen
     _entries.clear()
+    _pending.__dict__.pop("rows", None)
     _epoch_seen = None

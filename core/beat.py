@@ -12,14 +12,16 @@ def periodic_task_create(
     name: str,
     task: str,
     every_minutes: int | None = None,
+    every_seconds: int | None = None,
     crontab: dict[str, str] | None = None,
     **fields: Any,
 ) -> None:
     """Creates the periodic task `name` unless it exists, on an interval or a crontab schedule."""
     schedule: dict[str, Any]
-    if every_minutes is not None:
+    if every_minutes is not None or every_seconds is not None:
+        every, period = (every_minutes, "minutes") if every_minutes is not None else (every_seconds, "seconds")
         interval, _ = apps.get_model("django_celery_beat", "IntervalSchedule").objects.get_or_create(
-            every=every_minutes, period="minutes"
+            every=every, period=period
         )
         schedule = {"interval": interval}
     else:

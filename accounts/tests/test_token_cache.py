@@ -8,13 +8,16 @@ import time
 import httpx
 import pytest
 import redis
+from django.conf import settings
 from django.db import connection
+from knox.models import AuthToken
 from knox.settings import CONSTANTS
 from rest_framework.test import APIClient
 
 from accounts import token_cache
-from accounts.models import User
+from accounts.models import TokenRevocation, User
 from accounts.services import token_create, user_access_revoke, user_deactivate
+from accounts.tasks import token_revocations_publish
 from testing.processes import in_forked_child
 from testing.site import WsgiServer
 
@@ -138,6 +141,40 @@ def test_the_next_request_after_logout_is_refused_in_every_web_process(make_user
             assert statuses == {401}
     finally:
         web.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revocation_redis_missed_is_published_by_the_periodic_task(make_user, worker, monkeypatch, tmp_path):
+    """The revoking process (an admin's shell) cannot reach Redis, the web server's processes
+    can: they serve the token from memory, until the periodic task, on a real worker,
+    publishes the revocation written down in the revoking transaction."""
+    web = WsgiServer(workers=2, log_path=tmp_path / "wsgi.log").start()
+    try:
+        key = token_create(user=make_user("lee"))
+        token_key = key[: CONSTANTS.TOKEN_KEY_LENGTH]
+        headers = {"Authorization": f"Token {key}"}
+        for _ in range(30):
+            assert httpx.get(f"{web.url}/api/me/", headers=headers).status_code == 200
+        with monkeypatch.context() as patch:
+            _redis_unreachable(patch)
+            AuthToken.objects.filter(token_key=token_key).delete()
+        assert list(TokenRevocation.objects.values_list("token_key", flat=True)) == [token_key]
+        assert httpx.get(f"{web.url}/api/me/", headers=headers).status_code == 200  # what the task ends
+
+        assert token_revocations_publish.delay().get(timeout=30) == 1
+
+        time.sleep(2 * settings.AUTH_TOKEN_REVOCATION_SECONDS)  # the processes' epochs are due
+        assert {httpx.get(f"{web.url}/api/me/", headers=headers).status_code for _ in range(30)} == {401}
+        assert not TokenRevocation.objects.exists()
+    finally:
+        web.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revocation_redis_took_is_not_left_written_down(make_user):
+    client = _with(token_create(user=make_user("max")))
+    assert client.post("/api/auth/logout/").status_code == 204
+    assert not TokenRevocation.objects.exists()
 
 
 def test_a_redis_that_lost_its_keys_leaves_no_cached_token_in_use(make_user, django_assert_num_queries, settings):

@@ -20,6 +20,7 @@ from realtime.tasks import event_log_prune
     [
         ("notifications", "0002_resend_pending_schedule", "notifications.pending_emails_resend", "every 5 minutes"),
         ("realtime", "0004_event_log_prune_schedule", "realtime.event_log_prune", "30 3 * * * (m/h/dM/MY/d) UTC"),
+        ("accounts", "0006_revocations_publish_schedule", "accounts.token_revocations_publish", "every 10 seconds"),
     ],
 )
 def test_default_schedule_exists(app, migration, task, schedule):

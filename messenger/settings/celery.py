@@ -27,12 +27,14 @@ CELERY_RESULT_SERIALIZER = "json"
 # so a digest storm never delays a transactional email. `reports` is kept for messages
 # already queued under it before an upgrade; nothing is routed there any more. Thumbnails
 # have a queue of their own (`media`, the brief's `(video|image).tasks.*`): a burst of
-# uploads never delays email, and image work can get workers of its own.
+# uploads never delays email, and image work can get workers of its own. The revocations of
+# API tokens that Redis missed are told again on `default`: they never wait behind mail.
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default"), Queue("email"), Queue("bulk"), Queue("reports"), Queue("media"))
 CELERY_TASK_ROUTES = {
     "notifications.digest_*": {"queue": "bulk"},
     "notifications.*": {"queue": "email"},
+    "accounts.token_revocations_publish": {"queue": "default"},
     "accounts.*": {"queue": "email"},
     "reports.*": {"queue": "bulk"},
     "attachments.*": {"queue": "media"},
