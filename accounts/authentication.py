@@ -25,13 +25,16 @@ from .models import User
 class TokenAuthentication(KnoxTokenAuthentication):
     """`Authorization: Token <key>`; `request.auth` is the AuthToken row."""
 
-    def authenticate_credentials(self, token: bytes) -> tuple[User, AuthToken]:
+    def authenticate_credentials(self, token: bytes, *, fresh: bool = False) -> tuple[User, AuthToken]:
+        """The token's user and row; `fresh` reads them from the database whatever is cached
+        (a check made because a revocation event was seen, which may come before Redis
+        is told)."""
         try:
             key = token.decode("ascii")
             digest = hash_token(key)
         except (UnicodeDecodeError, TypeError, binascii.Error):
             raise _invalid() from None
-        cached = token_cache.get(digest)
+        cached = None if fresh else token_cache.get(digest)
         if cached is not None:
             user, auth_token = cached
             if auth_token.expiry is not None and auth_token.expiry <= timezone.now():

@@ -17,10 +17,11 @@ it holds now is used without asking Redis about its token (one GET a request oth
 a process may not see a revocation for that long, and the revoking request answers only after
 it: a request sent after the answer is never served from a cache that missed it.
 
-Bumps happen twice: at once (so a request racing the logout's transaction cannot keep a
-cached answer) and again after commit (so an entry cached from a read made before the commit
-is dropped as well); the second, and then the wait, complete before the logout's answer is
-sent, once per transaction however many tokens it revoked.
+Redis is told after commit, so nothing waits on it inside the revoking transaction: an entry
+cached from a database read made before the commit was stamped before the bump, and is
+dropped. The bump, and then the wait, complete before the logout's answer is sent, once per
+transaction however many tokens it revoked. The revoking process drops its own entries at
+once.
 
 A revocation is also a row (TokenRevocation) written in the revoking transaction and deleted
 once Redis has it. One that Redis missed (unreachable from the revoking process but not from
@@ -220,20 +221,28 @@ def put(digest: str, user: User, token: AuthToken, *, stamp: Stamp | None) -> No
 
 
 def revoke(token_keys: list[str]) -> None:
-    """Ends the cached entries of these tokens in every process: now, and after commit, then
-    waits out the epoch's lifetime (once per transaction). The revocation is also written in
-    the revoking transaction, and deleted once Redis has it after commit: one that Redis
-    missed is published by `publish_missed`."""
+    """Ends the cached entries of these tokens: this process's at once; every process's once
+    the transaction commits, then waits out the epoch's lifetime (once per transaction). The
+    revocation is written in the revoking transaction, and deleted once Redis has it: one that
+    Redis missed is published by `publish_missed`."""
     if not token_keys:
         return
+    _forget(token_keys)
     rows = TokenRevocation.objects.bulk_create(TokenRevocation(token_key=key) for key in set(token_keys))
-    _bump(token_keys)
     pending: dict[int, str] = _pending.__dict__.setdefault("rows", {})
     pending.update((row.pk, row.token_key) for row in rows)
     # One callback per call, but the first to run bumps them all and waits; the others find
-    # nothing left. Rows left by a rolled-back transaction were never written: their keys
-    # are bumped with the next, which is harmless.
+    # nothing left. Rows of a rolled-back transaction were never written: their keys are
+    # bumped with the next commit's, which is harmless.
     transaction.on_commit(_bump_committed)
+
+
+def _forget(token_keys: list[str]) -> None:
+    """Drops this process's entries of these tokens."""
+    revoked = set(token_keys)
+    for entry_digest, entry in list(_entries.items()):
+        if entry.token.token_key in revoked:
+            _entries.pop(entry_digest, None)
 
 
 def _bump_committed() -> None:
@@ -277,9 +286,7 @@ def _bump(token_keys: list[str]) -> bool:
     global _epoch_seen
     ttl = _key_seconds()
     revoked = set(token_keys)
-    for entry_digest, entry in list(_entries.items()):
-        if entry.token.token_key in revoked:
-            _entries.pop(entry_digest, None)
+    _forget(token_keys)
     try:
         pipe = _redis().pipeline(transaction=False)
         for token_key in revoked:
@@ -291,7 +298,7 @@ def _bump(token_keys: list[str]) -> bool:
         pipe.execute()
         _epoch_seen = None  # this process reads the new epoch at once
     except redis.RedisError:
-        # Other processes may keep a cached entry for up to AUTH_TOKEN_CACHE_SECONDS.
+        # Other processes may serve these tokens from memory until publish_missed tells Redis.
         logger.error("token cache: could not publish the revocation of %d tokens", len(revoked), exc_info=True)
         return False
     return True

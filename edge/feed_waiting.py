@@ -158,11 +158,12 @@ class Identity:
     expires_in: float | None
 
 
-def identify(credentials: Credentials) -> Identity | None:
-    """The active user the credentials name (a database read), or None; raises
-    AuthenticationFailed for a bad or expired token (its message goes to the client)."""
+def identify(credentials: Credentials, *, fresh: bool = False) -> Identity | None:
+    """The active user the credentials name, or None; raises AuthenticationFailed for a bad
+    or expired token (its message goes to the client). A token is read from the token cache
+    unless `fresh`; a session always from its store."""
     if credentials.token is not None:
-        user, token = TokenAuthentication().authenticate_credentials(credentials.token.encode())
+        user, token = TokenAuthentication().authenticate_credentials(credentials.token.encode(), fresh=fresh)
         expires_in = None if token.expiry is None else (token.expiry - timezone.now()).total_seconds()
         return Identity(user.pk, expires_in)
     if not credentials.session_id:
@@ -207,9 +208,11 @@ def _identify_and_read(credentials: Credentials, feed: dict[str, Any] | None) ->
 def credentials_hold(credentials: Credentials, user_id: int) -> bool:
     """Whether the credentials still name this active user, read afresh (after a
     `user.revoked` event): the token looked up again, the session loaded again from its
-    store (a logout deleted it; a password change changed its hash, which `get_user` checks)."""
+    store (a logout deleted it; a password change changed its hash, which `get_user` checks).
+    Not from the token cache: the event is read once its transaction has committed, and
+    Redis is told of the revocation only after that (accounts.token_cache)."""
     try:
-        identity = identify(credentials)
+        identity = identify(credentials, fresh=True)
     except exceptions.AuthenticationFailed:
         return False
     return identity is not None and identity.user_id == user_id
