@@ -77,7 +77,7 @@ class _Entry:
 _entries: dict[str, _Entry] = {}
 # The epoch as last read from Redis, and when that read began.
 _epoch_seen: tuple[int, float] | None = None
-# The revocations written in this thread's transaction (row id → token key), bumped again
+# The revocations written in this thread's transaction (row id → token key), told to Redis
 # once it commits.
 _pending = threading.local()
 _pool: redis.ConnectionPool | None = None
