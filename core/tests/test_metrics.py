@@ -3,6 +3,7 @@ servers' own ports; the public site (nginx) refuses it."""
 
 import httpx
 import pytest
+from knox.models import AuthToken
 
 from accounts.services import token_create
 
@@ -12,6 +13,8 @@ REQUEST_METRICS = (
     "messenger_messages_accepted_total",
     "messenger_outbox_backlog",
     "messenger_outbox_oldest_age_seconds",
+    "messenger_token_revocations_unpublished",
+    "messenger_token_revocations_oldest_age_seconds",
 )
 
 
@@ -31,6 +34,15 @@ def test_metrics_name_what_to_watch(client, team, client_for):
         assert name in text, name
     assert 'route="api/chats/<int:chat_id>/messages/"' in text
     assert _value(text, "messenger_outbox_backlog") >= 1  # no Centrifugo here: the event waits
+
+
+@pytest.mark.django_db
+def test_a_revocation_redis_has_not_been_told_of_is_counted(client, make_user):
+    token_create(user=make_user("ann"))
+    # The test's transaction never commits: the revocation stays written down, as one whose
+    # telling Redis failed would (accounts.token_cache).
+    AuthToken.objects.all().delete()
+    assert _value(client.get("/metrics").content.decode(), "messenger_token_revocations_unpublished") == 1
 
 
 @pytest.mark.django_db
