@@ -21,7 +21,7 @@ REST_KNOX = {
 # no query, and a Redis GET only when a token was revoked somewhere since it was last checked
 # (logout stays immediate in every process). 0 turns the cache off. A revocation Redis missed
 # is published again within 10 s by celery beat (accounts.token_revocations_publish), so this
-# bounds that failure only while beat is down.
+# bounds that failure only while beat or its worker is down.
 AUTH_TOKEN_CACHE_SECONDS = env.int("AUTH_TOKEN_CACHE_SECONDS", default=600)
 # Each process asks Redis whether any token was revoked at most this often; a revocation
 # (logout, a new password, deactivation) answers only after this long. 0: ask on every request.
