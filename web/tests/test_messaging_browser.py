@@ -82,6 +82,22 @@ def test_reactions_count_live_in_the_other_browser_and_show_who_on_hover(open_pa
     expect(_message(owner, message.pk).locator(".reaction.mine[data-emoji='👍']")).to_have_text("👍 1")
 
 
+def test_a_press_on_a_button_outlasts_a_render_of_the_list(open_page, team):
+    """The message list is rendered again on every event; a button pressed meanwhile is not
+    replaced under the pointer (its click would be lost): the render waits for the release."""
+    message, _ = message_create(chat_id=team.chat.pk, author=team.owner, text="lunch at one?")
+    member = open_page(team.member, f"/chats/{team.chat.pk}/")
+    picker = _message(member, message.pk).locator("details.react")
+    picker.locator("summary").click()
+    picker.locator("button[data-emoji='🎉']").hover()
+    member.mouse.down()
+    arrived, _ = message_create(chat_id=team.chat.pk, author=team.owner, text="or at two")
+    member.wait_for_timeout(1500)  # the event reaches the page within milliseconds
+    member.mouse.up()
+    expect(_message(member, message.pk).locator(".reaction.mine[data-emoji='🎉']")).to_have_text("🎉 1")
+    expect(_message(member, arrived.pk)).to_be_visible()
+
+
 def test_an_open_emoji_picker_stays_open_when_a_new_message_arrives(open_page, team):
     """The message list is rendered again on every event; the picker someone is choosing
     from is not closed under their pointer."""

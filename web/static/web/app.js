@@ -316,8 +316,18 @@ function renderChatTitle() {
   messaging?.chatRendered(chat);
 }
 
+// A press on the message list (pointer down … up) is never split by a render: the button
+// under the pointer would be replaced between the two, and its click lost. A render asked for
+// meanwhile waits for the release (startFeatures).
+let listPressed = false;
+let renderWaiting = false;
+
 function renderMessages() {
   if (currentChatId === null) return;
+  if (listPressed) {
+    renderWaiting = true;
+    return;
+  }
   const list = document.getElementById("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   const messages = [...state.messages.values()].sort((a, b) => a.id - b.id);
@@ -710,6 +720,18 @@ function startFeatures() {
   startNotificationSettings();
   startPush({ config, csrfToken }).catch((error) => console.warn(error));
   if (currentChatId === null) return;
+  document.getElementById("messages").addEventListener("pointerdown", () => {
+    listPressed = true;
+  });
+  for (const end of ["pointerup", "pointercancel"]) {
+    window.addEventListener(end, () => {
+      listPressed = false;
+      if (renderWaiting) {
+        renderWaiting = false;
+        setTimeout(renderMessages); // after the click this release completes
+      }
+    });
+  }
   startAttachments({ config, chatId: currentChatId, csrfToken, showError });
   startTypingSender();
   const live = startLive({
