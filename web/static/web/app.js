@@ -723,7 +723,8 @@ function startFeatures() {
   document.getElementById("messages").addEventListener("pointerdown", () => {
     listPressed = true;
   });
-  for (const end of ["pointerup", "pointercancel"]) {
+  // blur: a button released outside the window sends this page no pointerup.
+  for (const end of ["pointerup", "pointercancel", "blur"]) {
     window.addEventListener(end, () => {
       listPressed = false;
       if (renderWaiting) {
