@@ -19,9 +19,12 @@ and uvicorn's ports directly (docs/operations.md), beside Centrifugo's internal 
 """
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.handlers.wsgi import get_path_info
+from django.db.models import Count, F, Max, QuerySet
+from django.db.models.functions import Now
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from prometheus_client import (
@@ -33,6 +36,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .exceptions import error_response
@@ -106,6 +110,18 @@ _state_collectors: list[Collector] = []
 def state_collector_register(collector: Collector) -> None:
     _state_collectors.append(collector)
     REGISTRY.register(collector)
+
+
+def backlog_gauges(
+    rows: QuerySet, *, count: tuple[str, str], oldest_age: tuple[str, str]
+) -> Iterator[GaugeMetricFamily]:
+    """Two gauges of a backlog, in one query: how many rows, and the age in seconds of the
+    oldest by its `created_at` on the database's clock (0 when there is none). `count` and
+    `oldest_age` are each a metric's name and help."""
+    backlog = rows.aggregate(rows=Count("pk"), age=Max(Now() - F("created_at")))
+    age = backlog["age"]
+    yield GaugeMetricFamily(*count, value=backlog["rows"])
+    yield GaugeMetricFamily(*oldest_age, value=0 if age is None else age.total_seconds())
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

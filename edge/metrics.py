@@ -4,10 +4,10 @@ waiters and its listener's lag."""
 
 from collections.abc import Iterator
 
-from django.db import connection
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from core.metrics import backlog_gauges
 from realtime.models import CentrifugoOutbox, Event
 
 from . import listener as feed
@@ -25,17 +25,10 @@ class StateCollector(Collector):
 
 
 def _outbox() -> Iterator[GaugeMetricFamily]:
-    table = CentrifugoOutbox._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"select count(*), coalesce(extract(epoch from now() - min(created_at)), 0) from {table}"  # noqa: S608
-        )
-        rows, age = cursor.fetchone()
-    yield GaugeMetricFamily(
-        "messenger_outbox_backlog", "Events in the Centrifugo outbox not yet dispatched by Centrifugo.", value=rows
-    )
-    yield GaugeMetricFamily(
-        "messenger_outbox_oldest_age_seconds", "Age of the oldest undispatched outbox row (0: empty).", value=age
+    yield from backlog_gauges(
+        CentrifugoOutbox.objects.all(),
+        count=("messenger_outbox_backlog", "Events in the Centrifugo outbox not yet dispatched by Centrifugo."),
+        oldest_age=("messenger_outbox_oldest_age_seconds", "Age of the oldest undispatched outbox row (0: empty)."),
     )
 
 
@@ -48,16 +41,11 @@ def _feed() -> Iterator[GaugeMetricFamily]:
     yield GaugeMetricFamily(
         "messenger_feed_listener_ready", "1 while the listener follows the event log.", current.ready
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"select count(*), coalesce(extract(epoch from now() - min(created_at)), 0) from {Event._meta.db_table} "  # noqa: S608
-            "where id > %s",
-            [getattr(current, "head", 0) or 0],
-        )
-        behind, age = cursor.fetchone()
-    yield GaugeMetricFamily(
-        "messenger_feed_listener_lag_events", "Events in the log the listener has not read yet.", value=behind
-    )
-    yield GaugeMetricFamily(
-        "messenger_feed_listener_lag_seconds", "Age of the oldest event the listener has not read (0: none).", age
+    yield from backlog_gauges(
+        Event.objects.filter(id__gt=getattr(current, "head", 0) or 0),
+        count=("messenger_feed_listener_lag_events", "Events in the log the listener has not read yet."),
+        oldest_age=(
+            "messenger_feed_listener_lag_seconds",
+            "Age of the oldest event the listener has not read (0: none).",
+        ),
     )
