@@ -251,10 +251,9 @@ def _bump_committed() -> None:
         return
     rows = dict(pending)
     pending.clear()
-    if not _bump(list(set(rows.values()))):
-        return  # the rows stay for publish_missed
     try:
-        TokenRevocation.objects.filter(pk__in=rows).delete()
+        if not _publish(rows):
+            return  # the rows stay for publish_missed
     except DatabaseError:
         # Redis has them: publish_missed will only bump them once more.
         logger.warning("token cache: could not delete %d published revocations", len(rows), exc_info=True)
@@ -269,13 +268,21 @@ def publish_missed(*, batch: int = 5000) -> int:
     its cached entries once more. Stops at the first batch Redis does not take."""
     published = 0
     while rows := dict(TokenRevocation.objects.order_by("pk").values_list("pk", "token_key")[:batch]):
-        if not _bump(list(set(rows.values()))):
+        if not _publish(rows):
             break
-        TokenRevocation.objects.filter(pk__in=rows).delete()
         published += len(rows)
         if len(rows) < batch:
             break
     return published
+
+
+def _publish(rows: dict[int, str]) -> bool:
+    """Tells Redis of these written revocations (row id → token key), then deletes their rows;
+    whether Redis took them (if not, the rows stay)."""
+    if not _bump(list(rows.values())):
+        return False
+    TokenRevocation.objects.filter(pk__in=rows).delete()
+    return True
 
 
 def _bump(token_keys: list[str]) -> bool:
