@@ -120,6 +120,9 @@ def config_values(**overrides: Any) -> dict[str, Any]:
         "history_size": settings.CENTRIFUGO_HISTORY_SIZE,
         "history_ttl": settings.CENTRIFUGO_HISTORY_TTL,
         "database_dsn": database_url(sslmode="disable"),
+        # Go's profiler (/debug/pprof on the internal port): the bench's own nodes only
+        # (bench.go_profile), never a running site.
+        "debug": False,
         # The LISTEN channel that wakes the outbox consumer (empty: it polls only).
         "outbox_notification_channel": "centrifugo_outbox",
         "connection_limit": connection_limit(),

@@ -46,6 +46,7 @@ class CentrifugoServer:
         redis_url: str = "",
         node_name: str = "",
         outbox: dict[str, Any] | None = None,
+        debug: bool = False,
     ) -> None:
         self.engine = engine
         # The client port (WebSocket; testing.site.SiteServer's nginx proxies its own to it)
@@ -71,6 +72,8 @@ class CentrifugoServer:
             overrides["redis_prefix"] = redis_prefix
         if node_name:
             overrides["node_name"] = node_name
+        if debug:  # Go's profiler on the internal port (bench.go_profile)
+            overrides["debug"] = True
         config_write(self.config_path, **overrides, **(outbox or {}))
         self.process: subprocess.Popen | None = None
 

@@ -38,7 +38,8 @@ per transaction and the transactions that fell back to writes alone (the web ser
 --profile SECONDS records the WSGI server's workers with py-spy during the POST cell at the first
 concurrency (collapsed stacks under bench/results/, not committed) and lists the frames
 holding the GIL longest and the database's statements (pg_stat_statements), each in ms per
-accepted POST; both go into the JSON too.
+accepted POST; with --centrifugo also Centrifugo's functions by CPU (Go's profiler,
+bench.go_profile). All go into the JSON too.
 
 --endpoints adds `get` (GET .../messages/?limit=20, a read with token authentication);
 --overload 256 then has 256 wrk connections POST for --seconds, each again as soon as it
@@ -69,6 +70,7 @@ from django.db import connection
 from accounts.models import User
 from accounts.services import token_create
 from bench import procs
+from bench.go_profile import Recording, pprof_start, pprof_top
 from bench.measure import RESULTS, results_write, worktree
 from chats.services import chat_create
 from ops.serving import wsgi_command, wsgi_environment
@@ -135,6 +137,7 @@ def _old_uvicorn(workdir: Path) -> Running:
 
 
 WITH_CENTRIFUGO = False  # --centrifugo
+PROFILING = False  # --profile: Centrifugo with Go's profiler on (bench.go_profile)
 
 
 def _site(web: Callable[[Path], ServerProcess] | None = None) -> Callable[[Path], Running]:
@@ -150,6 +153,7 @@ def _site(web: Callable[[Path], ServerProcess] | None = None) -> Callable[[Path]
                 workdir=workdir / "centrifugo",
                 port=site.centrifugo_port,
                 internal_port=site.centrifugo_internal_port,
+                debug=PROFILING,
             )
             centrifugo.start()
         try:
@@ -395,6 +399,14 @@ def profile_start(running: Running, out: Path, args: argparse.Namespace) -> tupl
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
 
 
+def centrifugo_profile_start(running: Running, out: Path, args: argparse.Namespace) -> Recording | None:
+    """Go's profiler sampling Centrifugo over the same seconds as py-spy (with --centrifugo)."""
+    centrifugo = running.servers.get("centrifugo")
+    if centrifugo is None:
+        return None
+    return pprof_start(centrifugo.internal_url, seconds=min(args.profile, args.seconds), out=out)
+
+
 def statements(sql: str) -> str | None:
     """Runs `sql` on the cluster as its superuser (pg_stat_statements needs one), or None."""
     if os.geteuid() != 0:
@@ -502,8 +514,8 @@ def main(argv: list[str] | None = None) -> None:
     connection.settings_dict["TEST"]["NAME"] = DATABASE
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     workroot = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    global BASE_TREE, WITH_CENTRIFUGO
-    WITH_CENTRIFUGO = args.centrifugo
+    global BASE_TREE, WITH_CENTRIFUGO, PROFILING
+    WITH_CENTRIFUGO, PROFILING = args.centrifugo, bool(args.profile)
     trees = contextlib.ExitStack()
     if "base" in names:
         BASE_TREE = trees.enter_context(worktree(args.base or "main"))
@@ -536,6 +548,8 @@ def main(argv: list[str] | None = None) -> None:
                             spy = None
                             if args.profile and endpoint == "post" and concurrency == args.concurrency[0]:
                                 spy = profile_start(running, RESULTS / f"profile-{name}-{number + 1}.txt", args)
+                                pprof_out = RESULTS / f"pprof-{name}-{number + 1}.pb"
+                                go_spy = centrifugo_profile_start(running, pprof_out, args)
                                 statements_reset()
                             batching = group_commit_figures(running)
                             cell = wrk(
@@ -549,6 +563,8 @@ def main(argv: list[str] | None = None) -> None:
                             if spy:
                                 recorded = min(args.profile, args.seconds)
                                 cell["profile"] = profile_finish(spy, posts=cell["ok_per_s"] * recorded)
+                                if go_spy:
+                                    cell["centrifugo_profile"] = pprof_top([go_spy], per=cell["ok_per_s"] * recorded)
                                 cell["statements"] = statements_top(posts=cell["ok_per_s"] * args.seconds)
                             figures[f"{endpoint}@{concurrency}"] = cell
                             print(

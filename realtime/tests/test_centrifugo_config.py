@@ -26,6 +26,7 @@ def test_config_has_the_settings_secrets_and_only_the_site_origins(settings):
     assert not config["admin"].get("external") and not config["http_api"].get("external")
     assert config["admin"]["enabled"] and config["admin"]["password"] == settings.CENTRIFUGO_ADMIN_PASSWORD
     assert config["health"]["enabled"] and config["prometheus"]["enabled"]
+    assert config["debug"]["enabled"] is False  # Go's profiler: the bench's own nodes only
     namespaces = {namespace["name"]: namespace for namespace in config["channel"]["namespaces"]}
     personal, chat, typing = namespaces["personal"], namespaces["chat"], namespaces["typing"]
     assert personal["allow_user_limited_channels"]

@@ -25,6 +25,7 @@ def centrifugo_factory(transactional_db, tmp_path) -> Iterator[Callable[..., Cen
         port: int | None = None,
         internal_port: int | None = None,
         outbox: dict[str, Any] | None = None,
+        debug: bool = False,
     ) -> CentrifugoServer:
         prefix = ""
         if engine == "redis":
@@ -38,6 +39,7 @@ def centrifugo_factory(transactional_db, tmp_path) -> Iterator[Callable[..., Cen
             port=port,
             internal_port=internal_port,
             outbox=outbox,
+            debug=debug,
         )
         servers.append(server)
         server.start()
