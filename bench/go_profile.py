@@ -3,7 +3,7 @@
 (`ops.centrifugo.config_values(debug=True)`; production leaves it off).
 
     recording = pprof_start(node.internal_url, seconds=12, out=path)   # samples in a thread
-    ...the measured window...
+    ...the measured window...                          # (`after=`: start into it)
     pprof_top(recording, per=messages)                                 # ms of CPU per message
 
 `go tool pprof` reads the profile with the binary's symbols (Go is on the machine: setup
@@ -14,12 +14,11 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-
-from ops.centrifugo import centrifugo_binary
 
 # `go tool pprof -top -cum` rows: flat, flat%, sum%, cum, cum%, function.
 _ROW = re.compile(r"^\s*(\S+)\s+\S+%\s+\S+%\s+(\S+)\s+\S+%\s+(.+)$")
@@ -43,12 +42,14 @@ class Recording:
     errors: list[str]
 
 
-def pprof_start(internal_url: str, *, seconds: float, out: Path) -> Recording:
-    """Starts a CPU profile of `seconds` on the node (its HTTP call blocks that long: in a thread)."""
+def pprof_start(internal_url: str, *, seconds: float, out: Path, after: float = 0) -> Recording:
+    """Starts a CPU profile of `seconds` on the node, `after` seconds from now (in a thread:
+    the profiler answers once it has recorded)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
 
     def fetch() -> None:
+        time.sleep(after)
         try:
             answer = httpx.get(
                 f"{internal_url}/debug/pprof/profile", params={"seconds": f"{seconds:g}"}, timeout=seconds + 30
@@ -67,6 +68,8 @@ def pprof_top(recordings: list[Recording], *, per: float, top: int = 30) -> dict
     """The functions Centrifugo's nodes spent most CPU in, inclusive (`-cum`), as ms per `per`
     (the messages accepted over the recorded seconds), every node's profile merged. Printed,
     and returned for the results' JSON."""
+    from ops.centrifugo import centrifugo_binary  # Django's settings: configured by now
+
     for recording in recordings:
         recording.thread.join(timeout=120)
     files = [str(r.out) for r in recordings if r.out.exists() and not r.errors]

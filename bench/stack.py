@@ -44,8 +44,9 @@ class SiteStack:
         self.redis_prefix = f"bench-centrifugo-{uuid.uuid4().hex[:8]}"
         self.env: dict[str, str] = {}
 
-    def start(self, **extra_env: str) -> "SiteStack":
-        """Starts Centrifugo (its node set), then the site; `extra_env` goes to the Django processes."""
+    def start(self, *, profiled: bool = False, **extra_env: str) -> "SiteStack":
+        """Starts Centrifugo (its node set), then the site; `extra_env` goes to the Django
+        processes. `profiled`: Centrifugo with Go's profiler on (bench.go_profile)."""
         from testing.centrifugo import CentrifugoNodes
 
         self.centrifugo = CentrifugoNodes(
@@ -55,6 +56,7 @@ class SiteStack:
             ports=self.site.centrifugo_ports,
             internal_ports=self.site.centrifugo_internal_ports,
             redis_prefix=self.redis_prefix,
+            debug=profiled,
         )
         try:
             self.centrifugo.start()
@@ -99,5 +101,5 @@ class SiteStack:
         return roles
 
 
-def stack_start() -> SiteStack:
-    return SiteStack().start()
+def stack_start(*, profiled: bool = False) -> SiteStack:
+    return SiteStack().start(profiled=profiled)

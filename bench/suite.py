@@ -86,7 +86,7 @@ class Suite:
         from bench.stack import stack_start
 
         log("starting the stack (nginx, granian, uvicorn, Centrifugo; production settings)")
-        self.stack = stack_start()
+        self.stack = stack_start(profiled=bool(self.args.profile))
         self.probe = Probe(self.stack.roles)
         self.loadgen = Loadgen(self.binary, self.probe)
         log(f"stack up at {self.stack.url} ({type(self.stack).__name__}); channels: {self.channel_mode}")
@@ -297,6 +297,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--big-room-clients", type=int, default=8_000, help="of them connected")
     parser.add_argument("--idle", type=int, default=20_000, help="idle clients of scenario 5")
     parser.add_argument("--channels", choices=["auto", "chat", "personal"], default="auto")
+    parser.add_argument(
+        "--profile",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="Centrifugo's CPU profile (Go's profiler) over SECONDS of each scenario 2 run, CPU ms per message",
+    )
     args = parser.parse_args(argv)
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "messenger.settings.production"

@@ -1,8 +1,10 @@
 """Scenario 2, latency: POST → WebSocket receipt, `--clients` clients in chats of 10, `--rate`
-messages a second for 60 s (`--repeat-latency` runs)."""
+messages a second for 60 s (`--repeat-latency` runs). `--profile SECONDS` adds Centrifugo's
+CPU profile from 10 s into each run (every node's, merged; bench.go_profile)."""
 
 from typing import TYPE_CHECKING
 
+from bench.go_profile import pprof_start, pprof_top
 from bench.measure import log
 
 if TYPE_CHECKING:
@@ -23,6 +25,12 @@ def run(suite: "Suite") -> dict:
             f"scenario 2, run {rep + 1}/{repeat}: {suite.args.clients} WebSocket clients, chats of 10, "
             f"{suite.args.rate:g} msg/s"
         )
+        recordings = [
+            # Into the window: the clients connect first (a second or two).
+            pprof_start(node.internal_url, seconds=suite.args.profile, out=suite.out / f"pprof-2-{n}.pb", after=10)
+            for n, node in enumerate(suite.stack.centrifugo.nodes)
+            if suite.args.profile
+        ]
         result = suite.receipt_run(
             label="2 latency",
             mode="ws",
@@ -30,6 +38,8 @@ def run(suite: "Suite") -> dict:
             subscribers=suite.subscribers_small(),
             posters=suite.posters_small(),
         )
+        if recordings:
+            result["centrifugo_profile"] = pprof_top(recordings, per=suite.args.rate * suite.args.profile)
         runs.append(result)
         suite.settle()
         rec = result["receipts"]
