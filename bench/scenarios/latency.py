@@ -1,11 +1,13 @@
 """Scenario 2, latency: POST → WebSocket receipt, `--clients` clients in chats of 10, `--rate`
 messages a second for 60 s (`--repeat-latency` runs). `--profile SECONDS` adds Centrifugo's
-CPU profile from 10 s into each run (every node's, merged; bench.go_profile)."""
+CPU profile from 10 s into each run (every node's, merged; bench.go_profile). Each run also
+reads the POST's p50 / p99 in Django from the web's own histograms (bench.web_metrics)."""
 
 from typing import TYPE_CHECKING
 
+from bench import web_metrics
 from bench.go_profile import pprof_start, pprof_top
-from bench.measure import log
+from bench.measure import log, med
 
 if TYPE_CHECKING:
     from bench.suite import Suite
@@ -31,6 +33,8 @@ def run(suite: "Suite") -> dict:
             for n, node in enumerate(suite.stack.centrifugo.nodes)
             if suite.args.profile
         ]
+        web_port = suite.stack.site.web.port
+        before = web_metrics.histograms(web_port)
         result = suite.receipt_run(
             label="2 latency",
             mode="ws",
@@ -38,6 +42,7 @@ def run(suite: "Suite") -> dict:
             subscribers=suite.subscribers_small(),
             posters=suite.posters_small(),
         )
+        result["in_django"] = web_metrics.window_figures(before, web_metrics.histograms(web_port))
         if recordings:
             result["centrifugo_profile"] = pprof_top(recordings, per=suite.args.rate * suite.args.profile)
         runs.append(result)
@@ -50,6 +55,9 @@ def run(suite: "Suite") -> dict:
         )
     summary = suite.receipt_summary(runs)
     f = summary["figures"]
+    # Beside the client's POST p50 / p99: how much of it Django's own (bench.web_metrics).
+    for key in runs[0]["in_django"]:
+        f[key] = med([run["in_django"][key] for run in runs])
     summary.update(
         name="Latency",
         target=TARGET,

@@ -1,0 +1,64 @@
+"""The web's own view of a measured window: the message POST's duration and the queue wait
+from the WSGI server's histograms (core.metrics), read from its /metrics before and after.
+Beside the load generator's figures they tell the time a POST spent in Django (first
+middleware to response) from what its client saw (nginx, granian, the sockets, the load
+generator's own scheduling).
+
+Quantiles are interpolated within the histogram's buckets, as Prometheus'
+`histogram_quantile` does: an estimate, as fine as the buckets (1, 2.5, 5, 10, 25 ms, ...).
+"""
+
+import math
+import re
+
+import httpx
+
+Buckets = dict[float, float]  # upper bound in seconds → requests at or below it
+
+_MESSAGE_POST = ('route="api/chats/<int:chat_id>/messages/"', 'method="POST"', 'status="201"')
+_LE = re.compile(r'le="([^"]+)"')
+
+
+def histograms(port: int) -> dict[str, Buckets]:
+    """The cumulative buckets so far of the message POST's duration (201s) and of the queue
+    wait, every worker process's together."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    found: dict[str, Buckets] = {"post": {}, "queue_wait": {}}
+    for line in text.splitlines():
+        if line.startswith("messenger_http_request_duration_seconds_bucket{") and all(
+            label in line for label in _MESSAGE_POST
+        ):
+            name = "post"
+        elif line.startswith("messenger_http_queue_wait_seconds_bucket{"):
+            name = "queue_wait"
+        else:
+            continue
+        bound = float(_LE.search(line).group(1))  # "+Inf" reads as inf
+        found[name][bound] = found[name].get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def quantile_ms(before: Buckets, after: Buckets, q: float) -> float | None:
+    """The q-quantile in ms of what was observed between the two readings, or None if nothing."""
+    buckets = sorted((bound, count - before.get(bound, 0.0)) for bound, count in after.items())
+    if not buckets or not buckets[-1][1]:
+        return None
+    rank = q * buckets[-1][1]
+    lower_bound = lower_count = 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return round(1000 * lower_bound, 2)  # past the last bucket: its bound, a floor
+            share = (rank - lower_count) / (count - lower_count) if count > lower_count else 1.0
+            return round(1000 * (lower_bound + (bound - lower_bound) * share), 2)
+        lower_bound, lower_count = bound, count
+    return None
+
+
+def window_figures(before: dict[str, Buckets], after: dict[str, Buckets]) -> dict[str, float | None]:
+    """The POST's p50 and p99 in Django and the queue wait's p99, over the window."""
+    return {
+        "django_post_p50_ms": quantile_ms(before["post"], after["post"], 0.50),
+        "django_post_p99_ms": quantile_ms(before["post"], after["post"], 0.99),
+        "queue_wait_p99_ms": quantile_ms(before["queue_wait"], after["queue_wait"], 0.99),
+    }
