@@ -1,5 +1,6 @@
-"""The web's own view of a measured window: the message POST's duration and the queue wait
-from the WSGI server's histograms (core.metrics), read from its /metrics before and after.
+"""The web's own view of a measured window: the message POST's duration, the queue wait and
+group commit's wait from the WSGI server's histograms (core.metrics), read from its /metrics
+before and after.
 Beside the load generator's figures they tell the time a POST spent in Django (first
 middleware to response) from what its client saw (nginx, granian, the sockets, the load
 generator's own scheduling).
@@ -20,10 +21,10 @@ _LE = re.compile(r'le="([^"]+)"')
 
 
 def histograms(port: int) -> dict[str, Buckets]:
-    """The cumulative buckets so far of the message POST's duration (201s) and of the queue
-    wait, every worker process's together."""
+    """The cumulative buckets so far of the message POST's duration (201s), of the queue wait
+    and of group commit's wait, every worker process's together."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    found: dict[str, Buckets] = {"post": {}, "queue_wait": {}}
+    found: dict[str, Buckets] = {"post": {}, "queue_wait": {}, "group_commit_wait": {}}
     for line in text.splitlines():
         if line.startswith("messenger_http_request_duration_seconds_bucket{") and all(
             label in line for label in _MESSAGE_POST
@@ -31,6 +32,8 @@ def histograms(port: int) -> dict[str, Buckets]:
             name = "post"
         elif line.startswith("messenger_http_queue_wait_seconds_bucket{"):
             name = "queue_wait"
+        elif line.startswith("messenger_group_commit_wait_seconds_bucket{"):
+            name = "group_commit_wait"
         else:
             continue
         bound = float(_LE.search(line).group(1))  # "+Inf" reads as inf
@@ -56,9 +59,18 @@ def quantile_ms(before: Buckets, after: Buckets, q: float) -> float | None:
 
 
 def window_figures(before: dict[str, Buckets], after: dict[str, Buckets]) -> dict[str, float | None]:
-    """The POST's p50 and p99 in Django and the queue wait's p99, over the window."""
+    """The POST's p50 and p99 in Django, the queue wait's p99, and the share of writes that
+    waited behind another's transaction with that wait's p99, over the window."""
+    posts = _observed(before["post"], after["post"])
+    waited = _observed(before["group_commit_wait"], after["group_commit_wait"])
     return {
         "django_post_p50_ms": quantile_ms(before["post"], after["post"], 0.50),
         "django_post_p99_ms": quantile_ms(before["post"], after["post"], 0.99),
         "queue_wait_p99_ms": quantile_ms(before["queue_wait"], after["queue_wait"], 0.99),
+        "group_commit_waited_share": round(waited / posts, 4) if posts else None,
+        "group_commit_wait_p99_ms": quantile_ms(before["group_commit_wait"], after["group_commit_wait"], 0.99),
     }
+
+
+def _observed(before: Buckets, after: Buckets) -> float:
+    return after.get(math.inf, 0.0) - before.get(math.inf, 0.0)

@@ -67,6 +67,13 @@ GROUP_COMMIT_WRITES = Histogram(
     "Writes per transaction of core.postgresql.group_commit (1: a write alone).",
     buckets=(1, 2, 3, 4, 6, 8, 12, 16),
 )
+GROUP_COMMIT_WAIT_SECONDS = Histogram(
+    "messenger_group_commit_wait_seconds",
+    "Time a write waited behind its process's running transaction (core.postgresql.group_commit):"
+    " until the next transaction committed it, or handed it the lead. Writes that found no"
+    " transaction running are not counted.",
+    buckets=_LATENCY_BUCKETS,
+)
 GROUP_COMMIT_FALLBACKS = Counter(
     "messenger_group_commit_fallbacks_total",
     "Transactions of several writes that PostgreSQL refused (a lock held elsewhere past the group"

@@ -262,11 +262,21 @@ def _group_commit_figures() -> tuple[float, float, float]:
     )
 
 
+def _group_commit_waits() -> tuple[float, float]:
+    """Writes that waited behind a running transaction so far, and their seconds (core.metrics)."""
+    value = REGISTRY.get_sample_value
+    return (
+        value("messenger_group_commit_wait_seconds_count") or 0,
+        value("messenger_group_commit_wait_seconds_sum") or 0,
+    )
+
+
 def test_messages_posted_together_commit_in_one_transaction_each_once(team, make_user):
     from chats.services import chat_create
 
     other = chat_create(created_by=team.owner, title="B")
     before = _group_commit_figures()
+    waits_before = _group_commit_waits()
     writes = _Writes()
     writes.lead_slowly()
     writes.post("a1", lambda: message_create(chat_id=team.chat.pk, author=team.member, text="a1")[0])
@@ -283,6 +293,9 @@ def test_messages_posted_together_commit_in_one_transaction_each_once(team, make
     # The metrics say so: the slow write alone, then the three together.
     transactions, writes_, fallbacks = (now - then for now, then in zip(_group_commit_figures(), before, strict=True))
     assert (transactions, writes_, fallbacks) == (2, 4, 0)
+    # The three waited behind the slow write's half second; the slow write waited for nobody.
+    waited, seconds = (now - then for now, then in zip(_group_commit_waits(), waits_before, strict=True))
+    assert waited == 3 and seconds > 3 * 0.3, (waited, seconds)
 
 
 @pytest.mark.parametrize(

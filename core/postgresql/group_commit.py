@@ -34,6 +34,7 @@ others, so every write here must do its waking through `after_commit`.
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +44,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.backends.postgresql import base
 from psycopg import pq
 
-from core.metrics import GROUP_COMMIT_FALLBACKS, GROUP_COMMIT_WRITES
+from core.metrics import GROUP_COMMIT_FALLBACKS, GROUP_COMMIT_WAIT_SECONDS, GROUP_COMMIT_WRITES
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,9 @@ def write(
         if not _leader_busy:
             _leader_busy = mine.leads = True
     if not mine.leads:
+        queued = time.perf_counter()
         mine.woken.wait()  # committed, failed, or this thread now leads
+        GROUP_COMMIT_WAIT_SECONDS.observe(time.perf_counter() - queued)
     if mine.leads:
         _lead(connection, mine)
     if mine.error is not None:

@@ -33,3 +33,5 @@ def test_the_posts_of_a_window_are_read_from_both_workers(site, team):
     figures = window_figures(before, after)
     assert 0 < figures["django_post_p50_ms"] <= figures["django_post_p99_ms"]
     assert figures["queue_wait_p99_ms"] is not None
+    # One client posting in turn: no write waited behind another's transaction.
+    assert figures["group_commit_waited_share"] == 0 and figures["group_commit_wait_p99_ms"] is None
