@@ -1,10 +1,10 @@
 """Centrifugo's CPU profile, the Go counterpart of py-spy for the web workers: Go's profiler
 (pprof) on a node's internal port, which the bench turns on for its own Centrifugo only
-(`ops.centrifugo.config_values(debug=True)`; production leaves it off).
+(`CentrifugoServer(debug=True)`, the config's `debug`; every site's config leaves it off).
 
-    recording = pprof_start(node.internal_url, seconds=12, out=path)   # samples in a thread
-    ...the measured window...                          # (`after=`: start into it)
-    pprof_top(recording, per=messages)                                 # ms of CPU per message
+    recording = pprof_start(node.internal_url, seconds=12, out=path)  # in a thread; `after=` delays it
+    ...the measured window...
+    pprof_top([recording], per=messages)  # CPU ms per message, printed and returned
 
 `go tool pprof` reads the profile with the binary's symbols (Go is on the machine: setup
 builds Centrifugo with it).
