@@ -17,7 +17,8 @@ def test_a_node_busy_publishing_shows_where_its_cpu_went(centrifugo_factory, tmp
         client.publish(cent.PublishRequest(channel="chat:1", data={"n": published}))
         published += 1
 
-    found = pprof_top([recording], per=published)
+    # All of it: under load the thirty heaviest can be Go's HTTP server and syscalls alone.
+    found = pprof_top([recording], per=published, top=1000)
 
     assert found["cpu_ms_per_message"][0] > 0
     functions = [function for function, _ in found["inclusive"]]
