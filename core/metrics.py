@@ -4,10 +4,12 @@
   refusals (503, 429) by route; the wait for a WSGI thread (core.worker), and the requests
   it refused.
 - Per message: messages accepted (chats' POST); how many commit together (group commit's
-  writes per transaction) and how often such a transaction fell back to writes alone.
+  writes per transaction), how long a write waited behind its process's running
+  transaction, and how often such a transaction fell back to writes alone.
 - Read when scraped (each app registers its collector; edge.metrics, accounts.metrics): the
   Centrifugo outbox's backlog and the age of its oldest row; the token revocations Redis has
-  not been told of; in the feed's process (uvicorn), its waiting clients and its listener's lag behind the event log.
+  not been told of; in the feed's process (uvicorn), its waiting clients and its listener's
+  lag behind the event log.
 
 granian's workers write their values to files (prometheus_client's multiprocess mode; the
 directory is one per granian server, core.worker), so any worker answers for all of them.
