@@ -46,18 +46,21 @@ def loadgen_binary() -> Path:
 
 
 class Probe:
-    """CPU seconds and memory of every server role, PostgreSQL, Redis, the load generators
-    and the whole machine, read from /proc at an instant."""
+    """CPU seconds, run-queue waits and memory of every server role, PostgreSQL, Redis, the
+    load generators and the whole machine, read from /proc at an instant."""
 
     def __init__(self, roles: Callable[[], dict[str, list[int]]]) -> None:
         self.roles = roles
         self.loadgen_pids: list[int] = []
-        # Last CPU seconds read of every backend seen: one that exits keeps its share.
+        # Last CPU seconds and run-queue wait read of every backend seen: one that exits
+        # keeps its share.
         self.backend_cpu: dict[int, float] = {}
+        self.backend_wait: dict[int, float] = {}
 
     def snapshot(self) -> dict[str, Any]:
         roles = self.roles()
         cpu = {name: procs.cpu_seconds(pids) for name, pids in roles.items()}
+        wait = {name: procs.run_queue_wait_seconds(pids) for name, pids in roles.items()}
         rss = {name: procs.rss_bytes(pids) for name, pids in roles.items()}
         # Only the backends of the bench database: other sessions share this cluster.
         # A backend that exits between two readings takes its CPU with it (the servers
@@ -65,16 +68,22 @@ class Probe:
         backends = procs.postgres_backends(STATE_DIR, DATABASE)
         for pid in backends:
             self.backend_cpu[pid] = procs.cpu_seconds([pid])
+            self.backend_wait[pid] = procs.run_queue_wait_seconds([pid])
         cpu["postgres"] = sum(self.backend_cpu.values())
+        wait["postgres"] = sum(self.backend_wait.values())
         rss["postgres"] = procs.rss_bytes(backends)
         redis = _redis_pid()
         if redis:
             cpu["redis"] = procs.cpu_seconds([redis])
+            wait["redis"] = procs.run_queue_wait_seconds([redis])
         loadgen = {pid: procs.cpu_seconds([pid]) for pid in self.loadgen_pids}
         cpu["loadgen"] = sum(loadgen.values())
+        wait["loadgen"] = procs.run_queue_wait_seconds(self.loadgen_pids)
         return {
             "t": time.monotonic(),
             "cpu": cpu,
+            "run_queue_wait": wait,
+            "cpu_pressure": procs.cpu_pressure_seconds(),
             "loadgen_by_pid": loadgen,
             "rss": rss,
             "machine": procs.machine_cpu_seconds(),
@@ -86,11 +95,21 @@ class Probe:
         wall = end["t"] - start["t"]
         cpu = {k: round(end["cpu"][k] - start["cpu"].get(k, 0), 3) for k in end["cpu"]}
         server = sum(v for k, v in cpu.items() if k != "loadgen")
+        waited = {k: round(v - start["run_queue_wait"].get(k, 0), 3) for k, v in end["run_queue_wait"].items()}
+        pressure = (
+            round((end["cpu_pressure"] - start["cpu_pressure"]) / wall, 3)
+            if wall > 0 and None not in (start["cpu_pressure"], end["cpu_pressure"])
+            else None
+        )
         return {
             "wall_s": round(wall, 2),
             "cpu_s": cpu,
             "cores": {k: round(v / wall, 3) for k, v in cpu.items()} if wall > 0 else {},
             "server_cpu_s": round(server, 3),
+            # Ready to run, waiting for a CPU: seconds per role, and the share of the window in
+            # which some task of the machine waited (the kernel's CPU pressure).
+            "run_queue_wait_s": waited,
+            "cpu_pressure_share": pressure,
             "machine_busy_cores": round((end["machine"] - start["machine"]) / wall, 2) if wall > 0 else None,
             "loadgen_share_of_busy": round(cpu.get("loadgen", 0) / (end["machine"] - start["machine"]), 3)
             if end["machine"] > start["machine"]

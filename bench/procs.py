@@ -1,4 +1,5 @@
-"""What the benchmarks read from /proc: CPU seconds and memory of processes and their trees."""
+"""What the benchmarks read from /proc: CPU seconds, run-queue waits and memory of processes
+and their trees, and the machine's CPU pressure."""
 
 import os
 from pathlib import Path
@@ -26,6 +27,29 @@ def cpu_seconds(pids: list[int], *, children: bool = False) -> float:
         if children:
             total += int(fields[13]) + int(fields[14])
     return total / CLOCK_TICKS
+
+
+def run_queue_wait_seconds(pids: list[int]) -> float:
+    """How long the processes' threads were ready to run but waited for a CPU (the second
+    field of each thread's schedstat). A thread that has exited takes its wait with it."""
+    total = 0
+    for pid in pids:
+        for schedstat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            try:
+                total += int(schedstat.read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
+
+
+def cpu_pressure_seconds() -> float | None:
+    """How long, in all, at least one task of the machine waited for a CPU (the kernel's
+    pressure stall information, /proc/pressure/cpu's `some` total); None without it."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().split("\n", 1)[0]
+        return int(some.rsplit("total=", 1)[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def children_of(pid: int) -> list[int]:

@@ -221,6 +221,13 @@ class Suite:
         window = middle.get("window", {})
         received = med([r["receipts"]["received"] for r in runs]) or 0
         server_cpu = med([r.get("window", {}).get("server_cpu_s") for r in runs])
+
+        def waited_ms_per_message(r: dict, *, loadgen: bool) -> float | None:
+            waits, accepted = r.get("window", {}).get("run_queue_wait_s"), r.get("accepted")
+            if not waits or not accepted:
+                return None
+            return round(1000 * sum(v for k, v in waits.items() if (k == "loadgen") == loadgen) / accepted, 3)
+
         figures = {
             "receipt_p50_ms": med([rec(r, "p50") for r in runs]),
             "receipt_p90_ms": med([rec(r, "p90") for r in runs]),
@@ -239,6 +246,11 @@ class Suite:
             "server_cpu_s": server_cpu,
             "server_cpu_ms_per_delivery": round(1000 * server_cpu / received, 4) if server_cpu and received else None,
             "loadgen_cores": window.get("cores", {}).get("loadgen"),
+            # Where a tail can come from on a shared machine: how long the servers' threads (and
+            # the load generator's) were ready but waited for a CPU, per accepted message.
+            "cpu_pressure_share": med([r.get("window", {}).get("cpu_pressure_share") for r in runs]),
+            "server_run_queue_wait_ms_per_message": med([waited_ms_per_message(r, loadgen=False) for r in runs]),
+            "loadgen_run_queue_wait_ms_per_message": med([waited_ms_per_message(r, loadgen=True) for r in runs]),
             "runs": len(runs),
         }
         return {"figures": figures, "limits": limit_text(window), "window": window, "runs": runs}
