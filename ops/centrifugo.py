@@ -56,6 +56,18 @@ def node_count() -> int:
     return max(1, math.ceil(settings.EDGE_MAX_WEBSOCKETS / connection_limit()))
 
 
+def node_environment(nodes: int | None = None) -> dict[str, str]:
+    """What each node's process runs with besides its config. Several nodes on one machine
+    split its cores, as the web's workers do: GOMAXPROCS, so that each node's Go scheduler
+    has as many processors as its share of the cores. Sized to the whole machine, each node's
+    idle processors spun looking for work, a ninth of Centrifugo's CPU in scenario 2
+    (docs/performance.md, sixteenth pass). One node keeps Go's own default."""
+    nodes = node_count() if nodes is None else nodes
+    if nodes <= 1:
+        return {}
+    return {"GOMAXPROCS": str(max(1, len(os.sched_getaffinity(0)) // nodes))}
+
+
 def node_ports(node: int) -> tuple[int, int]:
     """Node `node`'s (client port, internal port): node 0 has CENTRIFUGO_PORT and
     CENTRIFUGO_INTERNAL_PORT (the server API the app calls, CENTRIFUGO_API_URL)."""

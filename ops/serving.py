@@ -331,6 +331,8 @@ def supervisord_config_write(path: Path | None = None) -> Path:
     # nginx sets X-Forwarded-For to the client's address: the throttles and the lockout
     # count that client, not nginx (core.net.client_ip).
     behind_nginx = {"TRUSTED_PROXY_COUNT": "1"}
+    node_environment = centrifugo.node_environment()
+    centrifugo_environment = f"environment={_supervisor_environment(node_environment)}\n" if node_environment else ""
     values = {
         "root": settings.BASE_DIR,
         "state_dir": state,
@@ -345,8 +347,10 @@ def supervisord_config_write(path: Path | None = None) -> Path:
         "flower_port": os.environ.get("FLOWER_PORT", "5555"),
         "email_port": settings.EMAIL_PORT,
         "max_files": max_open_files(),
+        "centrifugo_environment": centrifugo_environment,
         "centrifugo_more_nodes": "".join(
             f"\n[program:centrifugo{node + 1}]\ncommand={settings.BASE_DIR}/scripts/centrifugo.sh {node}\n"
+            f"{centrifugo_environment}"
             for node in range(1, centrifugo.node_count())
         ),
     }

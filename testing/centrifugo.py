@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection
 
 from core.database import database_url
-from ops.centrifugo import centrifugo_binary, config_write, outbox_overrides
+from ops.centrifugo import centrifugo_binary, config_write, node_environment, outbox_overrides
 from testing.processes import free_port, process_stop
 from testing.redis_keys import keys_deleted
 
@@ -47,8 +47,10 @@ class CentrifugoServer:
         node_name: str = "",
         outbox: dict[str, Any] | None = None,
         debug: bool = False,
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.engine = engine
+        self.environment = environment or {}
         # The client port (WebSocket; testing.site.SiteServer's nginx proxies its own to it)
         # and the internal one: server API, admin, health, metrics.
         self.port = port or free_port()
@@ -93,6 +95,7 @@ class CentrifugoServer:
         # Centrifugo takes CENTRIFUGO_* variables and a .env in its directory as config;
         # the project's variables of that name mean something else.
         env = {key: value for key, value in os.environ.items() if not key.startswith("CENTRIFUGO_")}
+        env |= self.environment
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(centrifugo_binary()), "--config", str(self.config_path)],
@@ -155,6 +158,7 @@ class CentrifugoNodes:
                 redis_prefix=redis_prefix or f"centrifugo-{os.getpid()}",
                 node_name=f"centrifugo{n + 1}" if several else "",
                 outbox=outbox_overrides(n),
+                environment=node_environment(len(ports)),
                 **options,
             )
             for n, (port, internal_port) in enumerate(zip(ports, internal_ports, strict=True))

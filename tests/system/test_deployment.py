@@ -170,6 +170,11 @@ def test_the_rendered_configs_hold_edge_max_websockets_within_each_process_descr
     assert programs == [
         ("centrifugo" if n == 0 else f"centrifugo{n + 1}", f"{ROOT}/scripts/centrifugo.sh {n}") for n in range(nodes)
     ]
+    # Several nodes split the machine's cores; one keeps Go's default.
+    sections = re.findall(r"^\[program:centrifugo\d*\]\n(.*?)(?=^\[|\Z)", supervisord, re.M | re.S)
+    processors = max(1, len(os.sched_getaffinity(0)) // nodes)
+    environments = [re.findall(r"^environment=(.*)$", section, re.M) for section in sections]
+    assert environments == [[f'GOMAXPROCS="{processors}"'] if nodes > 1 else []] * nodes
     configs = []
     for n in range(nodes):
         path = centrifugo.config_write(tmp_path / f"node{n}.json", **centrifugo.node_overrides(n))

@@ -22,7 +22,7 @@ from django.conf import settings
 
 from accounts.models import User
 from accounts.services import tokens_create
-from ops.centrifugo import node_count
+from ops.centrifugo import node_count, node_environment
 from ops.serving import nginx_capacity, nginx_config_values, nginx_config_write, supervisord_config_write
 from testing.processes import wait_until
 from testing.site import SiteServer, WsgiServer
@@ -381,10 +381,14 @@ def test_supervisord_runs_every_program_and_starts_one_that_died_again(supervise
     health = f"http://127.0.0.1:{env['CENTRIFUGO_INTERNAL_PORT']}/health"
     assert wait_until(lambda: _get(health) == 200, timeout=30, what="Centrifugo's health")
     assert _get(f"{site}/connection/websocket") == 400  # Centrifugo's answer to a GET without upgrade
-    # Every further node (the Redis engine between them) is up on its own ports.
-    for n in range(1, nodes):
+    # Every further node (the Redis engine between them) is up on its own ports, and the nodes
+    # split the machine's cores: Go's GOMAXPROCS, as each node's runtime reports it.
+    processors = int(node_environment(nodes).get("GOMAXPROCS", len(os.sched_getaffinity(0))))
+    for n in range(nodes):
         internal = int(env["CENTRIFUGO_INTERNAL_PORT"]) + 100 * n
         assert wait_until(lambda i=internal: _get(f"http://127.0.0.1:{i}/health") == 200, timeout=30, what=f"node {n}")
+        metrics = httpx.get(f"http://127.0.0.1:{internal}/metrics", timeout=5).text
+        assert re.search(r"^go_sched_gomaxprocs_threads (\d+)$", metrics, re.M).group(1) == str(processors)
 
     _, beat_pid = _status(conf)["beat"]
     os.kill(int(beat_pid), signal.SIGKILL)
