@@ -223,18 +223,43 @@ def put(digest: str, user: User, token: AuthToken, *, stamp: Stamp | None) -> No
 def revoke(token_keys: list[str]) -> None:
     """Ends the cached entries of these tokens: this process's at once; every process's once
     the transaction commits, then waits out the epoch's lifetime (once per transaction). The
-    revocation is written in the revoking transaction, and deleted once Redis has it: one that
-    Redis missed is published by `publish_missed`."""
+    revocation is written in the revoking transaction, once per token however often the
+    transaction revokes it (a deactivation saves the user, then deletes each token), and
+    deleted once Redis has it: one that Redis missed is published by `publish_missed`."""
     if not token_keys:
         return
     _forget(token_keys)
-    rows = TokenRevocation.objects.bulk_create(TokenRevocation(token_key=key) for key in set(token_keys))
+    fresh = set(token_keys) - _revoked_in_this_transaction()
+    if not fresh:
+        return
+    rows = TokenRevocation.objects.bulk_create(TokenRevocation(token_key=key) for key in fresh)
     pending: dict[int, str] = _pending.__dict__.setdefault("rows", {})
     pending.update((row.pk, row.token_key) for row in rows)
-    # One callback per call, but the first to run bumps them all and waits; the others find
-    # nothing left. Rows of a rolled-back transaction were never written: their keys are
-    # bumped with the next commit's, which is harmless.
-    transaction.on_commit(_bump_committed)
+    # Rows of a rolled-back transaction were never written: their keys are bumped with the
+    # next commit's, which is harmless.
+    transaction.on_commit(_Revoked(fresh))
+
+
+class _Revoked:
+    """What one `revoke` wrote, as the callback that tells Redis once the transaction commits.
+    One callback per call, but the first to run bumps them all and waits; the others find
+    nothing left. Django drops the callbacks of a rolled-back savepoint or transaction, so
+    those still registered name what this transaction has written."""
+
+    def __init__(self, token_keys: set[str]) -> None:
+        self.token_keys = token_keys
+
+    def __call__(self) -> None:
+        _bump_committed()
+
+
+def _revoked_in_this_transaction() -> set[str]:
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        return set()
+    # Django's own list of this transaction's on_commit callbacks: (savepoints, callback, robust).
+    callbacks = [callback for _, callback, _ in connection.run_on_commit if isinstance(callback, _Revoked)]
+    return {key for callback in callbacks for key in callback.token_keys}
 
 
 def _forget(token_keys: list[str]) -> None:

@@ -3,13 +3,14 @@ Redis read while nothing is revoked, and every change that ends a token or alter
 seen by the very next request, in this process and in every process of a multi-process web
 server."""
 
+import contextlib
 import time
 
 import httpx
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from knox.models import AuthToken
 from knox.settings import CONSTANTS
 from rest_framework.test import APIClient
@@ -175,6 +176,25 @@ def test_a_revocation_redis_took_is_not_left_written_down(make_user):
     client = _with(token_create(user=make_user("max")))
     assert client.post("/api/auth/logout/").status_code == 204
     assert not TokenRevocation.objects.exists()
+
+
+def test_a_transaction_writes_each_revocation_once(make_user, django_capture_on_commit_callbacks):
+    """A deactivation saves the user (every token of theirs revoked) and then deletes each
+    token (each revoked again): one row per token. A revocation inside a savepoint that rolls
+    back was never written, so the same token revoked after it is written again."""
+    user = make_user("once")
+    keys = {token_create(user=user)[: CONSTANTS.TOKEN_KEY_LENGTH] for _ in range(2)}
+    with django_capture_on_commit_callbacks():
+        user_deactivate(user=user)
+        assert sorted(TokenRevocation.objects.values_list("token_key", flat=True)) == sorted(keys)
+    key = token_create(user=make_user("twice"))[: CONSTANTS.TOKEN_KEY_LENGTH]
+    with django_capture_on_commit_callbacks(), transaction.atomic():
+        with contextlib.suppress(RuntimeError), transaction.atomic():
+            token_cache.revoke([key])
+            raise RuntimeError("rolled back")
+        token_cache.revoke([key])
+        token_cache.revoke([key])
+        assert list(TokenRevocation.objects.filter(token_key=key).values_list("token_key", flat=True)) == [key]
 
 
 def test_a_redis_that_lost_its_keys_leaves_no_cached_token_in_use(make_user, django_assert_num_queries, settings):
