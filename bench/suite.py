@@ -253,7 +253,14 @@ class Suite:
             "loadgen_run_queue_wait_ms_per_message": med([waited_ms_per_message(r, loadgen=True) for r in runs]),
             "runs": len(runs),
         }
-        return {"figures": figures, "limits": limit_text(window), "window": window, "runs": runs}
+        limits = limit_text(window)
+        pressure, waited = figures["cpu_pressure_share"], figures["server_run_queue_wait_ms_per_message"]
+        if pressure is not None and waited is not None:
+            limits += (
+                f"; some task waited for a CPU {pressure:.0%} of the time, the servers' threads"
+                f" {waited:.1f} ms per message in all"
+            )
+        return {"figures": figures, "limits": limits, "window": window, "runs": runs}
 
     def run(self) -> None:
         began = time.monotonic()
