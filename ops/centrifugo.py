@@ -60,7 +60,7 @@ def node_environment(nodes: int | None = None) -> dict[str, str]:
     """What each node's process runs with besides its config. Several nodes on one machine
     split its cores, as the web's workers do: GOMAXPROCS, so that each node's Go scheduler
     has as many processors as its share of the cores. Sized to the whole machine, each node's
-    idle processors spun looking for work, a ninth of Centrifugo's CPU in scenario 2
+    idle processors spun looking for work, an eighth of Centrifugo's CPU in scenario 2
     (docs/performance.md, sixteenth pass). One node keeps Go's own default."""
     nodes = node_count() if nodes is None else nodes
     if nodes <= 1:
