@@ -234,6 +234,7 @@ class ClusterConfig:
         return env | self.extra_env
 
     def programs(self) -> list[Program]:
+        from ops.centrifugo import node_environment
         from ops.serving import asgi_command, asgi_environment, wsgi_command, wsgi_environment
 
         layout, state = self.layout, self.state_dir
@@ -263,10 +264,12 @@ class ClusterConfig:
                 f"TCP:{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}",
             ]
             programs.append(Program("postgres-relay", relay, options={"priority": "100"}))
+        # The processes of one node split its cores, as one machine's nodes do.
+        go = [f"{key}={value}" for key, value in node_environment(self.centrifugo_processes()).items()]
         for node, process, name in self.centrifugo_instances():
             config = self.centrifugo_write(node, process)
             # A clean environment: Centrifugo reads CENTRIFUGO_* variables as config.
-            command = ["env", "-i", "PATH=/usr/bin:/bin", str(_centrifugo_binary()), "--config", str(config)]
+            command = ["env", "-i", "PATH=/usr/bin:/bin", *go, str(_centrifugo_binary()), "--config", str(config)]
             programs.append(Program(name, layout.in_node(node, command), options={"directory": str(config.parent)}))
         for node in layout.of_kind("web"):
             command = wsgi_command(port=WEB_PORT, host=node.address, workers=1)

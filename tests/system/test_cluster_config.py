@@ -3,6 +3,7 @@ it: Redis asks for a password and keeps protected mode on, the password stays ou
 lines, every file holding a secret is its owner's alone from its creation, and the Django
 processes trust nginx's X-Forwarded-For (throttles and lockouts see client addresses)."""
 
+import os
 import re
 import stat
 
@@ -124,6 +125,10 @@ def test_centrifugo_nodes_run_enough_processes_for_the_profiles_websockets(
     text = config.supervisord_write().read_text()
     names = re.findall(r"^\[program:(centrifugo\w*)\]", text, re.M)
     assert config.centrifugo_processes() == processes and len(names) == 2 * processes
+    # The processes of one node split its cores (GOMAXPROCS); a node's only process keeps Go's default.
+    commands = re.findall(r"^\[program:centrifugo\w*\]\ncommand=(.*)$", text, re.M)
+    go = f"GOMAXPROCS={max(1, len(os.sched_getaffinity(0)) // processes)}"
+    assert [go in command for command in commands] == [processes > 1] * len(commands)
     limits, ports = [], set()
     for node, _process, name in config.centrifugo_instances():
         rendered = json.loads((config.state_dir / name / "config.json").read_text())
