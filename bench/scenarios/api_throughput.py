@@ -545,7 +545,7 @@ def main(argv: list[str] | None = None) -> None:
                         wrk(f"{url}{warm[0]}", concurrency=8, seconds=2, script=warm[1])
                     for endpoint, (path, lua) in endpoints.items():
                         for concurrency in args.concurrency:
-                            spy = None
+                            spy, go_spy = None, None
                             if args.profile and endpoint == "post" and concurrency == args.concurrency[0]:
                                 spy = profile_start(running, RESULTS / f"profile-{name}-{number + 1}.txt", args)
                                 pprof_out = RESULTS / f"pprof-{name}-{number + 1}.pb"
