@@ -120,8 +120,9 @@ def wake_up() -> None:
     """Wakes the feed's listeners and Centrifugo's outbox consumer, once a statement written
     with `event_insert_sql(wake_after_commit=True)` has committed (message_create hands it to
     core.postgresql.group_commit, which calls it once per transaction). The NOTIFY is a
-    transaction of its own: it writes no WAL, so PostgreSQL's notify lock is held for a
-    moment, not across a commit's flush (see realtime/migrations/0008). Should it fail, the
+    transaction of its own: it writes only its commit record and does not wait for it to be
+    flushed, so PostgreSQL's notify lock is held for a moment, not across a commit's flush
+    (see realtime/migrations/0008), and it costs no second WAL flush. Should it fail, the
     consumer's poll (`partition_poll_interval`) and the listener's idle read still find the
     event."""
     with connection.prepared_cursor() as cursor:  # once per POST: parsed and planned once

@@ -16,10 +16,11 @@ ASGI_PORT = env.int("ASGI_PORT", default=8803)
 # One granian worker process per core (more only add context switches), each with a few
 # threads that overlap their waits on PostgreSQL; each thread has a pooled connection
 # (ops.serving.wsgi_command; `python -m bench api-throughput` compares the alternatives).
-# Six rather than four: more messages meet in group commit's transactions (about 2.6 instead
-# of 1.5 at 32 connections) for 3-17 % less CPU per message (docs/performance.md).
+# Twelve rather than six: more messages meet in group commit's transactions (about 7 instead
+# of 3.3 at 32 connections) for less CPU per message under load (docs/performance.md,
+# "Seventeenth pass").
 WSGI_WORKERS = env.int("WSGI_WORKERS", default=os.cpu_count() or 2)
-WSGI_THREADS = env.int("WSGI_THREADS", default=6)
+WSGI_THREADS = env.int("WSGI_THREADS", default=12)
 # A request running longer than this ends its worker process, which granian starts again
 # (core.worker.Watchdog): nothing should take so long. Below nginx's read timeout (60 s), so
 # the stuck request's client is told 503 by nginx as the worker ends.
