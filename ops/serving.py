@@ -163,7 +163,7 @@ def nginx_capacity(*, max_files: int, websockets: int, cpus: int | None = None) 
     and there are enough workers for all of them, at least one per core."""
     per_worker = max(max_files - _NGINX_RESERVED_FILES, 512)
     needed = math.ceil(2 * websockets * _NGINX_SPREAD_MARGIN / per_worker)
-    return max(cpus or os.cpu_count() or 1, needed), per_worker
+    return max(cpus or len(os.sched_getaffinity(0)), needed), per_worker
 
 
 def _addresses(values: list[str], setting: str) -> list[str]:

@@ -589,6 +589,23 @@ def test_a_burst_of_clients_asking_for_tokens_at_once_is_served(production_queue
     assert User.objects.count() >= BURST_CLIENTS
 
 
+def test_the_servers_count_the_cores_they_may_run_on():
+    """Under an affinity mask of one core (taskset, a cpuset), one granian worker and one
+    nginx worker, as Go gives each Centrifugo node the processors of that mask."""
+    one_core = min(os.sched_getaffinity(0))
+    probe = (
+        f"import os; os.sched_setaffinity(0, {{{one_core}}});"
+        "import django; django.setup(); from django.conf import settings;"
+        "from ops.serving import nginx_capacity;"
+        "print(settings.WSGI_WORKERS, nginx_capacity(max_files=20_000, websockets=100)[0])"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "WSGI_WORKERS"}
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert shown.stdout.split()[-2:] == ["1", "1"], shown.stdout + shown.stderr
+
+
 def test_nginx_is_sized_for_20000_websockets_within_the_descriptor_limit(settings, tmp_path):
     # 20,000 WebSockets are 40,000 connections; 20,000 descriptors per process.
     workers, connections = nginx_capacity(max_files=20_000, websockets=20_000, cpus=2)
