@@ -241,6 +241,10 @@ class Suite:
             "received": received,
             "ready": min(r["receipts"]["ready"] for r in runs),
             "accepted": med([r["accepted"] for r in runs]),
+            # POSTs answered other than 2xx (503 mostly), every run's together.
+            "not_accepted": sum(
+                count for r in runs for status, count in phase(r)["statuses"].items() if not status.startswith("2")
+            ),
             "statuses": phase(middle)["statuses"],
             "connect_per_s": med([r["receipts"]["connect_per_s"] for r in runs]),
             "server_cpu_s": server_cpu,

@@ -1,6 +1,6 @@
 """The web's own view of a measured window: the message POST's duration, the queue wait and
-group commit's wait from the WSGI server's histograms (core.metrics), read from its /metrics
-before and after.
+group commit's wait from the WSGI server's histograms, and the message POSTs it refused
+(core.metrics), read from its /metrics before and after.
 Beside the load generator's figures they tell the time a POST spent in Django (first
 middleware to response) from what its client saw (nginx, granian, the sockets, the load
 generator's own scheduling).
@@ -17,15 +17,20 @@ import httpx
 Buckets = dict[float, float]  # upper bound in seconds → requests at or below it
 
 _MESSAGE_POST = ('route="api/chats/<int:chat_id>/messages/"', 'method="POST"', 'status="201"')
+_MESSAGE_REFUSED = 'messenger_http_refusals_total{route="api/chats/<int:chat_id>/messages/",status="503"}'
 _LE = re.compile(r'le="([^"]+)"')
 
 
 def histograms(port: int) -> dict[str, Buckets]:
     """The cumulative buckets so far of the message POST's duration (201s), of the queue wait
-    and of group commit's wait, every worker process's together."""
+    and of group commit's wait, and the message POSTs the web refused (503: its queue bound or
+    the database), every worker process's together."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    found: dict[str, Buckets] = {"post": {}, "queue_wait": {}, "group_commit_wait": {}}
+    found: dict[str, Buckets] = {"post": {}, "queue_wait": {}, "group_commit_wait": {}, "refused": {}}
     for line in text.splitlines():
+        if line.startswith(_MESSAGE_REFUSED + " "):  # a counter: one "bucket", all of it
+            found["refused"][math.inf] = found["refused"].get(math.inf, 0.0) + float(line.rsplit(" ", 1)[1])
+            continue
         if line.startswith("messenger_http_request_duration_seconds_bucket{") and all(
             label in line for label in _MESSAGE_POST
         ):
@@ -59,8 +64,9 @@ def quantile_ms(before: Buckets, after: Buckets, q: float) -> float | None:
 
 
 def window_figures(before: dict[str, Buckets], after: dict[str, Buckets]) -> dict[str, float | None]:
-    """The POST's p50 and p99 in Django, the queue wait's p99, and the share of writes that
-    waited behind another's transaction with that wait's p99, over the window."""
+    """The POST's p50 and p99 in Django, the queue wait's p99, the share of writes that
+    waited behind another's transaction with that wait's p99, and the message POSTs the web
+    refused, over the window."""
     posts = _observed(before["post"], after["post"])
     waited = _observed(before["group_commit_wait"], after["group_commit_wait"])
     return {
@@ -69,6 +75,7 @@ def window_figures(before: dict[str, Buckets], after: dict[str, Buckets]) -> dic
         "queue_wait_p99_ms": quantile_ms(before["queue_wait"], after["queue_wait"], 0.99),
         "group_commit_waited_share": round(waited / posts, 4) if posts else None,
         "group_commit_wait_p99_ms": quantile_ms(before["group_commit_wait"], after["group_commit_wait"], 0.99),
+        "refused_in_web": int(_observed(before["refused"], after["refused"])),
     }
 
 

@@ -35,3 +35,18 @@ def test_the_posts_of_a_window_are_read_from_both_workers(site, team):
     assert figures["queue_wait_p99_ms"] is not None
     # One client posting in turn: no write waited behind another's transaction.
     assert figures["group_commit_waited_share"] == 0 and figures["group_commit_wait_p99_ms"] is None
+    assert figures["refused_in_web"] == 0
+
+
+@pytest.mark.django_db
+def test_the_posts_the_web_refused_are_counted(site, team):
+    """Straight to the WSGI server, with nginx's stamp forged 10 s old: past the queue bound,
+    refused before Django (core.worker.queue_time_limited), and counted as scenario 2 counts."""
+    headers = {"Authorization": f"Token {token_create(user=team.member)}", "X-Request-Start": "t=0"}
+    before = histograms(site.web.port)
+    for _ in range(3):
+        response = httpx.post(
+            f"http://127.0.0.1:{site.web.port}/api/chats/{team.chat.pk}/messages/", json={"text": "x"}, headers=headers
+        )
+        assert response.status_code == 503
+    assert window_figures(before, histograms(site.web.port))["refused_in_web"] == 3
