@@ -18,18 +18,20 @@ Buckets = dict[float, float]  # upper bound in seconds → requests at or below 
 
 _MESSAGE_POST = ('route="api/chats/<int:chat_id>/messages/"', 'method="POST"', 'status="201"')
 _MESSAGE_REFUSED = 'messenger_http_refusals_total{route="api/chats/<int:chat_id>/messages/",status="503"}'
+_COUNTERS = {_MESSAGE_REFUSED: "refused", "messenger_group_commit_fallbacks_total": "fallbacks"}
 _LE = re.compile(r'le="([^"]+)"')
 
 
 def histograms(port: int) -> dict[str, Buckets]:
     """The cumulative buckets so far of the message POST's duration (201s), of the queue wait
-    and of group commit's wait, and the message POSTs the web refused (503: its queue bound or
-    the database), every worker process's together."""
+    and of group commit's wait, the message POSTs the web refused (503: its queue bound or
+    the database) and group commit's fallbacks, every worker process's together."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    found: dict[str, Buckets] = {"post": {}, "queue_wait": {}, "group_commit_wait": {}, "refused": {}}
+    found: dict[str, Buckets] = {"post": {}, "queue_wait": {}, "group_commit_wait": {}, "refused": {}, "fallbacks": {}}
     for line in text.splitlines():
-        if line.startswith(_MESSAGE_REFUSED + " "):  # a counter: one "bucket", all of it
-            found["refused"][math.inf] = found["refused"].get(math.inf, 0.0) + float(line.rsplit(" ", 1)[1])
+        name = _COUNTERS.get(line.rsplit(" ", 1)[0])
+        if name:  # a counter: one "bucket", all of it
+            found[name][math.inf] = found[name].get(math.inf, 0.0) + float(line.rsplit(" ", 1)[1])
             continue
         if line.startswith("messenger_http_request_duration_seconds_bucket{") and all(
             label in line for label in _MESSAGE_POST
@@ -65,8 +67,8 @@ def quantile_ms(before: Buckets, after: Buckets, q: float) -> float | None:
 
 def window_figures(before: dict[str, Buckets], after: dict[str, Buckets]) -> dict[str, float | None]:
     """The POST's p50 and p99 in Django, the queue wait's p99, the share of writes that
-    waited behind another's transaction with that wait's p99, and the message POSTs the web
-    refused, over the window."""
+    waited behind another's transaction with that wait's p99, the message POSTs the web
+    refused and group commit's fallbacks, over the window."""
     posts = _observed(before["post"], after["post"])
     waited = _observed(before["group_commit_wait"], after["group_commit_wait"])
     return {
@@ -76,6 +78,7 @@ def window_figures(before: dict[str, Buckets], after: dict[str, Buckets]) -> dic
         "group_commit_waited_share": round(waited / posts, 4) if posts else None,
         "group_commit_wait_p99_ms": quantile_ms(before["group_commit_wait"], after["group_commit_wait"], 0.99),
         "refused_in_web": int(_observed(before["refused"], after["refused"])),
+        "group_commit_fallbacks": int(_observed(before["fallbacks"], after["fallbacks"])),
     }
 
 
