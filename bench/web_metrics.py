@@ -1,6 +1,6 @@
 """The web's own view of a measured window: the message POST's duration, the queue wait and
-group commit's wait from the WSGI server's histograms, and the message POSTs it refused
-(core.metrics), read from its /metrics before and after.
+group commit's wait from the WSGI server's histograms, the message POSTs it refused and group
+commit's fallbacks (core.metrics), read from its /metrics before and after.
 Beside the load generator's figures they tell the time a POST spent in Django (first
 middleware to response) from what its client saw (nginx, granian, the sockets, the load
 generator's own scheduling).

@@ -40,7 +40,7 @@ def test_the_posts_of_a_window_are_read_from_both_workers(site, team):
 
 @pytest.mark.django_db
 def test_the_posts_the_web_refused_are_counted(site, team):
-    """Straight to the WSGI server, with nginx's stamp forged 10 s old: past the queue bound,
+    """Straight to the WSGI server, with nginx's stamp forged as sent in 1970: past the queue bound,
     refused before Django (core.worker.queue_time_limited), and counted as scenario 2 counts."""
     headers = {"Authorization": f"Token {token_create(user=team.member)}", "X-Request-Start": "t=0"}
     before = histograms(site.web.port)
