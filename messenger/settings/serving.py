@@ -16,12 +16,12 @@ ASGI_PORT = env.int("ASGI_PORT", default=8803)
 # One granian worker process per core (more only add context switches), each with a few
 # threads that overlap their waits on PostgreSQL; each thread has a pooled connection
 # (ops.serving.wsgi_command; `python -m bench api-throughput` compares the alternatives).
+# A core is one this process may run on, as Go counts them for Centrifugo (ops.centrifugo):
+# os.cpu_count() would count a machine's cores outside an affinity mask (taskset, cpusets).
+WSGI_WORKERS = env.int("WSGI_WORKERS", default=len(os.sched_getaffinity(0)))
 # Twelve rather than six: more messages meet in group commit's transactions (about 7 instead
 # of 3.3 at 32 connections) for less CPU per message under load (docs/performance.md,
 # "Seventeenth pass").
-# The cores this process may run on, as Go counts them for Centrifugo (ops.centrifugo):
-# os.cpu_count() would count a machine's cores outside an affinity mask (taskset, cpusets).
-WSGI_WORKERS = env.int("WSGI_WORKERS", default=len(os.sched_getaffinity(0)))
 WSGI_THREADS = env.int("WSGI_THREADS", default=12)
 # A request running longer than this ends its worker process, which granian starts again
 # (core.worker.Watchdog): nothing should take so long. Below nginx's read timeout (60 s), so
