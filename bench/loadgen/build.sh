@@ -9,7 +9,7 @@ hash="$(cd "$here" && cat go.mod go.sum $(ls *.go | grep -v _test.go) | sha256su
 bin="$cache/loadgen-$hash/loadgen"
 if [ ! -x "$bin" ]; then
   if ! command -v go >/dev/null; then
-    echo "bench/loadgen is built from source: install Go 1.24 or newer" >&2
+    echo "bench/loadgen is built from source: install Go 1.26 or newer" >&2
     exit 1
   fi
   mkdir -p "$(dirname "$bin")"

@@ -1,21 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Posts is the table of every request of a run, indexed by its sequence number: when it
@@ -101,7 +101,6 @@ type collector struct {
 	byStatus          map[string][]float64
 	byChat            map[int64][]float64
 	all               []float64
-	connWait          []float64
 	buckets           map[int]*bucket
 	retryAfterMissing int
 	badErrorBody      int
@@ -135,16 +134,13 @@ type PhaseResult struct {
 	LatencyByStatus  map[string]*Summary `json:"latency_by_status_ms"`
 	// Of the accepted POSTs, by chat id, when there are few chats (the big room against a 2-member chat).
 	LatencyByChat map[string]*Summary `json:"latency_by_chat_ms,omitempty"`
-	// Time from the scheduled send until the client had a connection for it: queueing
-	// in front of a saturated server, included in the latency above.
-	ConnWait          *Summary `json:"conn_wait_ms"`
-	RetryAfterMissing int      `json:"retry_after_missing"`
+	RetryAfterMissing int `json:"retry_after_missing"`
 	// 503s whose body is not the project's JSON error ({"message", "extra"}).
 	BadErrorBody int      `json:"bad_error_body"`
 	Timeline     []Bucket `json:"timeline"`
 }
 
-func (c *collector) record(scheduled, connAt, answered time.Duration, key string, chat int64, retryAfterMissing, badBody bool) {
+func (c *collector) record(scheduled, answered time.Duration, key string, chat int64, retryAfterMissing, badBody bool) {
 	ms := float64(answered-scheduled) / 1e6
 	sec := int((scheduled - c.start) / time.Second)
 	c.mu.Lock()
@@ -153,9 +149,6 @@ func (c *collector) record(scheduled, connAt, answered time.Duration, key string
 	c.all = append(c.all, ms)
 	if strings.HasPrefix(key, "2") {
 		c.byChat[chat] = append(c.byChat[chat], ms) // accepted POSTs only
-	}
-	if connAt > 0 {
-		c.connWait = append(c.connWait, float64(connAt-scheduled)/1e6)
 	}
 	b := c.buckets[sec]
 	if b == nil {
@@ -196,11 +189,15 @@ type HTTPRunner struct {
 	// per address, so a person's requests must come from that person's address. Through one
 	// shared pool, the few connections that carried most requests (the most recently idle
 	// are reused first) were each one address, over nginx's rate per address.
-	clients []*http.Client
+	// fasthttp's client writes and reads on the caller's goroutine: net/http's two
+	// goroutines per connection, and the hand-offs between them, cost about four times
+	// the CPU per request on the two cores the servers need (docs/performance.md).
+	clients []*fasthttp.HostClient
 	// At most Concurrency requests at a time, over all the clients.
-	slots chan struct{}
-	clock *Clock
-	live  *liveCounters
+	slots   chan struct{}
+	timeout time.Duration
+	clock   *Clock
+	live    *liveCounters
 }
 
 type liveCounters struct {
@@ -209,6 +206,10 @@ type liveCounters struct {
 
 func newHTTPRunner(s *Scenario, posts *Posts, clock *Clock) *HTTPRunner {
 	h := s.HTTP
+	base, err := url.Parse(s.BaseURL)
+	if err != nil || base.Scheme != "http" {
+		panic(fmt.Sprintf("base_url %q: plain http expected", s.BaseURL))
+	}
 	sources := [][]string{nil} // no addresses given: the kernel's
 	if len(s.SourceAddrs) > 0 {
 		sources = sources[:0]
@@ -216,29 +217,28 @@ func newHTTPRunner(s *Scenario, posts *Posts, clock *Clock) *HTTPRunner {
 			sources = append(sources, []string{addr})
 		}
 	}
-	r := &HTTPRunner{s: s, h: h, posts: posts, clock: clock, live: &liveCounters{}, slots: make(chan struct{}, h.Concurrency)}
-	idle := max(1, h.Concurrency/len(sources))
+	timeout := time.Duration(h.TimeoutS * float64(time.Second))
+	r := &HTTPRunner{s: s, h: h, posts: posts, clock: clock, live: &liveCounters{}, slots: make(chan struct{}, h.Concurrency), timeout: timeout}
 	for _, source := range sources {
-		transport := &http.Transport{
-			Proxy:               nil,
-			DialContext:         newDialer(source).DialContext,
-			MaxIdleConns:        idle,
-			MaxIdleConnsPerHost: idle,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		}
-		r.clients = append(r.clients, &http.Client{
-			Transport: transport,
-			Timeout:   time.Duration(h.TimeoutS * float64(time.Second)),
-			// A redirect (to HTTPS, say) is an answer to count, not to follow.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		dial := newDialer(source)
+		r.clients = append(r.clients, &fasthttp.HostClient{
+			Addr: base.Host,
+			Dial: func(addr string) (net.Conn, error) {
+				return dial.DialContext(context.Background(), "tcp", addr)
+			},
+			// Any poster may fall on any client: the slots above bound the whole.
+			MaxConns:                 h.Concurrency,
+			MaxConnWaitTimeout:       timeout,
+			MaxIdleConnDuration:      90 * time.Second,
+			NoDefaultUserAgentHeader: true,
+			DisablePathNormalizing:   true,
 		})
 	}
 	return r
 }
 
 // clientOf is the client of poster number `index`: the same address for each of its requests.
-func (r *HTTPRunner) clientOf(index int) *http.Client { return r.clients[index%len(r.clients)] }
+func (r *HTTPRunner) clientOf(index int) *fasthttp.HostClient { return r.clients[index%len(r.clients)] }
 
 func (r *HTTPRunner) do(ctx context.Context, seq int, scheduled time.Duration, col *collector) {
 	index := seq % len(r.h.Posters)
@@ -249,23 +249,17 @@ func (r *HTTPRunner) do(ctx context.Context, seq int, scheduled time.Duration, c
 	if strings.Contains(path, "%d") {
 		path = fmt.Sprintf(path, poster.ChatID)
 	}
-	var body io.Reader
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(r.s.BaseURL + path)
+	req.Header.SetMethod(r.h.Method)
+	req.Header.Set("Authorization", "Token "+poster.Token)
 	if r.h.Method == http.MethodPost {
 		raw, _ := json.Marshal(map[string]string{"text": r.h.Text, "client_id": r.posts.clientID(seq)})
-		body = bytes.NewReader(raw)
+		req.Header.SetContentType("application/json")
+		req.SetBody(raw)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.h.Method, r.s.BaseURL+path, body)
-	if err != nil {
-		panic(err)
-	}
-	req.Header.Set("Authorization", "Token "+poster.Token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	var connAt atomic.Int64
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { connAt.Store(int64(r.clock.Now())) },
-	}))
 	r.live.sent.Add(1)
 	r.live.inflight.Add(1)
 	defer r.live.inflight.Add(-1)
@@ -273,9 +267,13 @@ func (r *HTTPRunner) do(ctx context.Context, seq int, scheduled time.Duration, c
 	select {
 	case r.slots <- struct{}{}:
 		defer func() { <-r.slots }()
-	case <-ctx.Done(): // Do fails at once with the context's error
+	case <-ctx.Done():
 	}
-	resp, err := r.clientOf(index).Do(req)
+	err := ctx.Err()
+	if err == nil {
+		// A redirect (to HTTPS, say) is an answer to count: fasthttp's Do does not follow it.
+		err = r.clientOf(index).DoTimeout(req, resp, r.timeout)
+	}
 	var key string
 	missingRetryAfter, badBody := false, false
 	if err != nil {
@@ -283,45 +281,40 @@ func (r *HTTPRunner) do(ctx context.Context, seq int, scheduled time.Duration, c
 		key = "error:" + errorKind(err)
 		r.live.failed.Add(1)
 	} else {
-		var raw []byte
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			raw, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		atomic.StoreInt32(&r.posts.status[seq], int32(resp.StatusCode))
-		key = strconv.Itoa(resp.StatusCode)
+		status := resp.StatusCode()
+		atomic.StoreInt32(&r.posts.status[seq], int32(status))
+		key = strconv.Itoa(status)
 		switch {
-		case resp.StatusCode < 300:
+		case status < 300:
 			r.live.ok.Add(1)
-		case resp.StatusCode == http.StatusServiceUnavailable:
+		case status == http.StatusServiceUnavailable:
 			r.live.refused.Add(1)
-			missingRetryAfter = resp.Header.Get("Retry-After") == ""
+			missingRetryAfter = len(resp.Header.Peek("Retry-After")) == 0
 			// The project's error body: {"message": ..., "extra": {...}}.
 			var body struct {
 				Message *string         `json:"message"`
 				Extra   json.RawMessage `json:"extra"`
 			}
-			if json.Unmarshal(raw, &body) != nil || body.Message == nil || body.Extra == nil {
+			if json.Unmarshal(resp.Body(), &body) != nil || body.Message == nil || body.Extra == nil {
 				badBody = true
 			}
 		default:
 			r.live.failed.Add(1)
 		}
 	}
-	col.record(scheduled, time.Duration(connAt.Load()), r.clock.Now(), key, poster.ChatID, missingRetryAfter, badBody)
+	col.record(scheduled, r.clock.Now(), key, poster.ChatID, missingRetryAfter, badBody)
 }
 
 func errorKind(err error) string {
 	var netErr net.Error
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, fasthttp.ErrTimeout), errors.As(err, &netErr) && netErr.Timeout():
 		return "timeout"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case strings.Contains(err.Error(), "connection refused"):
 		return "refused"
-	case strings.Contains(err.Error(), "connection reset"), strings.Contains(err.Error(), "EOF"):
+	case errors.Is(err, fasthttp.ErrConnectionClosed), strings.Contains(err.Error(), "connection reset"), strings.Contains(err.Error(), "EOF"):
 		return "reset"
 	default:
 		return "other"
@@ -421,7 +414,7 @@ func (c *collector) result(phase Phase, scheduled, dropped int) PhaseResult {
 	res := PhaseResult{
 		Name: phase.Name, OfferedRate: phase.Rate, DurationS: round2(elapsed), Scheduled: scheduled,
 		DroppedByLoadgen: dropped, Statuses: statuses, LatencyByStatus: byStatus,
-		Latency: summarize(c.all), ConnWait: summarize(c.connWait), RetryAfterMissing: c.retryAfterMissing,
+		Latency: summarize(c.all), RetryAfterMissing: c.retryAfterMissing,
 		BadErrorBody: c.badErrorBody,
 	}
 	if elapsed > 0 {

@@ -25,6 +25,12 @@ def cpu_ms_per_accepted(result: dict) -> dict[str, float]:
     }
 
 
+def loadgen_cpu_ms_per_post(result: dict) -> float | None:
+    sent = sum(phase(result)["statuses"].values())
+    seconds = result["window"]["cpu_s"].get("loadgen")
+    return round(1000 * seconds / sent, 3) if sent and seconds is not None else None
+
+
 def run(suite: "Suite") -> dict:
     duration = suite.seconds(10, 5)
     saturation, paced = [], []
@@ -63,6 +69,8 @@ def run(suite: "Suite") -> dict:
             "at_500_p99_ms": p99,
             "at_500_accepted_per_s": med([phase(r)["accepted_per_s"] for r in paced]),
             "at_500_not_2xx": bad,
+            # The load generator's own CPU per request it sent: taken from the cores the servers need.
+            "loadgen_cpu_ms_per_post": med([loadgen_cpu_ms_per_post(r) for r in saturation]),
             "runs": len(saturation),
             "runs_at_500": len(paced),
         },
