@@ -163,11 +163,12 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
     lines += [
         "",
         "`loadgen` is the load generator itself. `postgres` counts the backends of the bench database",
-        "only; `redis` is the whole Redis server (the peers' channel layer and pub/sub; the product's",
-        "Centrifugo uses its memory engine). The machine column counts every process, other work on",
-        "the machine included: when it is near the core count while the servers' own columns are low,",
-        "the run was starved by other work and its latencies say more about the machine than about",
-        "the product.",
+        "only; `redis` is the whole Redis server: the throttles' counters, the peers' channel layer,",
+        "and the broker and history of the product's Centrifugo nodes when there are several, as",
+        "`make run` starts them here (`ops.centrifugo.node_count`). The machine column counts every",
+        "process, other work on the machine included: when it is near the core count while the",
+        "servers' own columns are low, the run was starved by other work and its latencies say more",
+        "about the machine than about the product.",
         "",
     ]
     lines += _peers_table(results.get("7"))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -232,9 +234,22 @@ func newHTTPRunner(s *Scenario, posts *Posts, clock *Clock) *HTTPRunner {
 			MaxIdleConnDuration:      90 * time.Second,
 			NoDefaultUserAgentHeader: true,
 			DisablePathNormalizing:   true,
+			RetryIfErr:               retryClosedIdle,
 		})
 	}
 	return r
+}
+
+// retryClosedIdle sends a request once more, on a new connection, when the server closed the
+// one it went on before answering: what a server does to a keep-alive connection idle past its
+// timeout (uvicorn's is 5 s; a poster of scenario 2 or 7 posts every 5-10 s). net/http's
+// reader goroutine saw such a close before the connection was reused; fasthttp finds out on
+// the request. The server read nothing of it, and a message POST carries its client_id, so a
+// second send cannot make a second message.
+func retryClosedIdle(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	closed := errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return false, closed && attempts == 1
 }
 
 // clientOf is the client of poster number `index`: the same address for each of its requests.
@@ -279,7 +294,9 @@ func (r *HTTPRunner) do(ctx context.Context, seq int, scheduled time.Duration, c
 	if err != nil {
 		atomic.StoreInt32(&r.posts.status[seq], -1)
 		key = "error:" + errorKind(err)
-		r.live.failed.Add(1)
+		if r.live.failed.Add(1) <= 3 {
+			fmt.Fprintf(os.Stderr, "loadgen: request %d failed: %v\n", seq, err)
+		}
 	} else {
 		status := resp.StatusCode()
 		atomic.StoreInt32(&r.posts.status[seq], int32(status))
@@ -299,7 +316,9 @@ func (r *HTTPRunner) do(ctx context.Context, seq int, scheduled time.Duration, c
 				badBody = true
 			}
 		default:
-			r.live.failed.Add(1)
+			if r.live.failed.Add(1) <= 3 {
+				fmt.Fprintf(os.Stderr, "loadgen: request %d answered %d: %.200s\n", seq, status, resp.Body())
+			}
 		}
 	}
 	col.record(scheduled, r.clock.Now(), key, poster.ChatID, missingRetryAfter, badBody)

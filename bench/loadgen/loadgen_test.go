@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -116,5 +118,49 @@ func TestEachPosterPostsFromItsOwnAddress(t *testing.T) {
 	}
 	if len(seen) != 3 || len(addresses) != 3 {
 		t.Fatalf("3 posters from 3 addresses expected: %v", seen)
+	}
+}
+
+func TestAPostOnAConnectionTheServerClosedIsSentAgain(t *testing.T) {
+	// A server that closes each keep-alive connection soon after its first answer, as uvicorn
+	// does one idle past its timeout, without saying so in the answer.
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	var connections atomic.Int32
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			connections.Add(1)
+			go func() {
+				defer conn.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+					return
+				}
+				_, _ = conn.Write([]byte("HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}"))
+				time.Sleep(20 * time.Millisecond)
+			}()
+		}
+	}()
+	s := &Scenario{
+		BaseURL: "http://" + listener.Addr().String(),
+		HTTP: &HTTPLoad{
+			Method: http.MethodPost, Path: "/api/chats/%d/messages/", Concurrency: 1, TimeoutS: 5, MaxInflight: 10,
+			Posters: []Poster{{"a", 1}},
+			// Every 100 ms: each request after the first finds its pooled connection closed.
+			Phases: []Phase{{Name: "paced", Rate: 10, DurationS: 0.35}},
+		},
+	}
+	result := newHTTPRunner(s, newPosts(1000, "t"), &Clock{}).Run(context.Background())[0]
+	if result.Statuses["201"] != 3 || len(result.Statuses) != 1 {
+		t.Fatalf("3 answers of 201 expected, each after a closed connection sent again: %+v", result.Statuses)
+	}
+	if got := connections.Load(); got != 3 {
+		t.Fatalf("a connection per request expected, got %d", got)
 	}
 }
