@@ -124,7 +124,8 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
         "Written by `make bench` (`python -m bench`, bench/suite.py, bench/scenarios/) from its last run;",
         "do not edit by hand (`python -m bench report` renders it again from bench/results/bench.json).",
         "Everything runs on this one machine: the servers, PostgreSQL and the load generator",
-        "(bench/loadgen, Go, centrifuge-go), whose own CPU is listed with the servers'.",
+        "(bench/loadgen, in Go: fasthttp for the requests, centrifuge-go for the WebSockets), whose",
+        "own CPU is listed with the servers'.",
         "",
         f"Run: `{meta['command']}` on {meta['date']}, {meta['cpus']} CPUs, commit {meta['git']}, "
         f"{meta['elapsed_s']} s in all; load average at the end {', '.join(f'{v:.2f}' for v in meta['load_average'])}; "
