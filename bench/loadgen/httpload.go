@@ -135,8 +135,8 @@ type PhaseResult struct {
 	Latency          *Summary            `json:"latency_ms"`
 	LatencyByStatus  map[string]*Summary `json:"latency_by_status_ms"`
 	// Of the accepted POSTs, by chat id, when there are few chats (the big room against a 2-member chat).
-	LatencyByChat map[string]*Summary `json:"latency_by_chat_ms,omitempty"`
-	RetryAfterMissing int `json:"retry_after_missing"`
+	LatencyByChat     map[string]*Summary `json:"latency_by_chat_ms,omitempty"`
+	RetryAfterMissing int                 `json:"retry_after_missing"`
 	// 503s whose body is not the project's JSON error ({"message", "extra"}).
 	BadErrorBody int      `json:"bad_error_body"`
 	Timeline     []Bucket `json:"timeline"`
@@ -192,8 +192,8 @@ type HTTPRunner struct {
 	// shared pool, the few connections that carried most requests (the most recently idle
 	// are reused first) were each one address, over nginx's rate per address.
 	// fasthttp's client writes and reads on the caller's goroutine: net/http's two
-	// goroutines per connection, and the hand-offs between them, cost about four times
-	// the CPU per request on the two cores the servers need (docs/performance.md).
+	// goroutines per connection, and the hand-offs between them, cost 1.6 to 2.6 times the
+	// CPU per request, on the two cores the servers need (docs/performance.md, nineteenth pass).
 	clients []*fasthttp.HostClient
 	// At most Concurrency requests at a time, over all the clients.
 	slots   chan struct{}
@@ -240,12 +240,13 @@ func newHTTPRunner(s *Scenario, posts *Posts, clock *Clock) *HTTPRunner {
 	return r
 }
 
-// retryClosedIdle sends a request once more, on a new connection, when the server closed the
-// one it went on before answering: what a server does to a keep-alive connection idle past its
-// timeout (uvicorn's is 5 s; a poster of scenario 2 or 7 posts every 5-10 s). net/http's
-// reader goroutine saw such a close before the connection was reused; fasthttp finds out on
-// the request. The server read nothing of it, and a message POST carries its client_id, so a
-// second send cannot make a second message.
+// retryClosedIdle sends a request once more, on a new connection, when the server closed or
+// reset the one it went on before answering: what a server does to a keep-alive connection
+// idle past its timeout (uvicorn's is 5 s; a poster of scenario 2 or 7 posts every 5-10 s).
+// net/http's reader goroutine saw such a close before the connection was reused; fasthttp
+// finds out on the request. A server closing an idle connection read nothing of it, and
+// should one have read it, a message POST carries its client_id: a second send cannot make
+// a second message. Only once: a server that drops every connection is still counted.
 func retryClosedIdle(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
 	closed := errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
