@@ -38,7 +38,7 @@ fi
 
 if [ ! -x "$CENTRIFUGO_BIN" ]; then
   if ! command -v go >/dev/null; then
-    log "Centrifugo is built from source: install Go 1.24 or newer (Debian 12's golang is too old)"
+    log "Centrifugo and the load generator are built from source: install Go 1.26 or newer (bench/loadgen/go.mod; Debian 12's golang is too old)"
     exit 1
   fi
   log "building Centrifugo $CENTRIFUGO_VERSION (slow the first time; cached in $CACHE)"
