@@ -146,6 +146,9 @@ def background_env(*, smtp_port: int, workdir: Path, **extra: str) -> dict[str, 
         CELERY_VISIBILITY_TIMEOUT="8",
         CELERY_RESTORE_INTERVAL="1",
         CELERY_RESTORE_THROTTLE="1",
+        # A worker killed while giving messages back (it does every second here) holds them
+        # back this long, not five minutes.
+        CELERY_RESTORE_LOCK_SECONDS="5",
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(smtp_port),
         EMAIL_USE_TLS="false",
@@ -270,3 +273,9 @@ class BrokerState:
 
     def wait_idle(self, *, timeout: float = 60) -> None:
         wait_until(lambda: self.busy() == 0, timeout=timeout, what="the queues to drain", interval=0.1)
+
+    def restore_lock_taken(self, worker: "CeleryWorker") -> None:
+        """As if `worker` had been killed while giving unacknowledged messages back: kombu's
+        restore lock (`unacked_mutex`) held for as long as that worker sets it to last."""
+        seconds = int(worker.env.get("CELERY_RESTORE_LOCK_SECONDS", Channel.unacked_mutex_expire))
+        self.client.set(f"{self.prefix}unacked_mutex", "killed-worker", ex=seconds)

@@ -67,6 +67,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # How often a worker looks for messages of dead workers (every interval * throttle seconds).
     "unacked_restore_interval": env.int("CELERY_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": env.int("CELERY_RESTORE_THROTTLE", default=6),
+    # A worker holds a lock in Redis while it gives those messages back; one killed (SIGKILL, the
+    # OOM killer) while holding it stops every restore until the lock expires (kombu's 300 s).
+    "unacked_mutex_expire": env.int("CELERY_RESTORE_LOCK_SECONDS", default=300),
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": CELERY_KEY_PREFIX}
 # Results are read within seconds (tests, Flower) or never; Redis should not keep them.
