@@ -65,6 +65,10 @@ def quantile_ms(before: Buckets, after: Buckets, q: float) -> float | None:
     return None
 
 
+# The window figures that are counts, not quantiles: several runs' add up.
+COUNTS = ("refused_in_web", "group_commit_fallbacks")
+
+
 def window_figures(before: dict[str, Buckets], after: dict[str, Buckets]) -> dict[str, float | None]:
     """The POST's p50 and p99 in Django, the queue wait's p99, the share of writes that
     waited behind another's transaction with that wait's p99, the message POSTs the web

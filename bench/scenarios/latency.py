@@ -59,7 +59,7 @@ def run(suite: "Suite") -> dict:
     # Counts are every run's together; the rest are medians.
     for key in runs[0]["in_django"]:
         values = [run["in_django"][key] for run in runs]
-        f[key] = sum(values) if key in ("refused_in_web", "group_commit_fallbacks") else med(values)
+        f[key] = sum(values) if key in web_metrics.COUNTS else med(values)
     summary.update(
         name="Latency",
         target=TARGET,
