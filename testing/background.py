@@ -278,4 +278,4 @@ class BrokerState:
         """As if `worker` had been killed while giving unacknowledged messages back: kombu's
         restore lock (`unacked_mutex`) held for as long as that worker sets it to last."""
         seconds = int(worker.env.get("CELERY_RESTORE_LOCK_SECONDS", Channel.unacked_mutex_expire))
-        self.client.set(f"{self.prefix}unacked_mutex", "killed-worker", ex=seconds)
+        self.client.set(f"{self.prefix}{Channel.unacked_mutex_key}", "killed-worker", ex=seconds)
