@@ -76,6 +76,11 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
         "messenger.settings.local",
         "the message statement committed alone beside batches of 2, 4 and 8 (group commit's ceiling)",
     ),
+    "host-speed": (
+        "bench.host_speed",
+        None,
+        "this host's speed now: the CPU ms of a fixed piece of Python (lower is faster)",
+    ),
     # Scripts of their own (they set up Django themselves), run as they are.
     "connect-burst": (
         "connect_burst.py",

@@ -117,6 +117,17 @@ def _verdict(met: Any) -> str:
     return {True: "**met**", False: "**not met**", None: "n/a"}[met]
 
 
+def _host_speed(meta: dict) -> str:
+    """The host's speed at the run's start and end (bench/host_speed.py), where the run has it."""
+    start_end = meta.get("host_reference_ms")
+    if not start_end:
+        return ""
+    return (
+        f"the host's reference work (`python -m bench host-speed`, lower is faster) took "
+        f"{start_end[0]} ms of CPU at the start and {start_end[1]} at the end; "
+    )
+
+
 def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path], path: Path) -> None:
     lines = [
         "# Performance",
@@ -129,7 +140,7 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
         "",
         f"Run: `{meta['command']}` on {meta['date']}, {meta['cpus']} CPUs, commit {meta['git']}, "
         f"{meta['elapsed_s']} s in all; load average at the end {', '.join(f'{v:.2f}' for v in meta['load_average'])}; "
-        f"Centrifugo channels: `{meta['channels']}`."
+        f"{_host_speed(meta)}Centrifugo channels: `{meta['channels']}`."
         + (" **Quick run: short phases, not figures.**" if meta["quick"] else ""),
         "",
         "| # | scenario | target | measured | verdict |",

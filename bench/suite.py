@@ -337,10 +337,11 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    from bench import host_speed, report
+
+    host_at_start = host_speed.reference_ms()
     bench = Suite(args)
     bench.run()
-
-    from bench import report
 
     meta = {
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
@@ -350,6 +351,7 @@ def main(argv: list[str] | None = None) -> None:
         "quick": args.quick,
         "channels": getattr(bench, "channel_mode", None),
         "load_average": os.getloadavg(),
+        "host_reference_ms": [host_at_start, host_speed.reference_ms()],
         "git": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip(),

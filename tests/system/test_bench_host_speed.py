@@ -1,0 +1,56 @@
+"""bench.host_speed: the host's speed, taken at the start and end of each `make bench` run
+and named in docs/performance.md's first lines, so that runs hours apart can be compared."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import host_speed, report
+
+ROOT = Path(__file__).resolve().parents[2]
+META = {
+    "command": "python -m bench",
+    "date": "2026-12-08 03:00 UTC",
+    "cpus": 2,
+    "elapsed_s": 500,
+    "quick": False,
+    "channels": "chat",
+    "load_average": [1.0, 2.0, 3.0],
+    "git": "abc1234",
+}
+
+
+def _run_line(meta: dict, tmp_path: Path) -> str:
+    path = tmp_path / "performance.md"
+    report.performance_md(meta, {}, [], path)
+    return next(line for line in path.read_text().splitlines() if line.startswith("Run: "))
+
+
+def test_the_report_names_the_hosts_speed_at_the_runs_start_and_end(tmp_path):
+    line = _run_line(META | {"host_reference_ms": [71.5, 98.25]}, tmp_path)
+    assert "took 71.5 ms of CPU at the start and 98.25 at the end" in line
+
+
+def test_a_run_from_before_the_probe_is_rendered_without_it(tmp_path):
+    line = _run_line(META, tmp_path)
+    assert "reference work" not in line
+    assert line.endswith("Centrifugo channels: `chat`.")
+
+
+def test_the_reference_work_is_the_same_work_every_time():
+    """The figure compares hours only if every round does exactly the same work."""
+    assert host_speed._work() == host_speed._work() > 0
+
+
+def test_the_command_prints_one_sample_a_line():
+    output = subprocess.run(
+        [sys.executable, "-m", "bench", "host-speed", "--count", "2", "--every", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    samples = [json.loads(line) for line in output.stdout.splitlines()]
+    assert len(samples) == 2
+    assert all(sample["reference_ms"] > 0 for sample in samples)
