@@ -341,6 +341,22 @@ func errorKind(err error) string {
 	}
 }
 
+// warmUp is the phase sent before the measured window: the first phase's load for
+// WarmUpS seconds (a phase of no requests without it).
+func (h *HTTPLoad) warmUp() Phase {
+	if h.WarmUpS <= 0 || len(h.Phases) == 0 {
+		return Phase{Name: "warm-up", Rate: 1}
+	}
+	return Phase{Name: "warm-up", Rate: h.Phases[0].Rate, DurationS: h.WarmUpS}
+}
+
+// WarmUp sends the warm-up phase, if there is one, and forgets its answers.
+func (r *HTTPRunner) WarmUp(ctx context.Context) {
+	if phase := r.h.warmUp(); phase.DurationS > 0 {
+		r.runPhase(ctx, phase)
+	}
+}
+
 // Run sends every phase in turn and returns one result per phase.
 func (r *HTTPRunner) Run(ctx context.Context) []PhaseResult {
 	var results []PhaseResult

@@ -164,3 +164,42 @@ func TestAPostOnAConnectionTheServerClosedIsSentAgain(t *testing.T) {
 		t.Fatalf("a connection per request expected, got %d", got)
 	}
 }
+
+func TestTheWarmUpOpensEveryPostersConnectionAndIsLeftOutOfTheResults(t *testing.T) {
+	var requests, connections atomic.Int32
+	server := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	server.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			connections.Add(1)
+		}
+	}
+	server.Start()
+	defer server.Close()
+	s := &Scenario{
+		BaseURL:     server.URL,
+		SourceAddrs: []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"},
+		HTTP: &HTTPLoad{
+			Method: http.MethodPost, Path: "/api/chats/%d/messages/", Concurrency: 1, TimeoutS: 5, MaxInflight: 100,
+			Posters: []Poster{{"a", 1}, {"b", 2}, {"c", 3}},
+			Phases:  []Phase{{Name: "closed", DurationS: 0.2}},
+			WarmUpS: 0.2, MaxRequests: 100_000,
+		},
+	}
+	runner := newHTTPRunner(s, newPosts(capacity(s.HTTP), "t"), &Clock{})
+	runner.WarmUp(context.Background())
+	warmed, opened := requests.Load(), connections.Load()
+	if warmed < 3 || opened != 3 {
+		t.Fatalf("the warm-up should have posted from each of the 3 addresses: %d requests, %d connections", warmed, opened)
+	}
+	result := runner.Run(context.Background())[0]
+	measured := result.Statuses["201"]
+	if measured == 0 || int32(measured) != requests.Load()-warmed {
+		t.Fatalf("the results should count the measured phase's %d requests only: %+v", requests.Load()-warmed, result.Statuses)
+	}
+	if got := connections.Load(); got != opened {
+		t.Fatalf("the measured phase opened %d connections more", got-opened)
+	}
+}

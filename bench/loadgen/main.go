@@ -133,7 +133,7 @@ func main() {
 
 func capacity(h *HTTPLoad) int {
 	n := 0
-	for _, p := range h.Phases {
+	for _, p := range append(h.Phases, h.warmUp()) {
 		if p.Rate > 0 {
 			n += int(p.Rate*p.DurationS) + 1
 		} else {
@@ -156,6 +156,7 @@ func runRequests(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
 	posts := newPosts(capacity(s.HTTP), s.Tag)
 	runner := newHTTPRunner(s, posts, clock)
 	marker("ready", nil)
+	runner.WarmUp(ctx)
 	marker("measure_start", nil)
 	done := make(chan struct{})
 	go progress(done, func() string { return liveLine(runner) })
@@ -212,6 +213,11 @@ func closeAll(receivers []*Receiver) {
 func runReceipts(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
 	capacityN := 1
 	if s.HTTP != nil {
+		if s.HTTP.WarmUpS > 0 {
+			// Its POSTs would be delivered and counted among the receipts.
+			fmt.Fprintln(os.Stderr, "loadgen: warm_up_s is for mode post only")
+			os.Exit(2)
+		}
 		capacityN = capacity(s.HTTP)
 	}
 	posts := newPosts(capacityN, s.Tag)

@@ -59,7 +59,12 @@ type HTTPLoad struct {
 	// Connections to the server (the Go client keeps at most this many, keep-alive).
 	Concurrency int     `json:"concurrency"`
 	Phases      []Phase `json:"phases"`
-	TimeoutS    float64 `json:"timeout_s"`
+	// Before the measured window opens (the "measure_start" marker), the first phase's load
+	// for this long, its answers left out of the results: every poster's connection opened
+	// and the servers' per-client caches filled, so that a run of a few seconds measures the
+	// servers at that load and not 1,000 clients connecting (mode post only).
+	WarmUpS  float64 `json:"warm_up_s"`
+	TimeoutS float64 `json:"timeout_s"`
 	// Open loop: requests waiting for an answer at most; beyond, a scheduled request is
 	// counted as dropped by the generator (its own limit, reported, never hidden).
 	MaxInflight int    `json:"max_inflight"`
