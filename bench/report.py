@@ -163,15 +163,16 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
         "",
         "## CPU over each measured window (cores busy)",
         "",
-        "| # | " + " | ".join(_roles(results)) + " | machine | load |",
+        "| # | " + " | ".join(_roles(results)) + " | machine | load | host ms |",
     ]
-    lines.append("|---|" + "---:|" * (len(_roles(results)) + 2))
+    lines.append("|---|" + "---:|" * (len(_roles(results)) + 3))
     for n in TARGET_ORDER:
         w = (results.get(n) or {}).get("window") or {}
         if not w.get("cores"):
             continue
         cells = " | ".join(f"{w['cores'].get(role, 0):.2f}" for role in _roles(results))
-        lines.append(f"| {n} | {cells} | {w.get('machine_busy_cores')} | {w.get('load_average_1m')} |")
+        host = (results.get(n) or {}).get("host_reference_ms", "")
+        lines.append(f"| {n} | {cells} | {w.get('machine_busy_cores')} | {w.get('load_average_1m')} | {host} |")
     lines += [
         "",
         "`loadgen` is the load generator itself. `postgres` counts the backends of the bench database",
@@ -180,7 +181,9 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
         "`make run` starts them here (`ops.centrifugo.node_count`). The machine column counts every",
         "process, other work on the machine included: when it is near the core count while the",
         "servers' own columns are low, the run was starved by other work and its latencies say more",
-        "about the machine than about the product.",
+        "about the machine than about the product. `host ms` is the host's speed as the scenario",
+        "began: the CPU milliseconds of `python -m bench host-speed`'s fixed piece of Python (lower",
+        "is faster; other work on the host can slow it by half without showing in the load).",
         "",
     ]
     lines += _peers_table(results.get("7"))

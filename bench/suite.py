@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import host_speed
 from bench.measure import (
     CORES,
     DATABASE,
@@ -285,7 +286,12 @@ class Suite:
         log(f"all scenarios done in {self.elapsed:.0f} s")
 
     def guard(self, number: int, fn: Callable[["Suite"], dict]) -> dict:
-        """A failing scenario is reported as such; the others still run."""
+        """A failing scenario is reported as such; the others still run. Either way the
+        result carries the host's speed as the scenario began (bench.host_speed)."""
+        host_reference_ms = host_speed.reference_ms()
+        return self._run_one(number, fn) | {"host_reference_ms": host_reference_ms}
+
+    def _run_one(self, number: int, fn: Callable[["Suite"], dict]) -> dict:
         try:
             return fn(self)
         except Exception as exc:
@@ -337,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    from bench import host_speed, report
+    from bench import report
 
     host_at_start = host_speed.reference_ms()
     bench = Suite(args)

@@ -38,6 +38,16 @@ def test_a_run_from_before_the_probe_is_rendered_without_it(tmp_path):
     assert line.endswith("Centrifugo channels: `chat`.")
 
 
+def test_each_scenarios_window_says_how_fast_the_host_was_as_it_began(tmp_path):
+    window = {"cores": {"web": 1.1}, "machine_busy_cores": 1.85, "load_average_1m": 4.65}
+    results = {"1": {"name": "Throughput", "window": window, "host_reference_ms": 77.25}}
+    path = tmp_path / "performance.md"
+    report.performance_md(META, results, [], path)
+    header, _, row = path.read_text().split("## CPU over each measured window (cores busy)")[1].strip().splitlines()[:3]
+    assert header.endswith("| machine | load | host ms |")
+    assert row == "| 1 | 1.10 | 1.85 | 4.65 | 77.25 |"
+
+
 def test_the_reference_work_is_the_same_work_every_time():
     """The figure compares hours only if every round does exactly the same work."""
     assert host_speed._work() == host_speed._work() > 0
