@@ -10,7 +10,13 @@ from typing import Any
 
 from django.core.wsgi import get_wsgi_application
 
-from core.worker import Watchdog, metrics_directory_set, process_environment_dropped, queue_time_limited
+from core.worker import (
+    Watchdog,
+    cpu_pinned,
+    metrics_directory_set,
+    process_environment_dropped,
+    queue_time_limited,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings.local")
 
@@ -19,12 +25,15 @@ logger = logging.getLogger(__name__)
 
 def served_application() -> Callable[..., Any]:
     """granian's factory (`--factory`), called once as each worker process starts: the
-    metrics directory before Django loads anything that imports prometheus_client, then the
-    application, warmed up, under a watchdog, its requests without the process's
-    environment, and those that waited too long for a thread refused (core.worker)."""
+    metrics directory before Django loads anything that imports prometheus_client, the
+    worker pinned to a CPU of its own (WSGI_PIN_WORKERS), then the application, warmed up,
+    under a watchdog, its requests without the process's environment, and those that waited
+    too long for a thread refused (core.worker)."""
     from django.conf import settings
 
     metrics_directory_set()
+    if settings.WSGI_PIN_WORKERS:
+        cpu_pinned()
     application = _application()
     watched = Watchdog(settings.WSGI_REQUEST_TIMEOUT_SECONDS).start().wrap(application)
     return queue_time_limited(process_environment_dropped(watched))

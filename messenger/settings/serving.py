@@ -23,6 +23,11 @@ WSGI_WORKERS = env.int("WSGI_WORKERS", default=len(os.sched_getaffinity(0)))
 # of 3.3 at 32 connections) for less CPU per message under load (docs/performance.md,
 # "Seventeenth pass").
 WSGI_THREADS = env.int("WSGI_THREADS", default=12)
+# Each worker's threads on one CPU of their own (core.worker.cpu_pinned): a request's many
+# hand-overs between them stay within a core. About a tenth more POSTs a second for a tenth
+# less CPU each, two workers on two cores (docs/performance.md, "Twentieth pass"). Off where
+# the workers share their CPUs with other work that the kernel should be free to balance.
+WSGI_PIN_WORKERS = env.bool("WSGI_PIN_WORKERS", default=True)
 # A request running longer than this ends its worker process, which granian starts again
 # (core.worker.Watchdog): nothing should take so long. Below nginx's read timeout (60 s), so
 # the stuck request's client is told 503 by nginx as the worker ends.

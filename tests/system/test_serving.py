@@ -212,6 +212,32 @@ def test_a_request_running_past_the_limit_ends_its_worker_and_a_new_one_serves(t
         site.stop()
 
 
+def _cpus_of_each_thread(pid: int) -> set[frozenset[int]]:
+    return {frozenset(os.sched_getaffinity(int(thread))) for thread in os.listdir(f"/proc/{pid}/task")}
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to choose")
+def test_each_web_worker_runs_on_a_cpu_of_its_own_and_one_started_again_takes_the_cpu_left(
+    tmp_path, transactional_db
+):
+    """core.worker.cpu_pinned under granian: every thread of a worker on one CPU, the two
+    workers on two; a worker that died is started again on the CPU it had."""
+    web = WsgiServer(workers=2, log_path=tmp_path / "wsgi.log").start()
+    try:
+        workers = _process_tree(web.process.pid)[1:]
+        cpus = {worker: _cpus_of_each_thread(worker) for worker in workers}
+        assert all(len(threads) == 1 and len(next(iter(threads))) == 1 for threads in cpus.values()), cpus
+        assert len(set().union(*cpus.values())) == 2, cpus
+        first, second = workers
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: len(_process_tree(web.process.pid)) == 3, timeout=30, what="a worker started again")
+        (started_again,) = set(_process_tree(web.process.pid)[1:]) - {second}
+        wait_until(lambda: _cpus_of_each_thread(started_again) == cpus[first], timeout=30, what="the CPU left")
+        assert _cpus_of_each_thread(second) == cpus[second]
+    finally:
+        web.stop()
+
+
 def test_a_worker_whose_server_was_killed_ends_itself(tmp_path, transactional_db):
     """granian's server process killed outright (the OOM killer, `supervisorctl signal KILL`):
     its worker, which would go on serving on the inherited socket beside the next server's
