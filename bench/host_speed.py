@@ -19,6 +19,7 @@ import argparse
 import json
 import re
 import statistics
+import threading
 import time
 
 ROUNDS = 7
@@ -53,6 +54,42 @@ def reference_ms(rounds: int = ROUNDS) -> float:
         _work()
         times.append(1000 * (time.thread_time() - started))
     return round(statistics.median(times), 2)
+
+
+class StillWatch:
+    """Notices when the whole machine stood still: a thread that wakes every `tick` seconds
+    and records each wake-up that came more than `threshold` seconds late (when, and for how
+    long). A loaded machine delays a wake-up by milliseconds; a pause of the VM itself (a
+    snapshot: the kernel logs "crng reseeded due to virtual machine fork" after one) stops
+    every process at once, the servers and the load generator alike, and then every
+    request of those seconds is late, the median's included (docs/performance.md, twentieth
+    pass)."""
+
+    def __init__(self, *, tick: float = 0.02, threshold: float = 0.5) -> None:
+        self.tick, self.threshold = tick, threshold
+        self.stills: list[tuple[float, float]] = []  # (wall clock at the end, seconds late)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="still-watch", daemon=True)
+
+    def start(self) -> "StillWatch":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        last = time.monotonic()
+        while not self._stop.wait(self.tick):
+            now = time.monotonic()
+            if now - last - self.tick > self.threshold:
+                self.stills.append((time.time(), round(now - last - self.tick, 2)))
+            last = now
+
+    def between(self, start: float, end: float) -> list[float]:
+        """How long each stand-still that ended between the two wall-clock times lasted."""
+        return [seconds for at, seconds in self.stills if start <= at <= end]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -158,7 +158,9 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
         r = results.get(n)
         if not r:
             continue
-        lines.append(f"- **{n}. {r.get('name')}**: {r.get('limits', '')}{_share(r.get('window') or {})}")
+        lines.append(
+            f"- **{n}. {r.get('name')}**: {r.get('limits', '')}{_share(r.get('window') or {})}{_stood_still(r)}"
+        )
     lines += [
         "",
         "## CPU over each measured window (cores busy)",
@@ -209,6 +211,18 @@ KEPT_MARKER = "<!-- written by hand below: make bench keeps it -->"
 def _kept_part(path: Path) -> str:
     text = path.read_text() if path.exists() else ""
     return "\n" + text[text.index(KEPT_MARKER) :] if KEPT_MARKER in text else ""
+
+
+def _stood_still(result: dict) -> str:
+    """The machine's own pauses during the scenario (bench.host_speed.StillWatch)."""
+    stills = result.get("machine_stood_still_s") or []
+    if not stills:
+        return ""
+    return (
+        f". **The whole machine stood still {len(stills)} time(s) during it, the longest {max(stills)} s**"
+        " (every process at once, the load generator's clock running on): its figures measured"
+        " that pause, not the servers"
+    )
 
 
 def _share(window: dict) -> str:

@@ -60,6 +60,7 @@ class Suite:
         self.stack = None
         self.pop = None
         self.restarts: list[str] = []
+        self.still = host_speed.StillWatch()
 
     def seconds(self, full: float, quick: float) -> float:
         return quick if self.quick else full
@@ -271,6 +272,7 @@ class Suite:
         began = time.monotonic()
         wanted = self.args.scenarios
         needs_stack = any(n in wanted for n in (1, 2, 3, 4, 5, 7))
+        self.still.start()
         try:
             if needs_stack:
                 self.setup()
@@ -282,6 +284,7 @@ class Suite:
             self.teardown()
         if 6 in wanted:  # its own servers: after the stack has stopped
             self.results["6"] = self.guard(6, SUITE[6].run)
+        self.still.stop()
         self.elapsed = time.monotonic() - began
         log(f"all scenarios done in {self.elapsed:.0f} s")
 
@@ -289,7 +292,10 @@ class Suite:
         """A failing scenario is reported as such; the others still run. Either way the
         result carries the host's speed as the scenario began (bench.host_speed)."""
         host_reference_ms = host_speed.reference_ms()
-        return self._run_one(number, fn) | {"host_reference_ms": host_reference_ms}
+        began = time.time()
+        result = self._run_one(number, fn)
+        stood_still = self.still.between(began, time.time())
+        return result | {"host_reference_ms": host_reference_ms, "machine_stood_still_s": stood_still}
 
     def _run_one(self, number: int, fn: Callable[["Suite"], dict]) -> dict:
         try:

@@ -2,8 +2,10 @@
 and named in docs/performance.md's first lines, so that runs hours apart can be compared."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench import host_speed, report
@@ -64,3 +66,37 @@ def test_the_command_prints_one_sample_a_line():
     samples = [json.loads(line) for line in output.stdout.splitlines()]
     assert len(samples) == 2
     assert all(sample["reference_ms"] > 0 for sample in samples)
+
+
+_STILL_WATCHED = """
+import json, time
+from bench.host_speed import StillWatch
+watch = StillWatch(threshold=0.5).start()
+print("watching", flush=True)
+time.sleep(3)
+watch.stop()
+print(json.dumps(watch.stills), flush=True)
+"""
+
+
+def test_a_process_stopped_for_a_while_notices_that_it_stood_still():
+    """What a pause of the whole VM looks like from inside: every thread wakes late at once.
+    SIGSTOP and SIGCONT do that to one process."""
+    watched = subprocess.Popen([sys.executable, "-c", _STILL_WATCHED], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert watched.stdout.readline().strip() == "watching"
+        watched.send_signal(signal.SIGSTOP)
+        time.sleep(1.2)
+        watched.send_signal(signal.SIGCONT)
+        stills = json.loads(watched.stdout.readline())
+    finally:
+        watched.kill()
+        watched.wait()
+    assert len(stills) == 1 and stills[0][1] >= 0.5, stills
+
+
+def test_the_report_says_when_the_machine_stood_still_during_a_scenario(tmp_path):
+    results = {"2": {"name": "Latency", "limits": "machine 1.2 of 2 cores busy", "machine_stood_still_s": [14.02]}}
+    path = tmp_path / "performance.md"
+    report.performance_md(META, results, [], path)
+    assert "The whole machine stood still 1 time(s) during it, the longest 14.02 s" in path.read_text()

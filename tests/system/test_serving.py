@@ -217,9 +217,7 @@ def _cpus_of_each_thread(pid: int) -> set[frozenset[int]]:
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to choose")
-def test_each_web_worker_runs_on_a_cpu_of_its_own_and_one_started_again_takes_the_cpu_left(
-    tmp_path, transactional_db
-):
+def test_each_web_worker_runs_on_a_cpu_of_its_own_and_one_started_again_takes_the_cpu_left(tmp_path, transactional_db):
     """core.worker.cpu_pinned under granian: every thread of a worker on one CPU, the two
     workers on two; a worker that died is started again on the CPU it had."""
     web = WsgiServer(workers=2, log_path=tmp_path / "wsgi.log").start()
