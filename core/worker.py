@@ -64,8 +64,10 @@ def cpu_pinned() -> int | None:
     to float, the threads of one worker met on both cores and each hand-over became a wake-up
     on the other one, which in a VM is an interrupt through the hypervisor. Measured with two
     workers on two cores (docs/performance.md, "Twentieth pass"): about a tenth more message
-    POSTs a second at a tenth less CPU each. The other processes (PostgreSQL, nginx,
-    Centrifugo) still go where the kernel puts them."""
+    POSTs a second at a tenth less CPU each. The price is at full load: a worker whose core
+    is busy with other work waits for it instead of moving to the other one (scenario 2 at
+    500 messages a second, the machine full: receipt p99 about twice as long). The other
+    processes (PostgreSQL, nginx, Centrifugo) still go where the kernel puts them."""
     import fcntl
 
     cpus = sorted(os.sched_getaffinity(0))

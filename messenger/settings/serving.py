@@ -25,8 +25,8 @@ WSGI_WORKERS = env.int("WSGI_WORKERS", default=len(os.sched_getaffinity(0)))
 WSGI_THREADS = env.int("WSGI_THREADS", default=12)
 # Each worker's threads on one CPU of their own (core.worker.cpu_pinned): a request's many
 # hand-overs between them stay within a core. About a tenth more POSTs a second for a tenth
-# less CPU each, two workers on two cores (docs/performance.md, "Twentieth pass"). Off where
-# the workers share their CPUs with other work that the kernel should be free to balance.
+# less CPU each, two workers on two cores; at full load a longer tail (docs/performance.md,
+# "Twentieth pass"). Off where the workers share their CPUs with work that comes in bursts.
 WSGI_PIN_WORKERS = env.bool("WSGI_PIN_WORKERS", default=True)
 # A request running longer than this ends its worker process, which granian starts again
 # (core.worker.Watchdog): nothing should take so long. Below nginx's read timeout (60 s), so
