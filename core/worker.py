@@ -1,7 +1,8 @@
 """What each WSGI worker process (granian, ops.serving.wsgi_command) sets up as it starts,
 from messenger.wsgi: prometheus_client's multiprocess directory, before anything imports
-prometheus_client; the refusal of requests that waited too long for a thread; and a
-watchdog for requests that never end and for a server that is gone.
+prometheus_client; the worker pinned to a CPU of its own; the refusal of requests that
+waited too long for a thread; and a watchdog for requests that never end and for a server
+that is gone.
 
 Nothing here imports Django's settings or prometheus_client at module level: the metrics
 directory must be in the environment before either is loaded.
@@ -74,8 +75,9 @@ def cpu_pinned() -> int | None:
     if len(cpus) < 2:
         return None
     server = _server_pid()
-    # The workers start at once: one at a time looks and chooses.
-    lock_path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.gettempdir()) / f"cpus-{server}.lock"
+    # The workers start at once: one at a time looks and chooses (a lock in the server's
+    # metrics directory, set up before this by metrics_directory_set).
+    lock_path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.gettempdir()) / "cpu-pinning.lock"
     with lock_path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         taken = dict.fromkeys(cpus, 0)
