@@ -12,6 +12,9 @@ from kombu import Queue
 from .env import REDIS_URL, STATE_DIR, TIME_ZONE, env
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
+# kombu's Redis transport, with a fault of kombu and Celery 5.7 on a lost connection worked
+# around (messenger/broker.py).
+CELERY_BROKER_TRANSPORT = "messenger.broker:Transport"
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or REDIS_URL
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_ENABLE_UTC = True
