@@ -341,18 +341,18 @@ func errorKind(err error) string {
 	}
 }
 
-// warmUp is the phase sent before the measured window: the first phase's load for
-// WarmUpS seconds (a phase of no requests without it).
-func (h *HTTPLoad) warmUp() Phase {
+// warmUp is the phase sent before the measured window, the first phase's load for WarmUpS
+// seconds, and whether there is one.
+func (h *HTTPLoad) warmUp() (Phase, bool) {
 	if h.WarmUpS <= 0 || len(h.Phases) == 0 {
-		return Phase{Name: "warm-up", Rate: 1}
+		return Phase{}, false
 	}
-	return Phase{Name: "warm-up", Rate: h.Phases[0].Rate, DurationS: h.WarmUpS}
+	return Phase{Name: "warm-up", Rate: h.Phases[0].Rate, DurationS: h.WarmUpS}, true
 }
 
 // WarmUp sends the warm-up phase, if there is one, and forgets its answers.
 func (r *HTTPRunner) WarmUp(ctx context.Context) {
-	if phase := r.h.warmUp(); phase.DurationS > 0 {
+	if phase, ok := r.h.warmUp(); ok {
 		r.runPhase(ctx, phase)
 	}
 }

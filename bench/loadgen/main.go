@@ -132,8 +132,12 @@ func main() {
 }
 
 func capacity(h *HTTPLoad) int {
+	phases := h.Phases[:len(h.Phases):len(h.Phases)] // appending must not write into h.Phases
+	if warmUp, ok := h.warmUp(); ok {
+		phases = append(phases, warmUp)
+	}
 	n := 0
-	for _, p := range append(h.Phases, h.warmUp()) {
+	for _, p := range phases {
 		if p.Rate > 0 {
 			n += int(p.Rate*p.DurationS) + 1
 		} else {

@@ -26,8 +26,9 @@ def test_the_workers_and_the_senders_connections_use_the_project_transport():
     from messenger.broker import Transport
     from messenger.celery import app
 
-    with app.connection_for_write() as connection:
-        assert isinstance(connection.transport, Transport)
+    for connection_for in (app.connection_for_read, app.connection_for_write):
+        with connection_for() as connection:
+            assert isinstance(connection.transport, Transport)
 
 
 def test_a_message_in_hand_when_the_connection_is_collected_then_closed_goes_back_to_its_queue(prefix):
