@@ -21,9 +21,14 @@ func TestMessageClientIDFindsTheMessagesOwnKey(t *testing.T) {
 	if _, ok := messageClientID([]byte(`{"type":"member.added","chat_id":7,"data":{"client_id":"bx-3"}}`)); ok {
 		t.Fatal("a member.added event counted as a message")
 	}
-	// Spaced JSON (another encoder) falls back to decoding.
-	if got, ok := messageClientID([]byte(`{"type": "message.created", "data": {"client_id": "bx-4"}}`)); !ok || got != "bx-4" {
-		t.Fatalf("spaced JSON: got %q %v", got, ok)
+	// PostgreSQL's jsonb text, as the product's events arrive, is found without decoding.
+	spaced := []byte(`{"id": 12, "ts": "t", "data": {"id": 12, "client_id": "bx-4"}, "type": "message.created", "chat_id": 7}`)
+	if got, ok := scanClientID(spaced); !ok || got != "bx-4" {
+		t.Fatalf("jsonb text: got %q %v", got, ok)
+	}
+	// Any other layout falls back to decoding.
+	if got, ok := messageClientID([]byte(`{"type" : "message.created", "data": {"client_id" :"bx-5"}}`)); !ok || got != "bx-5" {
+		t.Fatalf("other layout: got %q %v", got, ok)
 	}
 }
 
