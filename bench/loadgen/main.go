@@ -101,12 +101,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
-	if os.Getenv("GOGC") == "" {
-		// Receipts allocate a decoder buffer each (centrifuge-go's JSON replies): at
-		// thousands a second Go's default (100) collects many times a second, a third
-		// of the generator's CPU in scenario 2 at 500/s, on the servers' two cores.
-		debug.SetGCPercent(400)
-	}
 	nofile := raiseNoFile()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -117,6 +111,7 @@ func main() {
 	case "post", "http":
 		runRequests(ctx, s, clock, res)
 	case "ws", "channels", "socketio":
+		collectLessOften()
 		runReceipts(ctx, s, clock, res)
 	case "idle":
 		runIdle(ctx, s, clock, res)
@@ -263,6 +258,17 @@ func runReceipts(ctx context.Context, s *Scenario, clock *Clock, res *Result) {
 	}
 	res.Receipts = receiptResult(receivers, posts, counters, connect)
 	closeAll(receivers)
+}
+
+// collectLessOften raises Go's GC target to 400 % (unless GOGC is set) for the receivers:
+// each receipt allocates a decoder buffer (centrifuge-go's JSON replies), and at thousands
+// of receipts a second the default (100) collected many times a second, a third of the
+// generator's CPU in scenario 2 at 500/s, on the servers' two cores. Posting allocates
+// little; there the default stays (docs/performance.md, twenty-first pass).
+func collectLessOften() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 }
 
 // runIdle: hold the connections until stdin closes (or hold_s), for the memory reading.
