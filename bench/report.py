@@ -89,13 +89,7 @@ def charts(results: dict[str, dict], directory: Path) -> list[Path]:
         ax.set_title("POST → WebSocket receipt")
         save(fig, "bench_receipts.png")
 
-    windows = []
-    for n in TARGET_ORDER:
-        r = results.get(n) or {}
-        # Scenario 7 has one window per system and rate; the others one each.
-        for label, w in (r.get("windows") or {f"{n}. {r.get('name')}": r.get("window") or {}}).items():
-            if w.get("cores"):
-                windows.append((label, w))
+    windows = [(label or f"{n}. {results[n].get('name')}", w) for n, label, w in _windows(results)]
     if windows:
         roles = sorted({k for _, w in windows for k in w["cores"]})
         fig, ax = plt.subplots(figsize=(max(9, 1.2 * len(windows)), 4.5))
@@ -168,13 +162,12 @@ def performance_md(meta: dict, results: dict[str, dict], chart_paths: list[Path]
         "| # | " + " | ".join(_roles(results)) + " | machine | load | host ms |",
     ]
     lines.append("|---|" + "---:|" * (len(_roles(results)) + 3))
-    for n in TARGET_ORDER:
-        w = (results.get(n) or {}).get("window") or {}
-        if not w.get("cores"):
-            continue
+    for n, label, w in _windows(results):
         cells = " | ".join(f"{w['cores'].get(role, 0):.2f}" for role in _roles(results))
-        host = (results.get(n) or {}).get("host_reference_ms", "")
-        lines.append(f"| {n} | {cells} | {w.get('machine_busy_cores')} | {w.get('load_average_1m')} | {host} |")
+        host = results[n].get("host_reference_ms", "")
+        lines.append(
+            f"| {label or n} | {cells} | {w.get('machine_busy_cores')} | {w.get('load_average_1m')} | {host} |"
+        )
     lines += [
         "",
         "`loadgen` is the load generator itself. `postgres` counts the backends of the bench database",
@@ -237,10 +230,20 @@ def _share(window: dict) -> str:
     )
 
 
+def _windows(results: dict[str, dict]) -> list[tuple[str, str | None, dict]]:
+    """Each measured window with CPU figures: (scenario, its label, the window). A scenario
+    measured in several windows (2 at its two rates, 7 per system and rate) names each in
+    `windows`; the others have one, unnamed (None)."""
+    found = []
+    for n in TARGET_ORDER:
+        r = results.get(n) or {}
+        named = r.get("windows") or {None: r.get("window") or {}}
+        found += [(n, label, w) for label, w in named.items() if w.get("cores")]
+    return found
+
+
 def _roles(results: dict[str, dict]) -> list[str]:
-    roles: set[str] = set()
-    for r in results.values():
-        roles |= set(((r or {}).get("window") or {}).get("cores", {}))
+    roles: set[str] = {role for _, _, w in _windows(results) for role in w["cores"]}
     order = ["nginx", "web", "uvicorn", "centrifugo", "channels-peer", "socketio-peer", "postgres", "redis"]
     order.append("loadgen")
     return [role for role in order if role in roles] + sorted(roles - set(order))

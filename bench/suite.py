@@ -324,6 +324,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=1000, help="WebSocket clients of scenarios 2, 3, 7")
     parser.add_argument("--rate", type=float, default=200, help="messages per second of scenario 2")
     parser.add_argument(
+        "--high-rate",
+        type=float,
+        default=500,
+        help="messages per second of scenario 2's one run at a high rate (0: none)",
+    )
+    parser.add_argument(
         "--peer-rate", type=float, default=100, help="messages per second of scenario 7 (a rate every peer sustains)"
     )
     parser.add_argument("--big-room", type=int, default=10_000, help="members of scenario 4's room")
