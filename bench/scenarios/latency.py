@@ -49,13 +49,7 @@ def run(suite: "Suite") -> dict:
         ]
         web_port = suite.stack.site.web.port
         before = web_metrics.histograms(web_port)
-        result = suite.receipt_run(
-            label="2 latency",
-            mode="ws",
-            base=suite.base(),
-            subscribers=suite.subscribers_small(),
-            posters=suite.posters_small(),
-        )
+        result = receipt_run(suite, label="2 latency", rate=suite.args.rate)
         result["in_django"] = web_metrics.window_figures(before, web_metrics.histograms(web_port))
         if recordings:
             result["centrifugo_profile"] = pprof_top(recordings, per=suite.args.rate * suite.args.profile)
@@ -115,17 +109,22 @@ def high_rate_run(suite: "Suite") -> dict | None:
     if not rate:
         return None
     log(f"scenario 2, at a high rate: {suite.args.clients} WebSocket clients, chats of 10, {rate:g} msg/s")
-    result = suite.receipt_run(
-        label="2 latency at a high rate",
+    result = receipt_run(suite, label="2 latency at a high rate", rate=rate)
+    suite.settle()
+    log_receipts(result)
+    return suite.receipt_summary([result])
+
+
+def receipt_run(suite: "Suite", *, label: str, rate: float) -> dict:
+    """One run of `--clients` WebSocket clients in chats of 10, `rate` POSTs a second."""
+    return suite.receipt_run(
+        label=label,
         mode="ws",
         base=suite.base(),
         subscribers=suite.subscribers_small(),
         posters=suite.posters_small(),
         rate=rate,
     )
-    suite.settle()
-    log_receipts(result)
-    return suite.receipt_summary([result])
 
 
 def log_receipts(result: dict) -> None:

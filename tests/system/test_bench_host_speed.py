@@ -50,6 +50,24 @@ def test_each_scenarios_window_says_how_fast_the_host_was_as_it_began(tmp_path):
     assert row == "| 1 | 1.10 | 1.85 | 4.65 | 77.25 |"
 
 
+def test_a_scenario_measured_at_two_rates_has_a_cpu_row_for_each(tmp_path):
+    at_200 = {"cores": {"web": 0.4}, "machine_busy_cores": 1.2, "load_average_1m": 4.5}
+    at_500 = {"cores": {"web": 0.9, "redis": 0.1}, "machine_busy_cores": 1.95, "load_average_1m": 9.3}
+    results = {
+        "2": {
+            "name": "Latency",
+            "window": at_200,
+            "windows": {"2": at_200, "2 at 500/s": at_500},
+            "host_reference_ms": 75.0,
+        }
+    }
+    path = tmp_path / "performance.md"
+    report.performance_md(META, results, [], path)
+    table = path.read_text().split("## CPU over each measured window (cores busy)")[1].strip().splitlines()
+    assert table[0] == "| # | web | redis | machine | load | host ms |"
+    assert table[2:4] == ["| 2 | 0.40 | 0.00 | 1.2 | 4.5 | 75.0 |", "| 2 at 500/s | 0.90 | 0.10 | 1.95 | 9.3 | 75.0 |"]
+
+
 def test_the_reference_work_is_the_same_work_every_time():
     """The figure compares hours only if every round does exactly the same work."""
     assert host_speed._work() == host_speed._work() > 0
